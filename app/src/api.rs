@@ -1,0 +1,137 @@
+//! Server functions: the console's calls into the service layer. Each one extracts the caller, calls one
+//! service function and returns its result; no rule lives here.
+use crate::error::AppError;
+use crate::model::*;
+use leptos::prelude::*;
+
+#[cfg(feature = "ssr")]
+pub mod ctx {
+    //! Request context for server functions: state, the tower-sessions session, the caller.
+    use crate::error::AppError;
+    use crate::service::{self, Principal, RequestMeta};
+    use crate::state::AppState;
+    use leptos::prelude::*;
+    use tower_sessions::Session;
+
+    pub fn state() -> Result<AppState, AppError> {
+        use_context::<AppState>().ok_or_else(|| AppError::new("INTERNAL_ERROR", "Server state is missing."))
+    }
+
+    pub async fn session() -> Result<Session, AppError> {
+        leptos_axum::extract::<Session>()
+            .await
+            .map_err(|_| AppError::new("INTERNAL_ERROR", "Sessions are not available."))
+    }
+
+    pub async fn meta() -> RequestMeta {
+        let headers = leptos_axum::extract::<axum::http::HeaderMap>().await.unwrap_or_default();
+        let ip = leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .await
+            .ok()
+            .map(|c| c.0.ip().to_string());
+        let user_agent = headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        RequestMeta { ip, user_agent }
+    }
+
+    /// The signed-in caller of this console request.
+    pub async fn principal() -> Result<(AppState, Principal), AppError> {
+        let state = state()?;
+        let session = session().await?;
+        let id = service::sessions::current_id(&session).await;
+        let p = service::auth::authenticate(&state, id.as_deref(), None).await?;
+        Ok((state, p))
+    }
+}
+
+/// The signed-in user, or `None` when this browser is not signed in.
+#[server(prefix = "/sfn", endpoint = "current_user")]
+pub async fn current_user() -> Result<Option<Me>, AppError> {
+    match ctx::principal().await {
+        Ok((_, p)) => Ok(Some(crate::service::auth::me(&p))),
+        Err(e) if e.is_unauthenticated() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+#[server(prefix = "/sfn", endpoint = "sign_in")]
+pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
+    use crate::service::{auth, sessions};
+    let state = ctx::state()?;
+    let meta = ctx::meta().await;
+    let user = auth::sign_in_password(&state, &email, &password, &meta).await?;
+    sessions::establish(&state, &ctx::session().await?, &user, "password", None, &meta).await?;
+    leptos_axum::redirect("/orgs");
+    Ok(())
+}
+
+#[server(prefix = "/sfn", endpoint = "sign_up")]
+pub async fn sign_up(name: String, email: String, password: String) -> Result<(), AppError> {
+    use crate::service::{auth, sessions};
+    let state = ctx::state()?;
+    let meta = ctx::meta().await;
+    let user = auth::sign_up(&state, &name, &email, &password, &meta).await?;
+    sessions::establish(&state, &ctx::session().await?, &user, "password", None, &meta).await?;
+    leptos_axum::redirect("/orgs");
+    Ok(())
+}
+
+#[server(prefix = "/sfn", endpoint = "sign_out")]
+pub async fn sign_out() -> Result<(), AppError> {
+    let state = ctx::state()?;
+    crate::service::sessions::sign_out(&state, &ctx::session().await?, &ctx::meta().await).await?;
+    leptos_axum::redirect("/signin");
+    Ok(())
+}
+
+#[server(prefix = "/sfn", endpoint = "list_orgs")]
+pub async fn list_orgs() -> Result<Vec<OrgSummary>, AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::orgs::list_mine(&state, &p).await?)
+}
+
+#[server(prefix = "/sfn", endpoint = "create_org")]
+pub async fn create_org(name: String, slug: String) -> Result<OrgSummary, AppError> {
+    let (state, p) = ctx::principal().await?;
+    let org = crate::service::orgs::create(&state, &p, &name, Some(&slug), &ctx::meta().await).await?;
+    leptos_axum::redirect(&format!("/orgs/{}", org.id));
+    Ok(org)
+}
+
+#[server(prefix = "/sfn", endpoint = "get_org_detail")]
+pub async fn get_org_detail(org_id: String) -> Result<OrgDetail, AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::orgs::detail(&state, &p, &org_id).await?)
+}
+
+#[server(prefix = "/sfn", endpoint = "list_members")]
+pub async fn list_members(org_id: String) -> Result<Vec<Member>, AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::orgs::members(&state, &p, &org_id).await?)
+}
+
+#[server(prefix = "/sfn", endpoint = "list_api_keys")]
+pub async fn list_api_keys() -> Result<Vec<ApiKeyInfo>, AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::api_keys::list(&state, &p).await?)
+}
+
+#[server(prefix = "/sfn", endpoint = "create_api_key")]
+pub async fn create_api_key(name: String, organization_id: Option<String>) -> Result<CreatedApiKey, AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::api_keys::create(&state, &p, &name, organization_id.as_deref(), &ctx::meta().await).await?)
+}
+
+#[server(prefix = "/sfn", endpoint = "revoke_api_key")]
+pub async fn revoke_api_key(id: String) -> Result<(), AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::api_keys::revoke(&state, &p, &id, &ctx::meta().await).await?)
+}
+
+#[server(prefix = "/sfn", endpoint = "list_my_sessions")]
+pub async fn list_my_sessions() -> Result<Vec<SessionInfo>, AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::sessions::list_mine(&state, &p).await?)
+}

@@ -1,0 +1,149 @@
+//! The account page: who you are, your API keys (create, shown once with a copy button, revoke) and sessions.
+use super::{ActionError, CopyValue, ErrorNotice, SignedIn};
+use crate::api::{list_api_keys, list_my_sessions, list_orgs, CreateApiKey, RevokeApiKey};
+use leptos::prelude::*;
+
+#[component]
+pub fn Account() -> impl IntoView {
+    view! {
+        <SignedIn title="Account" children=|me| {
+            view! {
+                <h1>"Your account"</h1>
+                <dl class="facts">
+                    <dt>"Name"</dt><dd>{me.name.clone()}</dd>
+                    <dt>"Email"</dt><dd>{me.email.clone()}</dd>
+                    <dt>"Signed in with"</dt><dd>{me.auth_method.clone()}</dd>
+                </dl>
+                <ApiKeys/>
+                <Sessions/>
+            }
+        }/>
+    }
+}
+
+#[component]
+fn ApiKeys() -> impl IntoView {
+    let create = ServerAction::<CreateApiKey>::new();
+    let revoke = ServerAction::<RevokeApiKey>::new();
+    let keys = Resource::new(move || (create.version().get(), revoke.version().get()), |_| list_api_keys());
+    let orgs = Resource::new(|| (), |_| list_orgs());
+    view! {
+        <section class="card" aria-labelledby="keys-title">
+            <h2 id="keys-title">"API keys"</h2>
+            <p class="muted">"A key acts as you on the REST API (header " <code>"X-Api-Key"</code>
+                "). Pin it to one organization to limit what it reaches. Keys are not subject to MFA: keep them secret."</p>
+            <ActionForm action=create attr:class="row">
+                <label for="key-name">"Name"</label>
+                <input id="key-name" name="name" type="text" required maxlength="100" placeholder="CI deploy"/>
+                <label for="key-org">"Organization"</label>
+                <select id="key-org" name="organization_id">
+                    <option value="">"All my organizations"</option>
+                    <Suspense fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            orgs.await.unwrap_or_default().into_iter().map(|o| view! {
+                                <option value=o.id>{o.name}</option>
+                            }).collect_view()
+                        })}
+                    </Suspense>
+                </select>
+                <button type="submit" disabled=move || create.pending().get()>
+                    {move || if create.pending().get() { "Creating…" } else { "Create key" }}
+                </button>
+            </ActionForm>
+            <ActionError result=create.value().into()/>
+            {move || create.value().get().and_then(Result::ok).map(|created| view! {
+                <div class="notice success" role="status" id="new-key">
+                    <p><strong>{format!("Key \"{}\" created.", created.api_key.name)}</strong>
+                        " Copy it now: it is shown only once and cannot be recovered."</p>
+                    <CopyValue value=created.key label="new API key"/>
+                </div>
+            })}
+            <ActionError result=revoke.value().into()/>
+            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match keys.await {
+                        Ok(list) if list.is_empty() => view! { <p class="empty">"No API keys yet."</p> }.into_any(),
+                        Ok(list) => view! {
+                            <table>
+                                <caption class="sr-only">"Your API keys"</caption>
+                                <thead><tr><th scope="col">"Name"</th><th scope="col">"Key"</th><th scope="col">"Organization"</th><th scope="col">"Created"</th><th scope="col">"Last used"</th><th scope="col">"Status"</th><th></th></tr></thead>
+                                <tbody>
+                                    {list.into_iter().map(|k| {
+                                        let id = k.id.clone();
+                                        let name = k.name.clone();
+                                        let active = k.revoked_at.is_none();
+                                        view! {
+                                            <tr>
+                                                <td>{k.name}</td>
+                                                <td><code>{format!("{}…", k.prefix)}</code></td>
+                                                <td>{k.organization_id.unwrap_or_else(|| "all".into())}</td>
+                                                <td>{k.created_at}</td>
+                                                <td>{k.last_used_at.unwrap_or_else(|| "never".into())}</td>
+                                                <td>{if active { "active" } else { "revoked" }}</td>
+                                                <td>
+                                                    <Show when=move || active>
+                                                        <RevokeButton id=id.clone() name=name.clone() action=revoke/>
+                                                    </Show>
+                                                </td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any(),
+                        Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+/// Revoking asks for confirmation first (integrations using the key stop working at once).
+#[component]
+fn RevokeButton(id: String, name: String, action: ServerAction<RevokeApiKey>) -> impl IntoView {
+    let on_click = {
+        let id = id.clone();
+        move |ev: leptos::ev::MouseEvent| {
+            ev.prevent_default();
+            let question = format!("Revoke the API key \"{name}\"? Anything using it stops working at once.");
+            if window().confirm_with_message(&question).unwrap_or(false) {
+                action.dispatch(RevokeApiKey { id: id.clone() });
+            }
+        }
+    };
+    view! {
+        <form method="post" action="/sfn/revoke_api_key">
+            <input type="hidden" name="id" value=id/>
+            <button type="submit" class="danger" on:click=on_click>"Revoke"</button>
+        </form>
+    }
+}
+
+#[component]
+fn Sessions() -> impl IntoView {
+    let sessions = Resource::new(|| (), |_| list_my_sessions());
+    view! {
+        <section class="card" aria-labelledby="sessions-title">
+            <h2 id="sessions-title">"Where you are signed in"</h2>
+            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match sessions.await {
+                        Ok(list) => view! {
+                            <ul class="plain">
+                                {list.into_iter().map(|s| view! {
+                                    <li>
+                                        <strong>{s.user_agent.unwrap_or_else(|| "Unknown browser".into())}</strong>
+                                        {format!(" · {} · from {} · since {}", s.method, s.ip.unwrap_or_else(|| "?".into()), s.created_at)}
+                                        {s.current.then(|| view! { " " <span class="badge">"this browser"</span> })}
+                                    </li>
+                                }).collect_view()}
+                            </ul>
+                        }.into_any(),
+                        Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}

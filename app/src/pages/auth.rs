@@ -1,0 +1,69 @@
+//! Sign-in (email first, then the password step) and sign-up.
+use super::ActionError;
+use crate::api::{SignIn as SignInFn, SignUp as SignUpFn};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+/// Email first: the email step submits with GET, so it works without JavaScript; the password step follows.
+/// Later, verified domains route to SSO from here.
+#[component]
+pub fn SignIn() -> impl IntoView {
+    let query = use_query_map();
+    let email = move || query.with(|q| q.get("email").unwrap_or_default());
+    let action = ServerAction::<SignInFn>::new();
+    view! {
+        <Title text="Sign in · Latchkey"/>
+        <main class="narrow card">
+            <h1>"Sign in to Latchkey"</h1>
+            <Show
+                when=move || !email().is_empty()
+                fallback=|| view! {
+                    <form method="get" action="/signin" class="stack">
+                        <label for="email">"Work email"</label>
+                        <input id="email" name="email" type="email" autocomplete="username" required autofocus/>
+                        <button type="submit">"Continue"</button>
+                    </form>
+                    <p>"New here? " <a href="/signup">"Create an account"</a></p>
+                }
+            >
+                <ActionForm action=action attr:class="stack">
+                    <p>"Signing in as " <strong>{email}</strong> " · " <a href="/signin">"Use another email"</a></p>
+                    <input type="hidden" name="email" prop:value=email/>
+                    <label for="password">"Password"</label>
+                    <input id="password" name="password" type="password" autocomplete="current-password" required autofocus/>
+                    <ActionError result=action.value().into()/>
+                    <button type="submit" disabled=move || action.pending().get()>
+                        {move || if action.pending().get() { "Signing in…" } else { "Sign in" }}
+                    </button>
+                </ActionForm>
+            </Show>
+        </main>
+    }
+}
+
+#[component]
+pub fn SignUp() -> impl IntoView {
+    let action = ServerAction::<SignUpFn>::new();
+    view! {
+        <Title text="Create an account · Latchkey"/>
+        <main class="narrow card">
+            <h1>"Create your account"</h1>
+            <ActionForm action=action attr:class="stack">
+                <label for="name">"Your name"</label>
+                <input id="name" name="name" type="text" autocomplete="name" required maxlength="100"/>
+                <label for="email">"Work email"</label>
+                <input id="email" name="email" type="email" autocomplete="email" required/>
+                <label for="password">"Password"</label>
+                <input id="password" name="password" type="password" autocomplete="new-password" required minlength="10"
+                    aria-describedby="password-help"/>
+                <small id="password-help">"At least 10 characters. A long phrase is easier to remember and harder to guess."</small>
+                <ActionError result=action.value().into()/>
+                <button type="submit" disabled=move || action.pending().get()>
+                    {move || if action.pending().get() { "Creating…" } else { "Create account" }}
+                </button>
+            </ActionForm>
+            <p>"Already have an account? " <a href="/signin">"Sign in"</a></p>
+        </main>
+    }
+}

@@ -1,0 +1,201 @@
+//! The console: routes, the HTML shell, the signed-in frame, and small shared components.
+mod account;
+mod auth;
+mod orgs;
+
+use crate::api::{current_user, list_orgs, SignOut};
+use crate::error::AppError;
+use crate::model::Me;
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Redirect, Route, Router, Routes, A};
+use leptos_router::{path, SsrMode};
+
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    // Runs only in the browser, once the WASM has hydrated the page: tests and scripts can wait for it.
+    Effect::new(move |_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+    view! {
+        <Stylesheet id="leptos" href="/pkg/latchkey.css"/>
+        <Title text="Latchkey"/>
+        <Router>
+            <Routes fallback=|| view! { <NotFound/> }>
+                <Route path=path!("/") view=Home ssr=SsrMode::Async/>
+                <Route path=path!("/signin") view=auth::SignIn ssr=SsrMode::Async/>
+                <Route path=path!("/signup") view=auth::SignUp ssr=SsrMode::Async/>
+                <Route path=path!("/orgs") view=orgs::OrgList ssr=SsrMode::Async/>
+                <Route path=path!("/orgs/:org_id") view=orgs::OrgOverview ssr=SsrMode::Async/>
+                <Route path=path!("/orgs/:org_id/members") view=orgs::OrgMembers ssr=SsrMode::Async/>
+                <Route path=path!("/account") view=account::Account ssr=SsrMode::Async/>
+            </Routes>
+        </Router>
+    }
+}
+
+#[component]
+fn Home() -> impl IntoView {
+    let user = Resource::new(|| (), |_| current_user());
+    view! {
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match user.await {
+                    Ok(Some(_)) => view! { <Redirect path="/orgs"/> }.into_any(),
+                    _ => view! { <Redirect path="/signin"/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
+        resp.set_status(axum::http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <main class="narrow">
+            <h1>"Page not found"</h1>
+            <p>"There is nothing at this address. " <a href="/">"Go to the console"</a></p>
+        </main>
+    }
+}
+
+/// The frame of every signed-in page: header with the org switcher, account and sign-out. Signs the visitor
+/// in first when needed, then renders `children` with the user.
+#[component]
+pub fn SignedIn<F, V>(title: &'static str, children: F) -> impl IntoView
+where
+    F: Fn(Me) -> V + Send + Sync + Clone + 'static,
+    V: IntoView + 'static,
+{
+    let user = Resource::new(|| (), |_| current_user());
+    view! {
+        <Title text=format!("{title} · Latchkey")/>
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || {
+                let children = children.clone();
+                Suspend::new(async move {
+                    match user.await {
+                        Ok(Some(me)) => view! {
+                            <Header me=me.clone()/>
+                            <main>{children(me)}</main>
+                        }.into_any(),
+                        Ok(None) => view! { <Redirect path="/signin"/> }.into_any(),
+                        Err(e) => view! { <main><ErrorNotice error=e/></main> }.into_any(),
+                    }
+                })
+            }}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Header(me: Me) -> impl IntoView {
+    let orgs = Resource::new(|| (), |_| list_orgs());
+    let sign_out = ServerAction::<SignOut>::new();
+    view! {
+        <header class="top">
+            <a class="brand" href="/orgs">"Latchkey"</a>
+            <nav aria-label="Organizations">
+                <details class="switcher">
+                    <summary>"Switch organization"</summary>
+                    <ul>
+                        <Suspense fallback=|| view! { <li>"Loading…"</li> }>
+                            {move || Suspend::new(async move {
+                                let list = orgs.await.unwrap_or_default();
+                                view! {
+                                    {list.into_iter().map(|o| view! {
+                                        <li><a href=format!("/orgs/{}", o.id)>{o.name}" "<small>{o.role}</small></a></li>
+                                    }).collect_view()}
+                                    <li><a href="/orgs#create">"+ New organization"</a></li>
+                                }
+                            })}
+                        </Suspense>
+                    </ul>
+                </details>
+            </nav>
+            <span class="spacer"></span>
+            <A href="/account">{me.email}</A>
+            <ActionForm action=sign_out attr:class="inline">
+                <button type="submit" class="link">"Sign out"</button>
+            </ActionForm>
+        </header>
+    }
+}
+
+#[component]
+pub fn ErrorNotice(error: AppError) -> impl IntoView {
+    view! {
+        <div class="notice error" role="alert">
+            <strong>{error.message.clone()}</strong>
+            " "
+            <code class="code">{error.code.clone()}</code>
+        </div>
+    }
+}
+
+/// Shows the error of the last submission of `action`, if it failed.
+#[component]
+pub fn ActionError<T: Clone + Send + Sync + 'static>(result: Signal<Option<Result<T, AppError>>>) -> impl IntoView {
+    move || match result.get() {
+        Some(Err(e)) => Some(view! { <ErrorNotice error=e/> }),
+        _ => None,
+    }
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// `navigator.clipboard.writeText`, bound directly: web-sys marks the Clipboard API unstable.
+    #[wasm_bindgen(js_namespace = ["navigator", "clipboard"], js_name = writeText, catch)]
+    fn clipboard_write_text(text: &str) -> Result<js_sys::Promise, wasm_bindgen::JsValue>;
+}
+
+/// A value an admin must paste elsewhere, with a Copy button (works once the page is interactive).
+#[component]
+pub fn CopyValue(#[prop(into)] value: String, #[prop(into)] label: String) -> impl IntoView {
+    let status = RwSignal::new("Copy");
+    let to_copy = value.clone();
+    let on_click = move |_| {
+        let text = to_copy.clone();
+        match clipboard_write_text(&text) {
+            Ok(promise) => {
+                leptos::task::spawn_local(async move {
+                    let ok = wasm_bindgen_futures::JsFuture::from(promise).await.is_ok();
+                    status.set(if ok { "Copied" } else { "Select and copy" });
+                });
+            }
+            Err(_) => status.set("Select and copy"),
+        }
+    };
+    view! {
+        <div class="copy">
+            <code class="value" aria-label=label.clone()>{value}</code>
+            <button type="button" class="secondary" on:click=on_click aria-label=format!("Copy {label}")>
+                {move || status.get()}
+            </button>
+        </div>
+    }
+}

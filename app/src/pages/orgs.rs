@@ -1,0 +1,142 @@
+//! Organization pages: the list with the create form, an org's overview, and its members.
+use super::{ActionError, CopyValue, ErrorNotice, SignedIn};
+use crate::api::{list_members, list_orgs, get_org_detail, CreateOrg};
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+#[component]
+pub fn OrgList() -> impl IntoView {
+    view! {
+        <SignedIn title="Organizations" children=|_me| {
+            let orgs = Resource::new(|| (), |_| list_orgs());
+            let create = ServerAction::<CreateOrg>::new();
+            view! {
+                <h1>"Your organizations"</h1>
+                <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                    {move || Suspend::new(async move {
+                        match orgs.await {
+                            Ok(list) if list.is_empty() => view! {
+                                <p class="empty">"You are not a member of any organization yet. Create one below."</p>
+                            }.into_any(),
+                            Ok(list) => view! {
+                                <ul class="cards">
+                                    {list.into_iter().map(|o| view! {
+                                        <li><a href=format!("/orgs/{}", o.id)>
+                                            <strong>{o.name}</strong>
+                                            <span class="muted">{format!(" /{} · {}", o.slug, o.role)}</span>
+                                        </a></li>
+                                    }).collect_view()}
+                                </ul>
+                            }.into_any(),
+                            Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                        }
+                    })}
+                </Suspense>
+                <section id="create" class="card">
+                    <h2>"Create an organization"</h2>
+                    <ActionForm action=create attr:class="stack">
+                        <label for="org-name">"Name"</label>
+                        <input id="org-name" name="name" type="text" required maxlength="100" placeholder="Acme Corp"/>
+                        <label for="org-slug">"Slug (used in the SSO login URL)"</label>
+                        <input id="org-slug" name="slug" type="text" maxlength="48" pattern="[a-z0-9][a-z0-9-]{1,46}[a-z0-9]"
+                            placeholder="acme-corp" aria-describedby="slug-help"/>
+                        <small id="slug-help">"Lowercase letters, digits and hyphens. Leave empty to derive it from the name."</small>
+                        <ActionError result=create.value().into()/>
+                        <button type="submit" disabled=move || create.pending().get()>
+                            {move || if create.pending().get() { "Creating…" } else { "Create organization" }}
+                        </button>
+                    </ActionForm>
+                </section>
+            }
+        }/>
+    }
+}
+
+#[component]
+fn OrgNav(org_id: String, current: &'static str) -> impl IntoView {
+    let link = |href: String, label: &'static str| {
+        let cur = if label == current { Some("page") } else { None };
+        view! { <a href=href aria-current=cur>{label}</a> }
+    };
+    view! {
+        <nav class="tabs" aria-label="Organization">
+            {link(format!("/orgs/{org_id}"), "Overview")}
+            {link(format!("/orgs/{org_id}/members"), "Members")}
+        </nav>
+    }
+}
+
+#[component]
+pub fn OrgOverview() -> impl IntoView {
+    let params = use_params_map();
+    let org_id = move || params.with(|p| p.get("org_id").unwrap_or_default());
+    view! {
+        <SignedIn title="Organization" children=move |_me| {
+            let detail = Resource::new(org_id, get_org_detail);
+            view! {
+                <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                    {move || Suspend::new(async move {
+                        match detail.await {
+                            Ok(o) => view! {
+                                <h1>{o.name.clone()}</h1>
+                                <OrgNav org_id=o.id.clone() current="Overview"/>
+                                <dl class="facts">
+                                    <dt>"Slug"</dt><dd><code>{o.slug.clone()}</code></dd>
+                                    <dt>"Organization id"</dt><dd><CopyValue value=o.id.clone() label="organization id"/></dd>
+                                    <dt>"Your role"</dt><dd>{o.role.clone()}</dd>
+                                    <dt>"Active members"</dt><dd>{o.member_count}</dd>
+                                    <dt>"Created"</dt><dd><time datetime=o.created_at.clone()>{o.created_at.clone()}</time></dd>
+                                    <dt>"SSO login URL"</dt>
+                                    <dd>
+                                        <CopyValue value=o.sso_login_url.clone() label="SSO login URL"/>
+                                        <small>"Share this link with members once an identity provider is connected."</small>
+                                    </dd>
+                                </dl>
+                            }.into_any(),
+                            Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                        }
+                    })}
+                </Suspense>
+            }
+        }/>
+    }
+}
+
+#[component]
+pub fn OrgMembers() -> impl IntoView {
+    let params = use_params_map();
+    let org_id = move || params.with(|p| p.get("org_id").unwrap_or_default());
+    view! {
+        <SignedIn title="Members" children=move |_me| {
+            let members = Resource::new(org_id, list_members);
+            view! {
+                <h1>"Members"</h1>
+                <OrgNav org_id=org_id() current="Members"/>
+                <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                    {move || Suspend::new(async move {
+                        match members.await {
+                            Ok(list) => view! {
+                                <table>
+                                    <caption class="sr-only">"Members of this organization"</caption>
+                                    <thead><tr><th scope="col">"Name"</th><th scope="col">"Email"</th><th scope="col">"Role"</th><th scope="col">"Status"</th><th scope="col">"Joined"</th></tr></thead>
+                                    <tbody>
+                                        {list.into_iter().map(|m| view! {
+                                            <tr>
+                                                <td>{m.name}</td>
+                                                <td>{m.email}</td>
+                                                <td><span class=format!("badge {}", m.role)>{m.role.clone()}</span></td>
+                                                <td>{m.status}</td>
+                                                <td><time datetime=m.joined_at.clone()>{m.joined_at.clone()}</time></td>
+                                            </tr>
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                            }.into_any(),
+                            Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                        }
+                    })}
+                </Suspense>
+            }
+        }/>
+    }
+}

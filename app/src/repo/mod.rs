@@ -1,0 +1,25 @@
+//! Repositories: the only modules that write SQL, one per aggregate. Every query runs unchanged on SQLite and
+//! PostgreSQL through sqlx's `Any` driver (`$n` placeholders, BIGINT millisecond times, TEXT ids).
+pub mod api_keys;
+pub mod audit;
+pub mod orgs;
+pub mod rate_limits;
+pub mod sessions;
+pub mod users;
+
+pub use sqlx::Any;
+
+/// Connects and runs the migrations of the backend the URL names.
+pub async fn connect(url: &str) -> Result<crate::state::Db, String> {
+    sqlx::any::install_default_drivers();
+    let is_sqlite = url.starts_with("sqlite:");
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(if is_sqlite { 8 } else { 16 })
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        .connect(url)
+        .await
+        .map_err(|e| format!("cannot connect to the database: {e}"))?;
+    let migrator = if is_sqlite { sqlx::migrate!("../migrations/sqlite") } else { sqlx::migrate!("../migrations/postgres") };
+    migrator.run(&pool).await.map_err(|e| format!("database migration failed: {e}"))?;
+    Ok(pool)
+}

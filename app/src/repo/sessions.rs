@@ -1,0 +1,123 @@
+//! Sessions: `auth_sessions` (who, how, where) and `http_sessions` (the tower-sessions records).
+use super::Any;
+use sqlx::{Executor, FromRow};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct AuthSessionRow {
+    pub id: String,
+    pub user_id: String,
+    pub method: String,
+    pub connection_id: Option<String>,
+    pub mfa_done: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub last_seen_at: i64,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+const COLS: &str = "id, user_id, method, connection_id, mfa_done, created_at, expires_at, last_seen_at, ip, user_agent";
+
+pub async fn insert<'e>(ex: impl Executor<'e, Database = Any>, s: &AuthSessionRow) -> sqlx::Result<()> {
+    sqlx::query(&format!("INSERT INTO auth_sessions ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
+        .bind(&s.id)
+        .bind(&s.user_id)
+        .bind(&s.method)
+        .bind(&s.connection_id)
+        .bind(s.mfa_done)
+        .bind(s.created_at)
+        .bind(s.expires_at)
+        .bind(s.last_seen_at)
+        .bind(&s.ip)
+        .bind(&s.user_agent)
+        .execute(ex)
+        .await
+        .map(|_| ())
+}
+
+/// The session if it exists and has not expired.
+pub async fn live_by_id<'e>(ex: impl Executor<'e, Database = Any>, id: &str, now: i64) -> sqlx::Result<Option<AuthSessionRow>> {
+    sqlx::query_as::<_, AuthSessionRow>(&format!("SELECT {COLS} FROM auth_sessions WHERE id = $1 AND expires_at > $2"))
+        .bind(id)
+        .bind(now)
+        .fetch_optional(ex)
+        .await
+}
+
+pub async fn live_for_user<'e>(ex: impl Executor<'e, Database = Any>, user_id: &str, now: i64) -> sqlx::Result<Vec<AuthSessionRow>> {
+    sqlx::query_as::<_, AuthSessionRow>(&format!(
+        "SELECT {COLS} FROM auth_sessions WHERE user_id = $1 AND expires_at > $2 ORDER BY created_at DESC"
+    ))
+    .bind(user_id)
+    .bind(now)
+    .fetch_all(ex)
+    .await
+}
+
+pub async fn touch<'e>(ex: impl Executor<'e, Database = Any>, id: &str, now: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE auth_sessions SET last_seen_at = $2 WHERE id = $1 AND last_seen_at < $3")
+        .bind(id)
+        .bind(now)
+        .bind(now - 60_000)
+        .execute(ex)
+        .await
+        .map(|_| ())
+}
+
+pub async fn delete<'e>(ex: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<u64> {
+    sqlx::query("DELETE FROM auth_sessions WHERE id = $1").bind(id).execute(ex).await.map(|r| r.rows_affected())
+}
+
+pub async fn delete_for_user<'e>(ex: impl Executor<'e, Database = Any>, id: &str, user_id: &str) -> sqlx::Result<u64> {
+    sqlx::query("DELETE FROM auth_sessions WHERE id = $1 AND user_id = $2")
+        .bind(id)
+        .bind(user_id)
+        .execute(ex)
+        .await
+        .map(|r| r.rows_affected())
+}
+
+// ---- tower-sessions records ----
+
+/// Inserts a new record; false when the id is taken (the store then picks another id).
+pub async fn http_create<'e>(ex: impl Executor<'e, Database = Any>, id: &str, data: &str, expiry: i64) -> sqlx::Result<bool> {
+    let r = sqlx::query("INSERT INTO http_sessions (id, data, expiry_date) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
+        .bind(id)
+        .bind(data)
+        .bind(expiry)
+        .execute(ex)
+        .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+pub async fn http_save<'e>(ex: impl Executor<'e, Database = Any>, id: &str, data: &str, expiry: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO http_sessions (id, data, expiry_date) VALUES ($1, $2, $3) \
+         ON CONFLICT (id) DO UPDATE SET data = excluded.data, expiry_date = excluded.expiry_date",
+    )
+    .bind(id)
+    .bind(data)
+    .bind(expiry)
+    .execute(ex)
+    .await
+    .map(|_| ())
+}
+
+pub async fn http_load<'e>(ex: impl Executor<'e, Database = Any>, id: &str, now: i64) -> sqlx::Result<Option<(String, i64)>> {
+    sqlx::query_as::<_, (String, i64)>("SELECT data, expiry_date FROM http_sessions WHERE id = $1 AND expiry_date > $2")
+        .bind(id)
+        .bind(now)
+        .fetch_optional(ex)
+        .await
+}
+
+pub async fn http_delete<'e>(ex: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM http_sessions WHERE id = $1").bind(id).execute(ex).await.map(|_| ())
+}
+
+/// Removes expired records of both tables; run periodically.
+pub async fn purge_expired(db: &crate::state::Db, now: i64) -> sqlx::Result<u64> {
+    let a = sqlx::query("DELETE FROM http_sessions WHERE expiry_date <= $1").bind(now).execute(db).await?;
+    let b = sqlx::query("DELETE FROM auth_sessions WHERE expires_at <= $1").bind(now).execute(db).await?;
+    Ok(a.rows_affected() + b.rows_affected())
+}

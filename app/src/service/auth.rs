@@ -1,0 +1,128 @@
+//! Accounts and authentication: sign-up, password sign-in (rate limited), and turning a session or an API key
+//! into a `Principal`.
+use super::audit::{self, Event, Outcome};
+use super::crypto::{hash_password, sha256_hex, verify_password};
+use super::domain::{parse_name, parse_new_password, Email};
+use super::error::{on_conflict, ServiceError, ServiceResult};
+use super::{new_id, now_ms, Principal, RequestMeta, Via};
+use crate::model::Me;
+use crate::repo::{self, users::UserRow};
+use crate::state::AppState;
+
+const SIGNIN_WINDOW_MS: i64 = 15 * 60 * 1000;
+/// Wrong guesses allowed per email per window, and per client address per window.
+pub const SIGNIN_LIMIT_PER_EMAIL: i64 = 10;
+const SIGNIN_LIMIT_PER_IP: i64 = 100;
+const SIGNUP_WINDOW_MS: i64 = 60 * 60 * 1000;
+const SIGNUP_LIMIT_PER_IP: i64 = 30;
+
+#[tracing::instrument(skip(state, password, meta), fields(email = %email))]
+pub async fn sign_up(state: &AppState, name: &str, email: &str, password: &str, meta: &RequestMeta) -> ServiceResult<UserRow> {
+    let email = Email::parse(email)?;
+    let name = parse_name("name", name, 100, true)?;
+    let password = parse_new_password(password)?;
+    if let Some(ip) = &meta.ip {
+        limit(state, &format!("signup:ip:{ip}"), SIGNUP_LIMIT_PER_IP, SIGNUP_WINDOW_MS).await?;
+    }
+    let user = UserRow {
+        id: new_id(),
+        email: email.as_str().to_string(),
+        name,
+        password_hash: Some(hash_password(password)?),
+        created_at: now_ms(),
+    };
+    let mut tx = state.db.begin().await?;
+    repo::users::insert(&mut *tx, &user)
+        .await
+        .map_err(|e| on_conflict(e, "An account with this email already exists. Sign in instead."))?;
+    audit::record_anonymous(&mut *tx, Some(&user.id), &user.email, meta, Event {
+        org_id: None,
+        action: "user.signup",
+        target: Some(&user.id),
+        outcome: Outcome::Success,
+        detail: None,
+    })
+    .await?;
+    tx.commit().await?;
+    Ok(user)
+}
+
+/// Checks an email and password. Unknown email and wrong password are the same error and take the same time.
+#[tracing::instrument(skip(state, password, meta))]
+pub async fn sign_in_password(state: &AppState, email: &str, password: &str, meta: &RequestMeta) -> ServiceResult<UserRow> {
+    let email = Email::parse(email)?;
+    if password.is_empty() {
+        return Err(ServiceError::validation("password", "Enter your password."));
+    }
+    let email_key = format!("signin:email:{}", email.as_str());
+    limit(state, &email_key, SIGNIN_LIMIT_PER_EMAIL, SIGNIN_WINDOW_MS).await?;
+    if let Some(ip) = &meta.ip {
+        limit(state, &format!("signin:ip:{ip}"), SIGNIN_LIMIT_PER_IP, SIGNIN_WINDOW_MS).await?;
+    }
+    let user = repo::users::by_email(&state.db, email.as_str()).await?;
+    let ok = verify_password(password, user.as_ref().and_then(|u| u.password_hash.as_deref()));
+    match user {
+        Some(user) if ok => {
+            repo::rate_limits::clear(&state.db, &email_key).await?;
+            Ok(user)
+        }
+        other => {
+            audit::record_anonymous(&state.db, other.as_ref().map(|u| u.id.as_str()), email.as_str(), meta, Event {
+                org_id: None,
+                action: "user.signin",
+                target: None,
+                outcome: Outcome::Failure,
+                detail: Some("wrong email or password".into()),
+            })
+            .await?;
+            Err(ServiceError::InvalidCredentials)
+        }
+    }
+}
+
+/// Counts one attempt against `key`; refuses once `max` attempts fell in the current window.
+async fn limit(state: &AppState, key: &str, max: i64, window_ms: i64) -> ServiceResult<()> {
+    let now = now_ms();
+    let (hits, start) = repo::rate_limits::hit(&state.db, key, window_ms, now).await?;
+    if hits > max {
+        return Err(ServiceError::RateLimited { retry_after_secs: ((start + window_ms - now) / 1000).max(1) });
+    }
+    Ok(())
+}
+
+/// Resolves the caller. An `X-Api-Key` header wins over the cookie and must be valid on its own.
+pub async fn authenticate(state: &AppState, auth_session_id: Option<&str>, api_key: Option<&str>) -> ServiceResult<Principal> {
+    let now = now_ms();
+    if let Some(key) = api_key {
+        let key = key.trim();
+        if !key.starts_with(super::api_keys::KEY_PREFIX) || key.len() > 128 {
+            return Err(ServiceError::InvalidApiKey);
+        }
+        let row = repo::api_keys::by_hash(&state.db, &sha256_hex(key)).await?;
+        let Some(row) = row.filter(|k| k.revoked_at.is_none()) else {
+            return Err(ServiceError::InvalidApiKey);
+        };
+        let user = repo::users::by_id(&state.db, &row.user_id).await?.ok_or(ServiceError::InvalidApiKey)?;
+        repo::api_keys::touch(&state.db, &row.id, now).await?;
+        return Ok(Principal {
+            user_id: user.id,
+            email: user.email,
+            name: user.name,
+            via: Via::ApiKey { key_id: row.id, org_id: row.org_id },
+        });
+    }
+    let sid = auth_session_id.ok_or(ServiceError::Unauthenticated)?;
+    let session = repo::sessions::live_by_id(&state.db, sid, now).await?.ok_or(ServiceError::Unauthenticated)?;
+    let user = repo::users::by_id(&state.db, &session.user_id).await?.ok_or(ServiceError::Unauthenticated)?;
+    repo::sessions::touch(&state.db, &session.id, now).await?;
+    Ok(Principal {
+        user_id: user.id,
+        email: user.email,
+        name: user.name,
+        via: Via::Session { session_id: session.id, method: session.method, mfa_done: session.mfa_done != 0 },
+    })
+}
+
+pub fn me(p: &Principal) -> Me {
+    Me { id: p.user_id.clone(), email: p.email.clone(), name: p.name.clone(), auth_method: p.auth_method().to_string() }
+}

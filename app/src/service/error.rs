@@ -1,0 +1,98 @@
+//! `ServiceError`: every way a service call can fail, each with a stable code. The web layer is the only place
+//! it becomes an HTTP status; internal details are logged there and never shown.
+use crate::error::AppError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Input that fails validation; `field` names what to fix (JSON field name).
+    #[error("{message}")]
+    Validation { field: &'static str, message: String },
+    #[error("Sign in first: this needs a session cookie or an X-Api-Key header.")]
+    Unauthenticated,
+    #[error("The email or password is not right.")]
+    InvalidCredentials,
+    #[error("This API key is not valid: it is unknown or has been revoked.")]
+    InvalidApiKey,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("Too many attempts. Wait {retry_after_secs} seconds and try again.")]
+    RateLimited { retry_after_secs: i64 },
+    /// Never shown: the message is logged by the web layer, the caller sees a generic sentence.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+impl ServiceError {
+    pub fn validation(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Validation { field, message: message.into() }
+    }
+    pub fn internal(context: &str, err: impl std::fmt::Display) -> Self {
+        Self::Internal(format!("{context}: {err}"))
+    }
+
+    /// The stable machine code, as the REST envelope's `code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Validation { .. } => "VALIDATION_ERROR",
+            Self::Unauthenticated => "UNAUTHORIZED",
+            Self::InvalidCredentials => "INVALID_CREDENTIALS",
+            Self::InvalidApiKey => "INVALID_API_KEY",
+            Self::Forbidden(_) => "FORBIDDEN",
+            Self::NotFound(_) => "NOT_FOUND",
+            Self::Conflict(_) => "CONFLICT",
+            Self::RateLimited { .. } => "RATE_LIMITED",
+            Self::Internal(_) => "INTERNAL_ERROR",
+        }
+    }
+
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::Validation { .. } => 422,
+            Self::Unauthenticated | Self::InvalidCredentials | Self::InvalidApiKey => 401,
+            Self::Forbidden(_) => 403,
+            Self::NotFound(_) => 404,
+            Self::Conflict(_) => 409,
+            Self::RateLimited { .. } => 429,
+            Self::Internal(_) => 500,
+        }
+    }
+
+    /// What the caller may read. Internal errors are replaced by a generic sentence.
+    pub fn public_message(&self) -> String {
+        match self {
+            Self::Internal(_) => "Something went wrong on our side. Try again; if it keeps happening, tell the operator.".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ServiceError {
+    fn from(err: sqlx::Error) -> Self {
+        Self::internal("database", err)
+    }
+}
+
+impl From<ServiceError> for AppError {
+    fn from(err: ServiceError) -> Self {
+        if let ServiceError::Internal(detail) = &err {
+            tracing::error!(%detail, "internal error in server function");
+        }
+        AppError::new(err.code(), err.public_message())
+    }
+}
+
+/// Turns a unique-constraint violation into `Conflict(message)`; any other error stays internal.
+pub fn on_conflict(err: sqlx::Error, message: &str) -> ServiceError {
+    if let sqlx::Error::Database(db) = &err {
+        if db.is_unique_violation() {
+            return ServiceError::Conflict(message.to_string());
+        }
+    }
+    err.into()
+}

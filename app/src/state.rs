@@ -1,0 +1,22 @@
+//! `AppState`: what every handler and server function reaches (pool, secret box, settings, Leptos options).
+use crate::service::crypto::SecretBox;
+use leptos::config::LeptosOptions;
+use std::sync::Arc;
+
+pub type Db = sqlx::AnyPool;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Base URL people and IdPs reach us at, without a trailing slash.
+    pub public_url: String,
+    /// Cookies are `Secure` whenever the public URL is https.
+    pub secure_cookies: bool,
+}
+
+#[derive(Clone, axum::extract::FromRef)]
+pub struct AppState {
+    pub db: Db,
+    pub secrets: Arc<SecretBox>,
+    pub settings: Arc<Settings>,
+    pub leptos_options: LeptosOptions,
+}

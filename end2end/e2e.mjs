@@ -1,0 +1,142 @@
+// Browser test: Debian's Chromium via playwright-core against the real server, started here on a free port with
+// its own SQLite database. Sign up, create an org, create an API key in the console (its Copy button works only
+// once the WASM has hydrated the page), then call the REST API with that key and find the org.
+import { chromium } from 'playwright-core';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import assert from 'node:assert/strict';
+
+const root = resolve(import.meta.dirname, '..');
+const bin = process.env.LATCHKEY_BIN || join(root, 'target/debug/latchkey');
+const siteRoot = process.env.LEPTOS_SITE_ROOT || join(root, 'target/site');
+const work = mkdtempSync(join(tmpdir(), 'latchkey-e2e-'));
+const deadline = setTimeout(() => { console.error('e2e: timed out after 180 s'); cleanup(1); }, 180_000);
+
+let server;
+let browser;
+function cleanup(code) {
+  clearTimeout(deadline);
+  if (server && server.exitCode === null) server.kill('SIGTERM');
+  const done = () => { rmSync(work, { recursive: true, force: true }); process.exit(code); };
+  (browser ? browser.close().catch(() => {}) : Promise.resolve()).then(done);
+}
+
+function startServer() {
+  return new Promise((resolvePromise, reject) => {
+    server = spawn(bin, [
+      '--bind', '127.0.0.1:0',
+      '--database-url', `sqlite://${join(work, 'e2e.db')}?mode=rwc`,
+      '--key-file', join(work, 'latchkey.key'),
+      '--site-root', siteRoot,
+    ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: 'info', NO_COLOR: '1' } });
+    let log = '';
+    const onData = (chunk) => {
+      log += chunk.toString();
+      const m = log.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      if (m) resolvePromise(m[1]);
+    };
+    server.stdout.on('data', onData);
+    server.stderr.on('data', onData);
+    server.on('exit', (code) => reject(new Error(`server exited (${code}):\n${log}`)));
+    setTimeout(() => reject(new Error(`server did not start in 30 s:\n${log}`)), 30_000);
+  });
+}
+
+async function step(name, fn) {
+  const t = Date.now();
+  await fn();
+  console.log(`  ok  ${name} (${Date.now() - t} ms)`);
+}
+
+async function main() {
+  const base = await startServer();
+  console.log(`e2e: server at ${base}`);
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const context = await browser.newContext();
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+  const page = await context.newPage();
+  page.setDefaultTimeout(20_000);
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+
+  const stamp = Date.now().toString(36);
+  const email = `owner-${stamp}@example.com`;
+  const orgName = `E2E Org ${stamp}`;
+  const hydrated = () => page.waitForSelector('body[data-hydrated="true"]');
+
+  await step('sign up in the console', async () => {
+    await page.goto(`${base}/signup`);
+    await hydrated();
+    await page.getByLabel('Your name').fill('E2E Owner');
+    await page.getByLabel('Work email').fill(email);
+    await page.getByLabel('Password', { exact: true }).fill('correct horse battery staple');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.waitForURL(`${base}/orgs`);
+    await page.getByRole('heading', { name: 'Your organizations' }).waitFor();
+  });
+
+  let orgId;
+  await step('create an organization', async () => {
+    await page.getByLabel('Name', { exact: true }).fill(orgName);
+    await page.getByLabel('Slug (used in the SSO login URL)').fill(`e2e-${stamp}`);
+    await page.getByRole('button', { name: 'Create organization' }).click();
+    await page.waitForURL(/\/orgs\/[0-9A-Z]{26}$/);
+    orgId = page.url().split('/').pop();
+    await page.getByRole('heading', { name: orgName }).waitFor();
+    await page.getByText(`/api/auth/sso/e2e-${stamp}/login`).waitFor();
+  });
+
+  await step('members page lists the owner', async () => {
+    await page.getByRole('link', { name: 'Members' }).click();
+    await page.waitForURL(`${base}/orgs/${orgId}/members`);
+    const row = page.getByRole('row', { name: new RegExp(email) });
+    await row.waitFor();
+    assert.match(await row.innerText(), /owner/);
+  });
+
+  let key;
+  await step('create an API key; Copy works once hydrated', async () => {
+    await page.goto(`${base}/account`);
+    await hydrated();
+    await page.getByLabel('Name', { exact: true }).fill('e2e key');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const panel = page.locator('#new-key');
+    await panel.waitFor();
+    key = (await panel.locator('code.value').innerText()).trim();
+    assert.match(key, /^lk_[A-Za-z0-9_-]{40,}$/);
+    await panel.getByRole('button', { name: 'Copy new API key' }).click();
+    await panel.getByRole('button', { name: 'Copy new API key' }).filter({ hasText: 'Copied' }).waitFor();
+    const clip = await page.evaluate(() => navigator.clipboard.readText());
+    assert.equal(clip, key, 'the clipboard holds the key');
+    await page.getByRole('row', { name: /e2e key/ }).waitFor();
+  });
+
+  await step('the key calls the REST API and finds the org', async () => {
+    const res = await fetch(`${base}/api/user/organizations`, { headers: { 'X-Api-Key': key } });
+    assert.equal(res.status, 200);
+    const body = await res.json();
+    assert.equal(body.success, true);
+    const org = body.data.find((o) => o.id === orgId);
+    assert.ok(org, `org ${orgId} in ${JSON.stringify(body.data)}`);
+    assert.equal(org.name, orgName);
+    assert.equal(org.role, 'owner');
+  });
+
+  await step('sign out returns to sign-in and the console is closed', async () => {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.waitForURL(`${base}/signin`);
+    await page.goto(`${base}/orgs`);
+    await page.waitForURL(`${base}/signin`);
+  });
+
+  assert.deepEqual(errors, [], 'no uncaught errors in the page');
+  console.log('e2e: all passed');
+}
+
+main().then(() => cleanup(0), (e) => { console.error('e2e FAILED:', e); cleanup(1); });

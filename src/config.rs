@@ -1,0 +1,56 @@
+//! Configuration: every setting is a flag and an environment variable (SPEC §5).
+use clap::Parser;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "latchkey", version, about = "Self-hosted enterprise single sign-on")]
+pub struct Config {
+    /// Address to listen on (`host:port`; port 0 picks a free one).
+    #[arg(long, env = "LATCHKEY_BIND", default_value = "127.0.0.1:3000")]
+    pub bind: String,
+    /// `sqlite://file.db?mode=rwc` (default, one node) or `postgres://…` (several nodes).
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://latchkey.db?mode=rwc")]
+    pub database_url: String,
+    /// The URL people and identity providers reach Latchkey at; callback URLs are built from it.
+    #[arg(long, env = "LATCHKEY_PUBLIC_URL", default_value = "http://127.0.0.1:3000")]
+    pub public_url: String,
+    /// File holding the key that encrypts secrets at rest; generated on first start.
+    #[arg(long, env = "LATCHKEY_KEY_FILE", default_value = "latchkey.key")]
+    pub key_file: PathBuf,
+    /// Allow server-side fetches of IdP URLs that resolve to private, loopback or link-local addresses.
+    #[arg(long, env = "LATCHKEY_ALLOW_PRIVATE_IDP")]
+    pub allow_private_idp: bool,
+    /// `ip:port` of the DNS resolver used for domain checks (default: the system's).
+    #[arg(long, env = "LATCHKEY_DNS_SERVER")]
+    pub dns_server: Option<String>,
+    /// Where the built console (pkg/ and assets) is; cargo-leptos sets it.
+    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
+    pub site_root: String,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "LATCHKEY_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+}
+
+impl Config {
+    /// The public URL without a trailing slash, and whether cookies must be `Secure`. Plain http is accepted
+    /// only for a loopback host.
+    pub fn public_url(&self) -> Result<(String, bool), String> {
+        let url = url::Url::parse(self.public_url.trim())
+            .map_err(|e| format!("--public-url {:?} is not a URL: {e}", self.public_url))?;
+        let https = match url.scheme() {
+            "https" => true,
+            "http" => false,
+            other => return Err(format!("--public-url must be http or https, not {other}")),
+        };
+        let loopback = match url.host() {
+            Some(url::Host::Domain(d)) => d == "localhost",
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => return Err("--public-url needs a host".into()),
+        };
+        if !https && !loopback {
+            return Err("--public-url must be https unless its host is loopback (127.0.0.1, ::1, localhost)".into());
+        }
+        Ok((url.as_str().trim_end_matches('/').to_string(), https))
+    }
+}

@@ -1,0 +1,44 @@
+//! `/api/auth/*`: sign-up, password sign-in and sign-out. Success sets (or clears) the session cookie.
+use super::caller::Meta;
+use super::envelope::{ok, ApiError, Json};
+use app::service::{auth, sessions};
+use app::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use tower_sessions::Session;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignUp {
+    email: String,
+    password: String,
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignIn {
+    email: String,
+    password: String,
+}
+
+pub async fn sign_up(State(state): State<AppState>, session: Session, Meta(meta): Meta, Json(body): Json<SignUp>) -> Result<Response, ApiError> {
+    let user = auth::sign_up(&state, &body.name, &body.email, &body.password, &meta).await?;
+    sessions::establish(&state, &session, &user, "password", None, &meta).await?;
+    let me = app::model::Me { id: user.id, email: user.email, name: user.name, auth_method: "password".into() };
+    Ok(ok(StatusCode::CREATED, "Account created and signed in", me))
+}
+
+pub async fn sign_in(State(state): State<AppState>, session: Session, Meta(meta): Meta, Json(body): Json<SignIn>) -> Result<Response, ApiError> {
+    let user = auth::sign_in_password(&state, &body.email, &body.password, &meta).await?;
+    sessions::establish(&state, &session, &user, "password", None, &meta).await?;
+    let me = app::model::Me { id: user.id, email: user.email, name: user.name, auth_method: "password".into() };
+    Ok(ok(StatusCode::OK, "Signed in", me))
+}
+
+pub async fn sign_out(State(state): State<AppState>, session: Session, Meta(meta): Meta) -> Result<Response, ApiError> {
+    sessions::sign_out(&state, &session, &meta).await?;
+    Ok(ok(StatusCode::OK, "Signed out", ()))
+}

@@ -1,0 +1,34 @@
+//! The REST API under `/api` (SPEC §2). Each handler parses input, calls one service function with the
+//! caller, and wraps the result in the envelope.
+mod account;
+mod auth;
+pub mod caller;
+pub mod envelope;
+mod orgs;
+
+use app::state::AppState;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post};
+use axum::Router;
+
+/// Largest JSON body any endpoint takes.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/signup", post(auth::sign_up))
+        .route("/auth/signin", post(auth::sign_in))
+        .route("/auth/signout", post(auth::sign_out))
+        .route("/user/me", get(account::me))
+        .route("/user/api-keys", get(account::list_keys).post(account::create_key))
+        .route("/user/api-keys/{id}", delete(account::revoke_key))
+        .route("/user/sessions", get(account::list_sessions))
+        .route("/user/sessions/{id}", delete(account::revoke_session))
+        .route("/user/organizations", get(orgs::list).post(orgs::create))
+        .route("/user/organizations/{org_id}", get(orgs::detail))
+        .route("/user/organizations/{org_id}/members", get(orgs::members))
+        .route("/user/organizations/{org_id}/members/{user_id}", axum::routing::patch(orgs::set_role).delete(orgs::remove))
+        .fallback(envelope::not_found)
+        .method_not_allowed_fallback(envelope::method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+}

@@ -1,0 +1,120 @@
+//! Builds the whole application from a `Config`: database, secret box, router and listener. `main` only
+//! calls `build` then `run`; tests call `build` with port 0.
+use crate::config::Config;
+use crate::{csrf, health, rest};
+use anyhow::Context;
+use app::service::session_store::DbSessionStore;
+use app::state::{AppState, Settings};
+use app::{shell, App};
+use axum::routing::get;
+use axum::Router;
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+pub const SESSION_COOKIE: &str = "latchkey_session";
+
+pub struct Application {
+    pub router: Router,
+    pub listener: TcpListener,
+    pub addr: SocketAddr,
+    pub state: AppState,
+}
+
+pub async fn build(config: Config) -> anyhow::Result<Application> {
+    let (public_url, secure_cookies) = config.public_url().map_err(anyhow::Error::msg)?;
+    let (secrets, created) = app::service::crypto::SecretBox::load_or_create(&config.key_file).map_err(anyhow::Error::msg)?;
+    if created {
+        tracing::warn!(
+            key_file = %config.key_file.display(),
+            "GENERATED A NEW ENCRYPTION KEY for secrets at rest. Back this file up: without it, stored IdP secrets cannot be decrypted."
+        );
+    }
+    let db = app::repo::connect(&config.database_url).await.map_err(anyhow::Error::msg)?;
+    let listener = TcpListener::bind(&config.bind).await.with_context(|| format!("cannot listen on {}", config.bind))?;
+    let addr = listener.local_addr()?;
+
+    let leptos_options = LeptosOptions::builder()
+        .output_name("latchkey")
+        .site_root(config.site_root.clone())
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .build();
+    let state = AppState {
+        db: db.clone(),
+        secrets: Arc::new(secrets),
+        settings: Arc::new(Settings { public_url: public_url.clone(), secure_cookies }),
+        leptos_options: leptos_options.clone(),
+    };
+
+    let sessions = SessionManagerLayer::new(DbSessionStore::new(db.clone()))
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(secure_cookies)
+        .with_expiry(Expiry::OnInactivity(time::Duration::days(7)));
+
+    let context = {
+        let state = state.clone();
+        move || provide_context(state.clone())
+    };
+    let routes = generate_route_list(App);
+    let router = Router::new()
+        .nest("/api", rest::router())
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .leptos_routes_with_context(&state, routes, context.clone(), {
+            let options = leptos_options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
+        .layer(axum::middleware::from_fn_with_state(Arc::new(csrf::origin_of(&public_url)), csrf::guard))
+        .layer(sessions)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state.clone());
+
+    spawn_housekeeping(db);
+    Ok(Application { router, listener, addr, state })
+}
+
+/// Deletes expired sessions every ten minutes. Any node may do it; the deletes are idempotent.
+fn spawn_housekeeping(db: app::state::Db) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            if let Err(e) = app::repo::sessions::purge_expired(&db, app::service::now_ms()).await {
+                tracing::warn!(error = %e, "session purge failed");
+            }
+        }
+    });
+}
+
+pub async fn run(app: Application) -> anyhow::Result<()> {
+    tracing::info!("listening on http://{}", app.addr);
+    axum::serve(app.listener, app.router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("server error")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

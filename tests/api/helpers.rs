@@ -1,0 +1,195 @@
+//! Test harness: starts the whole app on 127.0.0.1:0 with its own database (a fresh SQLite file, or a fresh
+//! PostgreSQL database when LATCHKEY_TEST_POSTGRES_URL is set) and talks HTTP to it.
+use latchkey::config::Config;
+use latchkey::startup;
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{json, Value};
+use sqlx::Connection;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: Client,
+    pub db: app::state::Db,
+    pub config: Config,
+    _dir: tempfile::TempDir,
+}
+
+pub fn postgres_url() -> Option<String> {
+    std::env::var("LATCHKEY_TEST_POSTGRES_URL").ok().filter(|s| !s.is_empty())
+}
+
+pub fn client() -> Client {
+    Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// A config for a new, empty database of `backend`, or `None` when that backend is not configured.
+pub async fn config(backend: Backend) -> Option<(Config, tempfile::TempDir)> {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = match backend {
+        Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display()),
+        Backend::Postgres => {
+            let base = postgres_url()?;
+            let name = format!("lk_test_{}", ulid::Ulid::new().to_string().to_lowercase());
+            let mut conn = sqlx::PgConnection::connect(&base).await.expect("connect to LATCHKEY_TEST_POSTGRES_URL");
+            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.unwrap();
+            let mut url = url::Url::parse(&base).unwrap();
+            url.set_path(&name);
+            url.to_string()
+        }
+    };
+    let config = Config {
+        bind: "127.0.0.1:0".into(),
+        database_url,
+        public_url: "http://127.0.0.1:3000".into(),
+        key_file: dir.path().join("latchkey.key"),
+        allow_private_idp: false,
+        dns_server: None,
+        site_root: "target/site".into(),
+        log_format: "text".into(),
+    };
+    Some((config, dir))
+}
+
+pub async fn spawn_with(config: Config, dir: tempfile::TempDir) -> TestApp {
+    let app = startup::build(config.clone()).await.expect("app builds");
+    let base = format!("http://{}", app.addr);
+    let db = app.state.db.clone();
+    tokio::spawn(startup::run(app));
+    TestApp { base, client: client(), db, config, _dir: dir }
+}
+
+/// Starts the app on `backend`; `None` (test skipped, with a note) when PostgreSQL is not configured.
+pub async fn spawn(backend: Backend) -> Option<TestApp> {
+    match config(backend).await {
+        Some((config, dir)) => Some(spawn_with(config, dir).await),
+        None => {
+            eprintln!("skipped on PostgreSQL: LATCHKEY_TEST_POSTGRES_URL is not set");
+            None
+        }
+    }
+}
+
+/// Runs a test body on SQLite and on PostgreSQL.
+#[macro_export]
+macro_rules! both {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test]
+            async fn sqlite() {
+                if let Some(app) = $crate::helpers::spawn($crate::helpers::Backend::Sqlite).await {
+                    ($body)(app).await;
+                }
+            }
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(app) = $crate::helpers::spawn($crate::helpers::Backend::Postgres).await {
+                    ($body)(app).await;
+                }
+            }
+        }
+    };
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Answer {
+    pub async fn from(r: Response) -> Self {
+        let status = r.status();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+        let a = Answer { status, body, headers };
+        a.assert_envelope();
+        a
+    }
+    /// Every answer has the envelope's five fields, consistent with the HTTP status.
+    fn assert_envelope(&self) {
+        let b = &self.body;
+        assert_eq!(b["status"], self.status.as_u16(), "envelope status: {b}");
+        assert_eq!(b["success"], self.status.is_success(), "envelope success: {b}");
+        assert!(b["code"].is_string() && b["message"].is_string(), "envelope code/message: {b}");
+        assert!(b.get("data").is_some(), "envelope data: {b}");
+        if self.status.is_success() {
+            assert_eq!(b["code"], "OK");
+        }
+    }
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or_default()
+    }
+    pub fn message(&self) -> &str {
+        self.body["message"].as_str().unwrap_or_default()
+    }
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+    pub fn expect(self, status: u16, code: &str) -> Self {
+        assert_eq!((self.status.as_u16(), self.code()), (status, code), "unexpected answer: {}", self.body);
+        self
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+    pub async fn get(&self, path: &str) -> Answer {
+        Answer::from(self.client.get(self.url(path)).send().await.unwrap()).await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> Answer {
+        Answer::from(self.client.post(self.url(path)).json(&body).send().await.unwrap()).await
+    }
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Answer {
+        Answer::from(req.send().await.unwrap()).await
+    }
+    /// A new browser (its own cookie jar) against the same server.
+    pub fn browser(&self) -> Client {
+        client()
+    }
+    pub async fn as_client(&self, c: &Client, method: reqwest::Method, path: &str, body: Option<Value>) -> Answer {
+        let mut req = c.request(method, self.url(path));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        Answer::from(req.send().await.unwrap()).await
+    }
+
+    /// Signs up a user with this app's own client; returns its id.
+    pub async fn sign_up(&self, email: &str) -> String {
+        let a = self
+            .post("/api/auth/signup", json!({"email": email, "password": "correct horse battery", "name": "Test User"}))
+            .await
+            .expect(201, "OK");
+        a.data()["id"].as_str().unwrap().to_string()
+    }
+    /// Signs up a user in a separate browser and returns that browser.
+    pub async fn other_user(&self, email: &str) -> (Client, String) {
+        let c = self.browser();
+        let a = self
+            .as_client(&c, reqwest::Method::POST, "/api/auth/signup", Some(json!({"email": email, "password": "correct horse battery", "name": "Other"})))
+            .await
+            .expect(201, "OK");
+        (c, a.data()["id"].as_str().unwrap().to_string())
+    }
+    pub async fn create_org(&self, name: &str, slug: &str) -> String {
+        let a = self.post("/api/user/organizations", json!({"name": name, "slug": slug})).await.expect(201, "OK");
+        a.data()["id"].as_str().unwrap().to_string()
+    }
+    /// Arranges a membership directly through the repository (invitations arrive with later features).
+    pub async fn add_member(&self, org_id: &str, user_id: &str, role: &str) {
+        app::repo::orgs::insert_membership(&self.db, org_id, user_id, role, "active", app::service::now_ms()).await.unwrap();
+    }
+    pub async fn audit_actions(&self, org_id: &str) -> Vec<String> {
+        app::repo::audit::list_for_org(&self.db, org_id, 100).await.unwrap().into_iter().map(|e| e.action).collect()
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests: the whole app on port 0 with its own database, over HTTP.
+#![recursion_limit = "256"]
+mod accounts;
+mod api_keys;
+mod errors;
+mod helpers;
+mod orgs;
