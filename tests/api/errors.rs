@@ -52,7 +52,7 @@ async fn console_pages_render_without_javascript() {
     let step2 = app.client.get(app.url("/signin?email=ann%40example.com")).send().await.unwrap().text().await.unwrap();
     assert!(step2.contains("type=\"password\"") && step2.contains("ann@example.com"));
     // Signed-out visitors of a console page are sent to sign-in.
-    let orgs = app.client.get(app.url("/orgs")).send().await.unwrap();
+    let orgs = app.client.get(app.url("/orgs")).header("accept", "text/html").send().await.unwrap();
     assert!(orgs.status().is_redirection(), "{}", orgs.status());
     assert_eq!(orgs.headers()["location"], "/signin");
     let missing = app.client.get(app.url("/no-such-page")).send().await.unwrap();
