@@ -12,8 +12,9 @@ pub struct Config {
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://latchkey.db?mode=rwc")]
     pub database_url: String,
     /// The URL people and identity providers reach Latchkey at; callback URLs are built from it.
-    #[arg(long, env = "LATCHKEY_PUBLIC_URL", default_value = "http://127.0.0.1:3000")]
-    pub public_url: String,
+    /// Default: `http://` + the bound address (http://127.0.0.1:3000 with the default --bind).
+    #[arg(long, env = "LATCHKEY_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// File holding the key that encrypts secrets at rest; generated on first start.
     #[arg(long, env = "LATCHKEY_KEY_FILE", default_value = "latchkey.key")]
     pub key_file: PathBuf,
@@ -34,9 +35,9 @@ pub struct Config {
 impl Config {
     /// The public URL without a trailing slash, and whether cookies must be `Secure`. Plain http is accepted
     /// only for a loopback host.
-    pub fn public_url(&self) -> Result<(String, bool), String> {
-        let url = url::Url::parse(self.public_url.trim())
-            .map_err(|e| format!("--public-url {:?} is not a URL: {e}", self.public_url))?;
+    pub fn public_url(&self, bound: std::net::SocketAddr) -> Result<(String, bool), String> {
+        let raw = self.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
+        let url = url::Url::parse(raw.trim()).map_err(|e| format!("--public-url {raw:?} is not a URL: {e}"))?;
         let https = match url.scheme() {
             "https" => true,
             "http" => false,

@@ -28,7 +28,6 @@ pub struct Application {
 }
 
 pub async fn build(config: Config) -> anyhow::Result<Application> {
-    let (public_url, secure_cookies) = config.public_url().map_err(anyhow::Error::msg)?;
     let (secrets, created) = app::service::crypto::SecretBox::load_or_create(&config.key_file).map_err(anyhow::Error::msg)?;
     if created {
         tracing::warn!(
@@ -39,6 +38,11 @@ pub async fn build(config: Config) -> anyhow::Result<Application> {
     let db = app::repo::connect(&config.database_url).await.map_err(anyhow::Error::msg)?;
     let listener = TcpListener::bind(&config.bind).await.with_context(|| format!("cannot listen on {}", config.bind))?;
     let addr = listener.local_addr()?;
+    let (public_url, secure_cookies) = config.public_url(addr).map_err(anyhow::Error::msg)?;
+    let sso = app::service::oidc::SsoRuntime::new(config.allow_private_idp).map_err(anyhow::Error::msg)?;
+    if config.allow_private_idp {
+        tracing::warn!("--allow-private-idp is on: IdP URLs may point at private, loopback and link-local addresses");
+    }
 
     let leptos_options = LeptosOptions::builder()
         .output_name("latchkey")
@@ -50,6 +54,7 @@ pub async fn build(config: Config) -> anyhow::Result<Application> {
         db: db.clone(),
         secrets: Arc::new(secrets),
         settings: Arc::new(Settings { public_url: public_url.clone(), secure_cookies }),
+        sso: Arc::new(sso),
         leptos_options: leptos_options.clone(),
     };
 

@@ -77,3 +77,53 @@ pub struct SessionInfo {
     pub user_agent: Option<String>,
     pub current: bool,
 }
+
+/// The org's primary OIDC connection as `/settings/sso` shows it. The client secret is never included.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SsoSettings {
+    pub connection_id: String,
+    pub provider: String,
+    pub issuer_url: String,
+    pub client_id: String,
+    /// True when a secret is stored (its value is never returned).
+    pub client_secret_set: bool,
+    /// `inactive` until a test passes, then `active`; `error` after a failed test.
+    pub status: String,
+    pub last_tested_at: Option<String>,
+    pub last_test_message: Option<String>,
+    pub jit_provisioning: bool,
+    pub default_role: String,
+    /// The one redirect URI to register at the IdP, shared by all organizations.
+    pub callback_url: String,
+    /// Where members start SSO sign-in for this org.
+    pub login_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SsoTestResult {
+    pub success: bool,
+    pub message: String,
+    pub response_time_ms: u64,
+}
+
+/// What a sign-in error page says for a stable error code: a title, one sentence, and the fix.
+pub fn sign_in_error_text(code: &str) -> (&'static str, &'static str, &'static str) {
+    match code {
+        "oauth_access_denied" => ("Sign-in was cancelled", "Your identity provider did not let this sign-in through, or it was cancelled.", "Try again, and approve the request at your identity provider. If you are not allowed to use this application, ask your IT admin for access."),
+        "oauth_provider_error" => ("Your identity provider reported an error", "The identity provider sent an error instead of signing you in.", "Try again in a moment. If it keeps happening, your IT admin can find the details in the organization's audit log."),
+        "oauth_token_exchange_error" => ("Sign-in could not be completed", "Latchkey could not redeem the sign-in code at your identity provider.", "Try again. If it keeps happening, your IT admin should check the client id and secret in the organization's identity provider settings."),
+        "oauth_id_token_invalid" => ("Sign-in could not be verified", "The identity token from your identity provider failed verification (signature, issuer, audience, time or nonce).", "Try again. If it keeps happening, your IT admin should check the issuer URL and client id, and the server clock."),
+        "oauth_fetch_user_error" => ("Your profile could not be read", "Latchkey could not get your email address from your identity provider.", "Ask your IT admin to allow the openid, profile and email scopes for this application."),
+        "oauth_email_unverified" => ("Your email address is not verified", "Your identity provider says your email address has not been verified.", "Verify your email address with your identity provider, then sign in again."),
+        "oauth_email_domain_mismatch" => ("This email cannot sign in here", "Your email address is not in one of the domains this organization's identity provider serves.", "Sign in with your work email address, or ask your IT admin to add your domain to the connection."),
+        "sso_state_invalid" => ("This sign-in link has expired", "The sign-in attempt is unknown, was already used, expired after 10 minutes, or was started in another browser.", "Start again from the sign-in page in this browser."),
+        "sso_connection_not_found" => ("Single sign-on is not set up", "This organization has no identity provider connected.", "Check the sign-in link, or ask your IT admin to connect an identity provider."),
+        "sso_idp_unreachable" => ("Your identity provider is unreachable", "Latchkey could not reach your organization's identity provider.", "Try again in a few minutes. If it keeps happening, your IT admin should run \"Test connection\" in the identity provider settings."),
+        "sso_user_not_provisioned" => ("You are not a member yet", "You signed in at your identity provider, but this organization does not add new members automatically.", "Ask your organization's admin to add you, then sign in again."),
+        "sso_email_in_use" => ("An account with this email already exists", "Your email address belongs to an existing Latchkey account that is not linked to this identity provider.", "Sign in with your password instead. Linking happens automatically once your organization has verified its email domain."),
+        "mfa_required" => ("Multi-factor authentication is required", "This organization requires a second factor.", "Complete the MFA challenge to continue."),
+        _ => ("Sign-in failed", "Something went wrong while signing you in.", "Start again from the sign-in page. If it keeps happening, contact your IT admin."),
+    }
+}

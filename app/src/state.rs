@@ -18,5 +18,6 @@ pub struct AppState {
     pub db: Db,
     pub secrets: Arc<SecretBox>,
     pub settings: Arc<Settings>,
+    pub sso: Arc<crate::service::oidc::SsoRuntime>,
     pub leptos_options: LeptosOptions,
 }

@@ -5,6 +5,7 @@ mod auth;
 pub mod caller;
 pub mod envelope;
 mod orgs;
+mod sso;
 
 use app::state::AppState;
 use axum::extract::DefaultBodyLimit;
@@ -28,6 +29,10 @@ pub fn router() -> Router<AppState> {
         .route("/user/organizations/{org_id}", get(orgs::detail))
         .route("/user/organizations/{org_id}/members", get(orgs::members))
         .route("/user/organizations/{org_id}/members/{user_id}", axum::routing::patch(orgs::set_role).delete(orgs::remove))
+        .route("/user/organizations/{org_id}/settings/sso", get(sso::get_settings).put(sso::put_settings).delete(sso::delete_settings))
+        .route("/user/organizations/{org_id}/settings/sso/test", post(sso::test_settings))
+        .route("/auth/sso/callback", get(sso::callback))
+        .route("/auth/sso/{slug}/login", get(sso::login))
         .fallback(envelope::not_found)
         .method_not_allowed_fallback(envelope::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -104,7 +104,7 @@ both!(sessions_are_listed_and_revocable, |app: TestApp| async move {
 #[tokio::test]
 async fn cookies_are_secure_when_the_public_url_is_https() {
     let (mut config, dir) = config(Backend::Sqlite).await.unwrap();
-    config.public_url = "https://sso.example.com".into();
+    config.public_url = Some("https://sso.example.com".into());
     let app = spawn_with(config, dir).await;
     let r = app
         .client
@@ -122,7 +122,7 @@ async fn cookies_are_secure_when_the_public_url_is_https() {
 #[tokio::test]
 async fn plain_http_public_url_is_refused_off_loopback() {
     let (mut config, _dir) = config(Backend::Sqlite).await.unwrap();
-    config.public_url = "http://sso.example.com".into();
+    config.public_url = Some("http://sso.example.com".into());
     let err = latchkey::startup::build(config).await.err().expect("must refuse");
     assert!(err.to_string().contains("https"), "{err}");
 }

@@ -46,7 +46,7 @@ pub async fn config(backend: Backend) -> Option<(Config, tempfile::TempDir)> {
     let config = Config {
         bind: "127.0.0.1:0".into(),
         database_url,
-        public_url: "http://127.0.0.1:3000".into(),
+        public_url: None,
         key_file: dir.path().join("latchkey.key"),
         allow_private_idp: false,
         dns_server: None,
@@ -75,21 +75,40 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
     }
 }
 
+/// Like `spawn`, with `--allow-private-idp` so the app may talk to IdPs the tests run on 127.0.0.1.
+pub async fn spawn_sso(backend: Backend) -> Option<TestApp> {
+    let (mut config, dir) = match config(backend).await {
+        Some(c) => c,
+        None => {
+            eprintln!("skipped on PostgreSQL: LATCHKEY_TEST_POSTGRES_URL is not set");
+            return None;
+        }
+    };
+    config.allow_private_idp = true;
+    Some(spawn_with(config, dir).await)
+}
+
 /// Runs a test body on SQLite and on PostgreSQL.
 #[macro_export]
 macro_rules! both {
     ($name:ident, $body:expr) => {
+        $crate::both!(@with spawn, $name, $body);
+    };
+    (sso $name:ident, $body:expr) => {
+        $crate::both!(@with spawn_sso, $name, $body);
+    };
+    (@with $spawn:ident, $name:ident, $body:expr) => {
         mod $name {
             use super::*;
             #[tokio::test]
             async fn sqlite() {
-                if let Some(app) = $crate::helpers::spawn($crate::helpers::Backend::Sqlite).await {
+                if let Some(app) = $crate::helpers::$spawn($crate::helpers::Backend::Sqlite).await {
                     ($body)(app).await;
                 }
             }
             #[tokio::test]
             async fn postgres() {
-                if let Some(app) = $crate::helpers::spawn($crate::helpers::Backend::Postgres).await {
+                if let Some(app) = $crate::helpers::$spawn($crate::helpers::Backend::Postgres).await {
                     ($body)(app).await;
                 }
             }

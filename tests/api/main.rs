@@ -5,3 +5,6 @@ mod api_keys;
 mod errors;
 mod helpers;
 mod orgs;
+mod peers;
+mod sso_login;
+mod sso_settings;

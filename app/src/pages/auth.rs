@@ -1,6 +1,7 @@
 //! Sign-in (email first, then the password step) and sign-up.
 use super::ActionError;
 use crate::api::{SignIn as SignInFn, SignUp as SignUpFn};
+use crate::model::sign_in_error_text;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -64,6 +65,28 @@ pub fn SignUp() -> impl IntoView {
                 </button>
             </ActionForm>
             <p>"Already have an account? " <a href="/signin">"Sign in"</a></p>
+        </main>
+    }
+}
+
+/// Where every failed sign-in lands: the stable code, one sentence, and what to do. The org's admin sees the
+/// same event, with details, in the audit log.
+#[component]
+pub fn SignInError() -> impl IntoView {
+    let query = use_query_map();
+    let code = move || {
+        query.with(|q| q.get("code").unwrap_or_default()).chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(64).collect::<String>()
+    };
+    let text = move || sign_in_error_text(&code());
+    view! {
+        <Title text="Sign-in failed · Latchkey"/>
+        <main class="narrow card" role="alert">
+            <h1>{move || text().0}</h1>
+            <p>{move || text().1}</p>
+            <p><strong>"What to do: "</strong>{move || text().2}</p>
+            <p class="muted">"Error code: " <code>{code}</code>
+                " (give this to your IT admin; the details are in the organization's audit log)."</p>
+            <p><a href="/signin">"Back to sign-in"</a></p>
         </main>
     }
 }

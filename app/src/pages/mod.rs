@@ -45,6 +45,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=Home ssr=SsrMode::Async/>
                 <Route path=path!("/signin") view=auth::SignIn ssr=SsrMode::Async/>
                 <Route path=path!("/signup") view=auth::SignUp ssr=SsrMode::Async/>
+                <Route path=path!("/auth/error") view=auth::SignInError ssr=SsrMode::Async/>
                 <Route path=path!("/orgs") view=orgs::OrgList ssr=SsrMode::Async/>
                 <Route path=path!("/orgs/:org_id") view=orgs::OrgOverview ssr=SsrMode::Async/>
                 <Route path=path!("/orgs/:org_id/members") view=orgs::OrgMembers ssr=SsrMode::Async/>

@@ -130,3 +130,17 @@ pub async fn delete_membership<'e>(ex: impl Executor<'e, Database = Any>, org_id
         .await
         .map(|r| r.rows_affected())
 }
+
+pub async fn by_slug<'e>(ex: impl Executor<'e, Database = Any>, slug: &str) -> sqlx::Result<Option<OrgRow>> {
+    sqlx::query_as::<_, OrgRow>("SELECT id, slug, name, created_at FROM organizations WHERE slug = $1")
+        .bind(slug)
+        .fetch_optional(ex)
+        .await
+}
+
+pub async fn by_id<'e>(ex: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<Option<OrgRow>> {
+    sqlx::query_as::<_, OrgRow>("SELECT id, slug, name, created_at FROM organizations WHERE id = $1")
+        .bind(id)
+        .fetch_optional(ex)
+        .await
+}

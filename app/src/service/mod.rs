@@ -3,11 +3,14 @@
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod connections;
 pub mod crypto;
 pub mod domain;
 pub mod error;
 pub mod orgs;
+pub mod oidc;
 pub mod principal;
+pub mod safe_http;
 pub mod session_store;
 pub mod sessions;
 

@@ -1,0 +1,151 @@
+//! IdP connections and the identities they assert.
+use super::Any;
+use sqlx::{Executor, FromRow};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct ConnectionRow {
+    pub id: String,
+    pub org_id: String,
+    pub protocol: String,
+    pub name: String,
+    pub status: String,
+    pub is_primary: i64,
+    pub provider: Option<String>,
+    pub domains: String,
+    pub jit_provisioning: i64,
+    pub default_role: String,
+    pub attribute_mapping: String,
+    pub settings: String,
+    pub secret: Option<Vec<u8>>,
+    pub last_tested_at: Option<i64>,
+    pub last_test_message: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLS: &str = "id, org_id, protocol, name, status, is_primary, provider, domains, jit_provisioning, default_role, \
+                    attribute_mapping, settings, secret, last_tested_at, last_test_message, created_at, updated_at";
+
+pub async fn insert<'e>(ex: impl Executor<'e, Database = Any>, c: &ConnectionRow) -> sqlx::Result<()> {
+    sqlx::query(&format!(
+        "INSERT INTO connections ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+    ))
+    .bind(&c.id)
+    .bind(&c.org_id)
+    .bind(&c.protocol)
+    .bind(&c.name)
+    .bind(&c.status)
+    .bind(c.is_primary)
+    .bind(&c.provider)
+    .bind(&c.domains)
+    .bind(c.jit_provisioning)
+    .bind(&c.default_role)
+    .bind(&c.attribute_mapping)
+    .bind(&c.settings)
+    .bind(&c.secret)
+    .bind(c.last_tested_at)
+    .bind(&c.last_test_message)
+    .bind(c.created_at)
+    .bind(c.updated_at)
+    .execute(ex)
+    .await
+    .map(|_| ())
+}
+
+/// Replaces the provider settings and secret; the connection becomes untested (`inactive`).
+pub async fn update_settings<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    id: &str,
+    provider: &str,
+    settings: &str,
+    secret: &[u8],
+    now: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE connections SET provider = $2, settings = $3, secret = $4, status = 'inactive', last_tested_at = NULL, \
+         last_test_message = NULL, updated_at = $5 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(provider)
+    .bind(settings)
+    .bind(secret)
+    .bind(now)
+    .execute(ex)
+    .await
+    .map(|_| ())
+}
+
+pub async fn record_test<'e>(ex: impl Executor<'e, Database = Any>, id: &str, status: &str, message: &str, now: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE connections SET status = $2, last_test_message = $3, last_tested_at = $4 WHERE id = $1")
+        .bind(id)
+        .bind(status)
+        .bind(message)
+        .bind(now)
+        .execute(ex)
+        .await
+        .map(|_| ())
+}
+
+pub async fn primary<'e>(ex: impl Executor<'e, Database = Any>, org_id: &str, protocol: &str) -> sqlx::Result<Option<ConnectionRow>> {
+    sqlx::query_as::<_, ConnectionRow>(&format!(
+        "SELECT {COLS} FROM connections WHERE org_id = $1 AND protocol = $2 AND is_primary = 1"
+    ))
+    .bind(org_id)
+    .bind(protocol)
+    .fetch_optional(ex)
+    .await
+}
+
+pub async fn by_id<'e>(ex: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<Option<ConnectionRow>> {
+    sqlx::query_as::<_, ConnectionRow>(&format!("SELECT {COLS} FROM connections WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(ex)
+        .await
+}
+
+pub async fn delete<'e>(ex: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<u64> {
+    sqlx::query("DELETE FROM connections WHERE id = $1").bind(id).execute(ex).await.map(|r| r.rows_affected())
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct IdentityRow {
+    pub connection_id: String,
+    pub subject: String,
+    pub user_id: String,
+    pub email: String,
+}
+
+pub async fn identity<'e>(ex: impl Executor<'e, Database = Any>, connection_id: &str, subject: &str) -> sqlx::Result<Option<IdentityRow>> {
+    sqlx::query_as::<_, IdentityRow>(
+        "SELECT connection_id, subject, user_id, email FROM identities WHERE connection_id = $1 AND subject = $2",
+    )
+    .bind(connection_id)
+    .bind(subject)
+    .fetch_optional(ex)
+    .await
+}
+
+pub async fn insert_identity<'e>(ex: impl Executor<'e, Database = Any>, i: &IdentityRow, now: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO identities (connection_id, subject, user_id, email, created_at, last_login_at) VALUES ($1, $2, $3, $4, $5, $5)",
+    )
+    .bind(&i.connection_id)
+    .bind(&i.subject)
+    .bind(&i.user_id)
+    .bind(&i.email)
+    .bind(now)
+    .execute(ex)
+    .await
+    .map(|_| ())
+}
+
+pub async fn touch_identity<'e>(ex: impl Executor<'e, Database = Any>, connection_id: &str, subject: &str, email: &str, now: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE identities SET email = $3, last_login_at = $4 WHERE connection_id = $1 AND subject = $2")
+        .bind(connection_id)
+        .bind(subject)
+        .bind(email)
+        .bind(now)
+        .execute(ex)
+        .await
+        .map(|_| ())
+}

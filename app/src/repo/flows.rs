@@ -1,0 +1,70 @@
+//! In-flight SSO sign-ins (OIDC state). Claimed exactly once, whichever node receives the callback.
+use super::Any;
+use sqlx::{Executor, FromRow};
+
+#[derive(Debug, Clone, FromRow)]
+pub struct FlowRow {
+    pub state_hash: String,
+    pub org_id: String,
+    pub connection_id: String,
+    pub browser_hash: String,
+    pub nonce: String,
+    pub pkce_verifier: Vec<u8>,
+    pub return_to: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+}
+
+pub async fn insert<'e>(ex: impl Executor<'e, Database = Any>, f: &FlowRow) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO sso_flows (state_hash, org_id, connection_id, browser_hash, nonce, pkce_verifier, return_to, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&f.state_hash)
+    .bind(&f.org_id)
+    .bind(&f.connection_id)
+    .bind(&f.browser_hash)
+    .bind(&f.nonce)
+    .bind(&f.pkce_verifier)
+    .bind(&f.return_to)
+    .bind(f.created_at)
+    .bind(f.expires_at)
+    .execute(ex)
+    .await
+    .map(|_| ())
+}
+
+/// Marks the flow used and returns it, only if it was unused: a replayed state gets `None`.
+pub async fn claim<'e>(ex: impl Executor<'e, Database = Any>, state_hash: &str, now: i64) -> sqlx::Result<Option<FlowRow>> {
+    sqlx::query_as::<_, FlowRow>(
+        "UPDATE sso_flows SET used_at = $2 WHERE state_hash = $1 AND used_at IS NULL \
+         RETURNING state_hash, org_id, connection_id, browser_hash, nonce, pkce_verifier, return_to, created_at, expires_at, used_at",
+    )
+    .bind(state_hash)
+    .bind(now)
+    .fetch_optional(ex)
+    .await
+}
+
+/// Whether a flow with this state ever existed (to tell a replay from a forgery in the audit log).
+pub async fn exists<'e>(ex: impl Executor<'e, Database = Any>, state_hash: &str) -> sqlx::Result<Option<(String, i64)>> {
+    sqlx::query_as::<_, (String, i64)>("SELECT org_id, expires_at FROM sso_flows WHERE state_hash = $1")
+        .bind(state_hash)
+        .fetch_optional(ex)
+        .await
+}
+
+pub async fn purge<'e>(ex: impl Executor<'e, Database = Any>, before: i64) -> sqlx::Result<u64> {
+    sqlx::query("DELETE FROM sso_flows WHERE expires_at < $1").bind(before).execute(ex).await.map(|r| r.rows_affected())
+}
+
+/// Test hook for expiry: moves a flow's deadline (the service never calls this).
+pub async fn set_expiry<'e>(ex: impl Executor<'e, Database = Any>, state_hash: &str, expires_at: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE sso_flows SET expires_at = $2 WHERE state_hash = $1")
+        .bind(state_hash)
+        .bind(expires_at)
+        .execute(ex)
+        .await
+        .map(|_| ())
+}

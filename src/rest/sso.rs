@@ -1,0 +1,109 @@
+//! `/settings/sso` (the org's primary OIDC connection) and the browser endpoints of OIDC sign-in: the
+//! per-org login entry and the one shared callback. Sign-in endpoints answer with redirects: to the IdP, to
+//! the console, or to the sign-in error page with a stable code.
+use super::caller::{Caller, Meta};
+use super::envelope::{ok, ApiError, Json, Path};
+use app::service::{connections, oidc};
+use app::state::AppState;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+pub async fn get_settings(State(state): State<AppState>, c: Caller, Path(org_id): Path<String>) -> Result<Response, ApiError> {
+    Ok(ok(StatusCode::OK, "OK", connections::get_sso(&state, &c.principal, &org_id).await?))
+}
+
+/// Exactly the four fields of reference 000; anything else is a 422 naming it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SsoBody {
+    provider: String,
+    issuer_url: String,
+    client_id: String,
+    client_secret: String,
+}
+
+pub async fn put_settings(State(state): State<AppState>, c: Caller, Path(org_id): Path<String>, Json(b): Json<SsoBody>) -> Result<Response, ApiError> {
+    let s = connections::put_sso(&state, &c.principal, &org_id, &b.provider, &b.issuer_url, &b.client_id, Some(&b.client_secret), &c.meta).await?;
+    Ok(ok(StatusCode::OK, "SSO configuration saved. Run the test before relying on it.", s))
+}
+
+pub async fn delete_settings(State(state): State<AppState>, c: Caller, Path(org_id): Path<String>) -> Result<Response, ApiError> {
+    connections::delete_sso(&state, &c.principal, &org_id, &c.meta).await?;
+    Ok(ok(StatusCode::OK, "SSO configuration removed", ()))
+}
+
+pub async fn test_settings(State(state): State<AppState>, c: Caller, Path(org_id): Path<String>) -> Result<Response, ApiError> {
+    let r = connections::test_sso(&state, &c.principal, &org_id, &c.meta).await?;
+    let message = r.message.clone();
+    Ok(ok(StatusCode::OK, &message, r))
+}
+
+fn browser_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == oidc::BROWSER_COOKIE)
+        .map(|(_, v)| v.to_string())
+}
+
+fn error_page(code: &str) -> Response {
+    Redirect::to(&format!("/auth/error?code={code}")).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    #[serde(default, rename = "returnTo")]
+    return_to: Option<String>,
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    q: Result<Query<LoginQuery>, QueryRejection>,
+    headers: HeaderMap,
+    Meta(meta): Meta,
+) -> Response {
+    let Query(q) = q.unwrap_or(Query(LoginQuery { return_to: None }));
+    match oidc::begin_login(&state, &slug, q.return_to.as_deref(), browser_token(&headers).as_deref(), &meta).await {
+        Ok(start) => {
+            let secure = if state.settings.secure_cookies { "; Secure" } else { "" };
+            let cookie = format!(
+                "{}={}; Path=/api/auth/sso; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+                oidc::BROWSER_COOKIE,
+                start.browser_token,
+                oidc::FLOW_TTL_MS / 1000
+            );
+            let mut resp = Redirect::to(&start.url).into_response();
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                resp.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            resp
+        }
+        Err(f) => {
+            tracing::warn!(code = f.code, detail = %f.detail, "SSO login could not start");
+            error_page(f.code)
+        }
+    }
+}
+
+pub async fn callback(
+    State(state): State<AppState>,
+    session: Session,
+    params: Result<Query<oidc::CallbackParams>, QueryRejection>,
+    headers: HeaderMap,
+    Meta(meta): Meta,
+) -> Response {
+    // A malformed query (e.g. a repeated parameter) is an unusable state, like a missing one.
+    let params = params.map(|Query(p)| p).unwrap_or_default();
+    match oidc::finish_login(&state, &session, params, browser_token(&headers).as_deref(), &meta).await {
+        Ok(to) => Redirect::to(&to).into_response(),
+        Err(f) => error_page(f.code),
+    }
+}
