@@ -1,6 +1,8 @@
 // Browser test: Debian's Chromium via playwright-core against the real server, started here on a free port with
 // its own SQLite database. Sign up, create an org, create an API key in the console (its Copy button works only
-// once the WASM has hydrated the page), then call the REST API with that key and find the org.
+// once the WASM has hydrated the page), then call the REST API with that key and find the org. Then connect a
+// real OpenID Provider (npm oidc-provider, started here) on the Identity provider page, test it, and sign a new
+// member in through the org's login URL and the IdP's login form; the owner sees the JIT member in Members.
 import { chromium } from 'playwright-core';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -16,9 +18,11 @@ const deadline = setTimeout(() => { console.error('e2e: timed out after 180 s');
 
 let server;
 let browser;
+let idp;
 function cleanup(code) {
   clearTimeout(deadline);
   if (server && server.exitCode === null) server.kill('SIGTERM');
+  if (idp && idp.exitCode === null) idp.kill('SIGTERM');
   const done = () => { rmSync(work, { recursive: true, force: true }); process.exit(code); };
   (browser ? browser.close().catch(() => {}) : Promise.resolve()).then(done);
 }
@@ -30,6 +34,7 @@ function startServer() {
       '--database-url', `sqlite://${join(work, 'e2e.db')}?mode=rwc`,
       '--key-file', join(work, 'latchkey.key'),
       '--site-root', siteRoot,
+      '--allow-private-idp',
     ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: 'info', NO_COLOR: '1' } });
     let log = '';
     const onData = (chunk) => {
@@ -41,6 +46,18 @@ function startServer() {
     server.stderr.on('data', onData);
     server.on('exit', (code) => reject(new Error(`server exited (${code}):\n${log}`)));
     setTimeout(() => reject(new Error(`server did not start in 30 s:\n${log}`)), 30_000);
+  });
+}
+
+function startIdp(callbackUrl) {
+  return new Promise((resolvePromise, reject) => {
+    const clients = JSON.stringify([{ client_id: 'latchkey-e2e', client_secret: 'e2e-secret', redirect_uris: [callbackUrl] }]);
+    idp = spawn(process.execPath, [join(import.meta.dirname, 'peers/oidc-idp.mjs')],
+      { stdio: ['pipe', 'pipe', 'ignore'], env: { ...process.env, OIDC_CLIENTS: clients } });
+    let out = '';
+    idp.stdout.on('data', (c) => { out += c.toString(); const m = out.match(/READY (\S+)/); if (m) resolvePromise(m[1]); });
+    idp.on('exit', (code) => reject(new Error(`oidc-provider exited (${code})`)));
+    setTimeout(() => reject(new Error('oidc-provider did not start in 20 s')), 20_000);
   });
 }
 
@@ -126,6 +143,51 @@ async function main() {
     assert.ok(org, `org ${orgId} in ${JSON.stringify(body.data)}`);
     assert.equal(org.name, orgName);
     assert.equal(org.role, 'owner');
+  });
+
+  let loginUrl;
+  await step('connect the real OpenID Provider on the Identity provider page and test it', async () => {
+    const issuer = await startIdp(`${base}/api/auth/sso/callback`);
+    await page.goto(`${base}/orgs/${orgId}/sso`);
+    await hydrated();
+    const callback = (await page.locator('code.value[aria-label="callback URL"]').innerText()).trim();
+    assert.equal(callback, `${base}/api/auth/sso/callback`);
+    await page.getByLabel('Identity provider', { exact: true }).selectOption('oidc');
+    await page.getByText('Any OpenID Connect provider').waitFor();
+    await page.getByLabel('Issuer URL').fill(issuer);
+    await page.getByLabel('Client ID').fill('latchkey-e2e');
+    await page.getByLabel('Client secret').fill('e2e-secret');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('Saved, not tested yet').waitFor();
+    assert.equal(await page.getByLabel('Client secret').inputValue(), '', 'the secret is never sent back to the page');
+    await page.getByRole('button', { name: 'Test connection' }).click();
+    const result = page.locator('#test-result');
+    await result.waitFor();
+    assert.match(await result.innerText(), /Test passed\. SSO configuration is valid.*\(\d+ ms\)/s);
+    loginUrl = (await page.locator('code.value[aria-label="SSO login URL"]').innerText()).trim();
+    assert.equal(loginUrl, `${base}/api/auth/sso/e2e-${stamp}/login`);
+  });
+
+  await step('a new member signs in through the IdP login form and lands in the console', async () => {
+    const memberContext = await browser.newContext();
+    const member = await memberContext.newPage();
+    member.setDefaultTimeout(20_000);
+    await member.goto(loginUrl);
+    await member.locator('input[name="login"]').fill('jit.member@example.com');
+    await member.locator('input[name="password"]').fill('anything');
+    await member.getByRole('button', { name: 'Sign-in' }).click();
+    await member.getByRole('button', { name: 'Continue' }).click();
+    await member.waitForURL(`${base}/orgs/${orgId}`);
+    await member.getByRole('heading', { name: orgName }).waitFor();
+    await member.getByRole('link', { name: 'jit.member@example.com' }).waitFor();
+    await memberContext.close();
+  });
+
+  await step('the owner sees the JIT member in Members', async () => {
+    await page.goto(`${base}/orgs/${orgId}/members`);
+    const row = page.getByRole('row', { name: /jit\.member@example\.com/ });
+    await row.waitFor();
+    assert.match(await row.innerText(), /member/);
   });
 
   await step('sign out returns to sign-in and the console is closed', async () => {

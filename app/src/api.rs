@@ -135,3 +135,35 @@ pub async fn list_my_sessions() -> Result<Vec<SessionInfo>, AppError> {
     let (state, p) = ctx::principal().await?;
     Ok(crate::service::sessions::list_mine(&state, &p).await?)
 }
+
+#[server(prefix = "/sfn", endpoint = "get_sso_page")]
+pub async fn get_sso_page(org_id: String) -> Result<SsoPage, AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::connections::sso_page(&state, &p, &org_id).await?)
+}
+
+/// An empty `client_secret` keeps the stored one (the field is never filled in by the page).
+#[server(prefix = "/sfn", endpoint = "save_sso_settings")]
+pub async fn save_sso_settings(
+    org_id: String,
+    provider: String,
+    issuer_url: String,
+    client_id: String,
+    client_secret: String,
+) -> Result<SsoSettings, AppError> {
+    let (state, p) = ctx::principal().await?;
+    let secret = Some(client_secret.as_str()).filter(|s| !s.is_empty());
+    Ok(crate::service::connections::put_sso(&state, &p, &org_id, &provider, &issuer_url, &client_id, secret, &ctx::meta().await).await?)
+}
+
+#[server(prefix = "/sfn", endpoint = "test_sso_settings")]
+pub async fn test_sso_settings(org_id: String) -> Result<SsoTestResult, AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::connections::test_sso(&state, &p, &org_id, &ctx::meta().await).await?)
+}
+
+#[server(prefix = "/sfn", endpoint = "delete_sso_settings")]
+pub async fn delete_sso_settings(org_id: String) -> Result<(), AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::connections::delete_sso(&state, &p, &org_id, &ctx::meta().await).await?)
+}

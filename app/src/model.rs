@@ -127,3 +127,26 @@ pub fn sign_in_error_text(code: &str) -> (&'static str, &'static str, &'static s
         _ => ("Sign-in failed", "Something went wrong while signing you in.", "Start again from the sign-in page. If it keeps happening, contact your IT admin."),
     }
 }
+
+/// What the Identity provider page needs, also before anything is configured.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SsoPage {
+    pub callback_url: String,
+    pub login_url: String,
+    pub settings: Option<SsoSettings>,
+}
+
+/// The IdP presets of the console: label, issuer placeholder, and where that IdP shows each value.
+pub fn provider_preset(provider: &str) -> (&'static str, &'static str, &'static str) {
+    match provider {
+        "okta" => ("Okta", "https://your-org.okta.com",
+            "In the Okta Admin Console: Applications → Create App Integration → OIDC, Web Application. Paste the callback URL as the Sign-in redirect URI. The issuer is your Okta domain (or https://your-org.okta.com/oauth2/default for the default authorization server); the Client ID and Client secret are on the app's General tab."),
+        "azure" => ("Azure AD / Entra ID", "https://login.microsoftonline.com/<tenant-id>/v2.0",
+            "In the Microsoft Entra admin center: App registrations → New registration, platform Web, with the callback URL as redirect URI. The issuer is https://login.microsoftonline.com/<Directory (tenant) ID>/v2.0; the client id is the Application (client) ID on Overview; create the secret under Certificates & secrets and copy its Value (not the Secret ID)."),
+        "google" => ("Google Workspace", "https://accounts.google.com",
+            "In the Google Cloud console: APIs & Services → Credentials → Create credentials → OAuth client ID, type Web application, with the callback URL as an authorized redirect URI. The issuer is https://accounts.google.com; the client ID and secret are shown when the client is created."),
+        _ => ("Generic OIDC", "https://idp.example.com",
+            "Any OpenID Connect provider: register a confidential Web client with the authorization code grant, scopes openid profile email, and the callback URL as redirect URI. The issuer is the URL under which /.well-known/openid-configuration is served."),
+    }
+}

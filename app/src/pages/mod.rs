@@ -2,6 +2,7 @@
 mod account;
 mod auth;
 mod orgs;
+mod sso;
 
 use crate::api::{current_user, list_orgs, SignOut};
 use crate::error::AppError;
@@ -49,6 +50,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/orgs") view=orgs::OrgList ssr=SsrMode::Async/>
                 <Route path=path!("/orgs/:org_id") view=orgs::OrgOverview ssr=SsrMode::Async/>
                 <Route path=path!("/orgs/:org_id/members") view=orgs::OrgMembers ssr=SsrMode::Async/>
+                <Route path=path!("/orgs/:org_id/sso") view=sso::IdentityProvider ssr=SsrMode::Async/>
                 <Route path=path!("/account") view=account::Account ssr=SsrMode::Async/>
             </Routes>
         </Router>

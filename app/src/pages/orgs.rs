@@ -53,7 +53,7 @@ pub fn OrgList() -> impl IntoView {
 }
 
 #[component]
-fn OrgNav(org_id: String, current: &'static str) -> impl IntoView {
+pub fn OrgNav(org_id: String, current: &'static str) -> impl IntoView {
     let link = |href: String, label: &'static str| {
         let cur = if label == current { Some("page") } else { None };
         view! { <a href=href aria-current=cur>{label}</a> }
@@ -62,6 +62,7 @@ fn OrgNav(org_id: String, current: &'static str) -> impl IntoView {
         <nav class="tabs" aria-label="Organization">
             {link(format!("/orgs/{org_id}"), "Overview")}
             {link(format!("/orgs/{org_id}/members"), "Members")}
+            {link(format!("/orgs/{org_id}/sso"), "Identity provider")}
         </nav>
     }
 }

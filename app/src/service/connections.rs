@@ -98,6 +98,20 @@ fn view(state: &AppState, slug: &str, c: &ConnectionRow) -> ServiceResult<SsoSet
     })
 }
 
+/// The Identity provider page: the URLs to register, and the settings when there are some. Owner only.
+pub async fn sso_page(state: &AppState, p: &Principal, org_id: &str) -> ServiceResult<crate::model::SsoPage> {
+    let a = super::orgs::authorize(state, p, org_id, Role::Owner).await?;
+    let settings = match repo::connections::primary(&state.db, &a.org.id, "oidc").await? {
+        Some(c) => Some(view(state, &a.org.slug, &c)?),
+        None => None,
+    };
+    Ok(crate::model::SsoPage {
+        callback_url: callback_url(state),
+        login_url: format!("{}/api/auth/sso/{}/login", state.settings.public_url, a.org.slug),
+        settings,
+    })
+}
+
 pub async fn get_sso(state: &AppState, p: &Principal, org_id: &str) -> ServiceResult<SsoSettings> {
     let a = super::orgs::authorize(state, p, org_id, Role::Owner).await?;
     let c = repo::connections::primary(&state.db, &a.org.id, "oidc")
