@@ -24,6 +24,10 @@ pub struct Config {
     /// `ip:port` of the DNS resolver used for domain checks (default: the system's).
     #[arg(long, env = "LATCHKEY_DNS_SERVER")]
     pub dns_server: Option<String>,
+    /// Unit of the domain re-check schedule, in milliseconds: pending domains are re-checked after 1, 2, 4 …
+    /// (at most 60) units, verified ones every 1440 units (one day at the default of one minute).
+    #[arg(long, env = "LATCHKEY_DOMAIN_CHECK_UNIT_MS", default_value_t = 60_000, value_parser = clap::value_parser!(i64).range(100..=3_600_000))]
+    pub domain_check_unit_ms: i64,
     /// Where the built console (pkg/ and assets) is; cargo-leptos sets it.
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: String,

@@ -40,6 +40,11 @@ pub async fn build(config: Config) -> anyhow::Result<Application> {
     let addr = listener.local_addr()?;
     let (public_url, secure_cookies) = config.public_url(addr).map_err(anyhow::Error::msg)?;
     let sso = app::service::oidc::SsoRuntime::new(config.allow_private_idp).map_err(anyhow::Error::msg)?;
+    let dns = app::service::domains::DnsChecker::new(
+        config.dns_server.as_deref(),
+        app::service::domains::CheckTiming { base_ms: config.domain_check_unit_ms },
+    )
+    .map_err(anyhow::Error::msg)?;
     if config.allow_private_idp {
         tracing::warn!("--allow-private-idp is on: IdP URLs may point at private, loopback and link-local addresses");
     }
@@ -55,6 +60,7 @@ pub async fn build(config: Config) -> anyhow::Result<Application> {
         secrets: Arc::new(secrets),
         settings: Arc::new(Settings { public_url: public_url.clone(), secure_cookies }),
         sso: Arc::new(sso),
+        dns: Arc::new(dns),
         leptos_options: leptos_options.clone(),
     };
 
@@ -72,6 +78,7 @@ pub async fn build(config: Config) -> anyhow::Result<Application> {
     let routes = generate_route_list(App);
     let router = Router::new()
         .nest("/api", rest::router())
+        .merge(rest::browser_routes())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .leptos_routes_with_context(&state, routes, context.clone(), {
@@ -85,6 +92,7 @@ pub async fn build(config: Config) -> anyhow::Result<Application> {
         .with_state(state.clone());
 
     spawn_housekeeping(db);
+    app::service::domains::spawn_worker(state.clone());
     Ok(Application { router, listener, addr, state })
 }
 

@@ -123,6 +123,7 @@ pub fn sign_in_error_text(code: &str) -> (&'static str, &'static str, &'static s
         "sso_idp_unreachable" => ("Your identity provider is unreachable", "Latchkey could not reach your organization's identity provider.", "Try again in a few minutes. If it keeps happening, your IT admin should run \"Test connection\" in the identity provider settings."),
         "sso_user_not_provisioned" => ("You are not a member yet", "You signed in at your identity provider, but this organization does not add new members automatically.", "Ask your organization's admin to add you, then sign in again."),
         "sso_email_in_use" => ("An account with this email already exists", "Your email address belongs to an existing Latchkey account that is not linked to this identity provider.", "Sign in with your password instead. Linking happens automatically once your organization has verified its email domain."),
+        "join_request_pending" => ("Your request to join is waiting for approval", "You signed in at your identity provider. This organization approves new members by hand, and your request is now with its owners and admins.", "Wait for an owner or admin to approve it, then sign in again."),
         "mfa_required" => ("Multi-factor authentication is required", "This organization requires a second factor.", "Complete the MFA challenge to continue."),
         _ => ("Sign-in failed", "Something went wrong while signing you in.", "Start again from the sign-in page. If it keeps happening, contact your IT admin."),
     }
@@ -149,4 +150,71 @@ pub fn provider_preset(provider: &str) -> (&'static str, &'static str, &'static 
         _ => ("Generic OIDC", "https://idp.example.com",
             "Any OpenID Connect provider: register a confidential Web client with the authorization code grant, scopes openid profile email, and the callback URL as redirect URI. The issuer is the URL under which /.well-known/openid-configuration is served."),
     }
+}
+
+/// The TXT record an owner publishes to prove a domain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TxtRecord {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DomainInfo {
+    pub id: String,
+    pub domain: String,
+    /// `pending`, `verified` or `failed`.
+    pub status: String,
+    pub txt_record: TxtRecord,
+    /// `off`, `auto` or `approval`.
+    pub auto_join: String,
+    pub last_checked_at: Option<String>,
+    /// What the last DNS lookup found: `verified`, `no_record`, `nxdomain`, `wrong_value`, `multiple_values`,
+    /// `timeout`, `servfail`, `dns_error`, `held_elsewhere`; null before the first check.
+    pub last_result: Option<String>,
+    pub last_message: Option<String>,
+    pub verified_at: Option<String>,
+    /// Set when a verified domain's record disappeared; SSO routing stops after the grace period.
+    pub lapsed_at: Option<String>,
+    pub next_check_at: Option<String>,
+    /// Whether sign-ins with this domain go to the organization's identity provider now.
+    pub routes_to_sso: bool,
+    pub created_at: String,
+}
+
+/// What the Domains page needs in one round trip.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DomainsPage {
+    pub domains: Vec<DomainInfo>,
+    pub has_active_connection: bool,
+    pub lapse_grace_hours: i64,
+    pub can_manage: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinRequestInfo {
+    pub id: String,
+    pub organization_id: String,
+    pub organization_name: String,
+    pub user_id: String,
+    pub email: String,
+    pub name: String,
+    /// How the request came: `password` (address not proven) or `sso` (asserted by the org's IdP).
+    pub via: String,
+    /// `pending`, `approved` or `denied`.
+    pub status: String,
+    pub created_at: String,
+    pub decided_at: Option<String>,
+}
+
+/// The answer of email-first discovery: `sso` with the URL to go to, or `password`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Discovery {
+    pub method: String,
+    pub url: Option<String>,
 }

@@ -19,5 +19,6 @@ pub struct AppState {
     pub secrets: Arc<SecretBox>,
     pub settings: Arc<Settings>,
     pub sso: Arc<crate::service::oidc::SsoRuntime>,
+    pub dns: Arc<crate::service::domains::DnsChecker>,
     pub leptos_options: LeptosOptions,
 }

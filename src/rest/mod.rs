@@ -3,6 +3,7 @@
 mod account;
 mod auth;
 pub mod caller;
+mod domains;
 pub mod envelope;
 mod orgs;
 mod sso;
@@ -14,6 +15,11 @@ use axum::Router;
 
 /// Largest JSON body any endpoint takes.
 pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Plain browser routes outside `/api` (no envelope).
+pub fn browser_routes() -> Router<AppState> {
+    Router::new().route("/signin/continue", get(domains::continue_sign_in))
+}
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -31,6 +37,15 @@ pub fn router() -> Router<AppState> {
         .route("/user/organizations/{org_id}/members/{user_id}", axum::routing::patch(orgs::set_role).delete(orgs::remove))
         .route("/user/organizations/{org_id}/settings/sso", get(sso::get_settings).put(sso::put_settings).delete(sso::delete_settings))
         .route("/user/organizations/{org_id}/settings/sso/test", post(sso::test_settings))
+        .route("/user/organizations/{org_id}/domains", get(domains::list).post(domains::add))
+        .route("/user/organizations/{org_id}/domains/{id}", get(domains::get).delete(domains::delete))
+        .route("/user/organizations/{org_id}/domains/{id}/verify", post(domains::verify))
+        .route("/user/organizations/{org_id}/domains/{id}/settings", axum::routing::put(domains::settings))
+        .route("/user/organizations/{org_id}/join-requests", get(domains::join_requests))
+        .route("/user/organizations/{org_id}/join-requests/{id}/approve", post(domains::approve))
+        .route("/user/organizations/{org_id}/join-requests/{id}/deny", post(domains::deny))
+        .route("/user/join-requests", get(domains::my_join_requests))
+        .route("/auth/discover", post(domains::discover))
         .route("/auth/sso/callback", get(sso::callback))
         .route("/auth/sso/{slug}/login", get(sso::login))
         .fallback(envelope::not_found)

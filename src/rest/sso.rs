@@ -61,6 +61,8 @@ fn error_page(code: &str) -> Response {
 pub struct LoginQuery {
     #[serde(default, rename = "returnTo")]
     return_to: Option<String>,
+    #[serde(default)]
+    login_hint: Option<String>,
 }
 
 pub async fn login(
@@ -70,8 +72,8 @@ pub async fn login(
     headers: HeaderMap,
     Meta(meta): Meta,
 ) -> Response {
-    let Query(q) = q.unwrap_or(Query(LoginQuery { return_to: None }));
-    match oidc::begin_login(&state, &slug, q.return_to.as_deref(), browser_token(&headers).as_deref(), &meta).await {
+    let Query(q) = q.unwrap_or(Query(LoginQuery { return_to: None, login_hint: None }));
+    match oidc::begin_login(&state, &slug, q.return_to.as_deref(), q.login_hint.as_deref(), browser_token(&headers).as_deref(), &meta).await {
         Ok(start) => {
             let secure = if state.settings.secure_cookies { "; Secure" } else { "" };
             let cookie = format!(

@@ -50,6 +50,7 @@ pub async fn config(backend: Backend) -> Option<(Config, tempfile::TempDir)> {
         key_file: dir.path().join("latchkey.key"),
         allow_private_idp: false,
         dns_server: None,
+        domain_check_unit_ms: 60_000,
         site_root: "target/site".into(),
         log_format: "text".into(),
     };
@@ -77,14 +78,25 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
 
 /// Like `spawn`, with `--allow-private-idp` so the app may talk to IdPs the tests run on 127.0.0.1.
 pub async fn spawn_sso(backend: Backend) -> Option<TestApp> {
-    let (mut config, dir) = match config(backend).await {
-        Some(c) => c,
-        None => {
-            eprintln!("skipped on PostgreSQL: LATCHKEY_TEST_POSTGRES_URL is not set");
-            return None;
-        }
+    spawn_adjusted(backend, |c| c.allow_private_idp = true).await
+}
+
+/// Like `spawn_sso`, with domain checks against `dns` (`ip:port`) on a schedule unit of `unit_ms`.
+pub async fn spawn_dns(backend: Backend, dns: &str, unit_ms: i64) -> Option<TestApp> {
+    spawn_adjusted(backend, |c| {
+        c.allow_private_idp = true;
+        c.dns_server = Some(dns.to_string());
+        c.domain_check_unit_ms = unit_ms;
+    })
+    .await
+}
+
+async fn spawn_adjusted(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<TestApp> {
+    let Some((mut config, dir)) = config(backend).await else {
+        eprintln!("skipped on PostgreSQL: LATCHKEY_TEST_POSTGRES_URL is not set");
+        return None;
     };
-    config.allow_private_idp = true;
+    adjust(&mut config);
     Some(spawn_with(config, dir).await)
 }
 

@@ -2,6 +2,8 @@
 #![recursion_limit = "256"]
 mod accounts;
 mod api_keys;
+mod dns_server;
+mod domains;
 mod errors;
 mod helpers;
 mod orgs;

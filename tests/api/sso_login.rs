@@ -12,7 +12,7 @@ fn location(r: &reqwest::Response) -> String {
 }
 
 /// Starts SSO for `slug` in `browser` and follows the forging IdP straight back: returns the callback URL.
-async fn start(app: &TestApp, browser: &Client, slug: &str) -> String {
+pub async fn start(app: &TestApp, browser: &Client, slug: &str) -> String {
     let login = browser.get(app.url(&format!("/api/auth/sso/{slug}/login"))).send().await.unwrap();
     assert_eq!(login.status(), 303, "login redirects to the IdP");
     let to_idp = location(&login);
@@ -27,7 +27,7 @@ async fn start(app: &TestApp, browser: &Client, slug: &str) -> String {
 }
 
 /// Presents the callback; returns where Latchkey sends the browser.
-async fn finish(browser: &Client, callback: &str) -> String {
+pub async fn finish(browser: &Client, callback: &str) -> String {
     let r = browser.get(callback).send().await.unwrap();
     assert!(r.status().is_redirection(), "{}", r.status());
     location(&r)
@@ -40,7 +40,7 @@ async fn setup(app: &TestApp, idp: &Peer) -> String {
     org
 }
 
-async fn signed_in(app: &TestApp, browser: &Client) -> Option<serde_json::Value> {
+pub async fn signed_in(app: &TestApp, browser: &Client) -> Option<serde_json::Value> {
     let a = app.as_client(browser, Method::GET, "/api/user/me", None).await;
     (a.status == 200).then(|| a.data().clone())
 }

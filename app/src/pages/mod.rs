@@ -104,7 +104,7 @@ where
                     match user.await {
                         Ok(Some(me)) => view! {
                             <Header me=me.clone()/>
-                            <main>{children(me)}</main>
+                            <main>{children(me).into_any()}</main>
                         }.into_any(),
                         Ok(None) => view! { <Redirect path="/signin"/> }.into_any(),
                         Err(e) => view! { <main><ErrorNotice error=e/></main> }.into_any(),

@@ -96,6 +96,13 @@ pub async fn primary<'e>(ex: impl Executor<'e, Database = Any>, org_id: &str, pr
     .await
 }
 
+pub async fn for_org<'e>(ex: impl Executor<'e, Database = Any>, org_id: &str) -> sqlx::Result<Vec<ConnectionRow>> {
+    sqlx::query_as::<_, ConnectionRow>(&format!("SELECT {COLS} FROM connections WHERE org_id = $1 ORDER BY is_primary DESC, created_at"))
+        .bind(org_id)
+        .fetch_all(ex)
+        .await
+}
+
 pub async fn by_id<'e>(ex: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<Option<ConnectionRow>> {
     sqlx::query_as::<_, ConnectionRow>(&format!("SELECT {COLS} FROM connections WHERE id = $1"))
         .bind(id)

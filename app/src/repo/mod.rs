@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod connections;
+pub mod domains;
 pub mod flows;
 pub mod orgs;
 pub mod rate_limits;
@@ -26,4 +27,14 @@ pub async fn connect(url: &str) -> Result<crate::state::Db, String> {
     let migrator = if is_sqlite { sqlx::migrate!("../migrations/sqlite") } else { sqlx::migrate!("../migrations/postgres") };
     migrator.run(&pool).await.map_err(|e| format!("database migration failed: {e}"))?;
     Ok(pool)
+}
+
+/// Starts a write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`): a deferred
+/// transaction that reads first cannot wait for the lock when it later writes, and fails under concurrency.
+pub async fn begin(db: &crate::state::Db) -> sqlx::Result<sqlx::Transaction<'static, Any>> {
+    if db.connect_options().database_url.scheme() == "sqlite" {
+        db.begin_with("BEGIN IMMEDIATE").await
+    } else {
+        db.begin().await
+    }
 }

@@ -49,7 +49,7 @@ pub async fn create(state: &AppState, p: &Principal, name: &str, org_id: Option<
         last_used_at: None,
         revoked_at: None,
     };
-    let mut tx = state.db.begin().await?;
+    let mut tx = crate::repo::begin(&state.db).await?;
     repo::api_keys::insert(&mut *tx, &row, &sha256_hex(&key)).await?;
     audit::record(&mut *tx, p, meta, Event {
         org_id: row.org_id.as_deref(),
@@ -82,7 +82,7 @@ pub async fn revoke(state: &AppState, p: &Principal, id: &str, meta: &RequestMet
     if row.revoked_at.is_some() {
         return Ok(());
     }
-    let mut tx = state.db.begin().await?;
+    let mut tx = crate::repo::begin(&state.db).await?;
     repo::api_keys::revoke(&mut *tx, &id, &p.user_id, now_ms()).await?;
     audit::record(&mut *tx, p, meta, Event {
         org_id: row.org_id.as_deref(),

@@ -31,7 +31,7 @@ pub async fn sign_up(state: &AppState, name: &str, email: &str, password: &str, 
         password_hash: Some(hash_password(password)?),
         created_at: now_ms(),
     };
-    let mut tx = state.db.begin().await?;
+    let mut tx = crate::repo::begin(&state.db).await?;
     repo::users::insert(&mut *tx, &user)
         .await
         .map_err(|e| on_conflict(e, "An account with this email already exists. Sign in instead."))?;
@@ -44,6 +44,7 @@ pub async fn sign_up(state: &AppState, name: &str, email: &str, password: &str, 
     })
     .await?;
     tx.commit().await?;
+    super::domains::after_password_sign_in(state, &user, meta).await?;
     Ok(user)
 }
 
@@ -64,6 +65,7 @@ pub async fn sign_in_password(state: &AppState, email: &str, password: &str, met
     match user {
         Some(user) if ok => {
             repo::rate_limits::clear(&state.db, &email_key).await?;
+            super::domains::after_password_sign_in(state, &user, meta).await?;
             Ok(user)
         }
         other => {

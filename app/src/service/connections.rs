@@ -140,7 +140,7 @@ pub async fn put_sso(
     let settings_json = serde_json::to_string(&settings).map_err(|e| ServiceError::internal("settings json", e))?;
     let now = now_ms();
     let existing = repo::connections::primary(&state.db, &a.org.id, "oidc").await?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = crate::repo::begin(&state.db).await?;
     let id = match &existing {
         Some(c) => {
             let sealed = match secret {
@@ -203,7 +203,7 @@ pub async fn delete_sso(state: &AppState, p: &Principal, org_id: &str, meta: &Re
     let c = repo::connections::primary(&state.db, &a.org.id, "oidc")
         .await?
         .ok_or_else(|| ServiceError::NotFound("This organization has no SSO configuration.".into()))?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = crate::repo::begin(&state.db).await?;
     repo::connections::delete(&mut *tx, &c.id).await?;
     audit::record(&mut *tx, p, meta, Event {
         org_id: Some(&a.org.id),
@@ -234,7 +234,7 @@ pub async fn test_sso(state: &AppState, p: &Principal, org_id: &str, meta: &Requ
         Err(m) => (false, m),
     };
     let now = now_ms();
-    let mut tx = state.db.begin().await?;
+    let mut tx = crate::repo::begin(&state.db).await?;
     repo::connections::record_test(&mut *tx, &c.id, if success { "active" } else { "error" }, &message, now).await?;
     audit::record(&mut *tx, p, meta, Event {
         org_id: Some(&a.org.id),

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod connections;
 pub mod crypto;
 pub mod domain;
+pub mod domains;
 pub mod error;
 pub mod orgs;
 pub mod oidc;

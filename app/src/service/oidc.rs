@@ -194,6 +194,7 @@ pub async fn begin_login(
     state: &AppState,
     slug: &str,
     return_to: Option<&str>,
+    login_hint: Option<&str>,
     browser_token: Option<&str>,
     meta: &RequestMeta,
 ) -> Result<LoginRedirect, SsoFailure> {
@@ -207,12 +208,16 @@ pub async fn begin_login(
     let m = metadata(state, &conn, &s.issuer_url, false).await?;
     let client = client_for(state, &conn, &s, &m)?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (url, csrf, nonce) = client
+    let mut request = client
         .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
         .add_scope(Scope::new("email".into()))
         .add_scope(Scope::new("profile".into()))
-        .set_pkce_challenge(challenge)
-        .url();
+        .set_pkce_challenge(challenge);
+    // The address typed at email-first sign-in, so the IdP can skip asking for it again.
+    if let Some(hint) = login_hint.and_then(|h| Email::parse(h).ok()) {
+        request = request.add_extra_param("login_hint", hint.as_str().to_string());
+    }
+    let (url, csrf, nonce) = request.url();
     let browser_token = browser_token.filter(|t| t.len() >= 32 && t.len() <= 64).map(str::to_string).unwrap_or_else(|| random_token(32));
     let state_hash = sha256_hex(csrf.secret());
     let now = now_ms();
@@ -403,17 +408,39 @@ async fn provision(
     let fail = |code: &'static str, detail: String| SsoFailure::new(code, detail, Some(&org.id));
     let jit = conn.jit_provisioning != 0;
     let default_role = Role::parse(&conn.default_role).unwrap_or(Role::Member);
-    let mut tx = state.db.begin().await?;
+    // This org's verified domain for the address, if any: it proves the IdP speaks for the address, and its
+    // auto-join setting decides membership (see service::domains).
+    let own_domain = super::domains::governing(state, email).await.map_err(SsoFailure::from)?.filter(|d| d.org_id == org.id);
+    let mut tx = crate::repo::begin(&state.db).await?;
     let user = match repo::connections::identity(&mut *tx, &conn.id, subject).await? {
         Some(identity) => {
             repo::connections::touch_identity(&mut *tx, &conn.id, subject, email.as_str(), now).await?;
             repo::users::by_id(&mut *tx, &identity.user_id).await?.ok_or_else(|| fail("server_error", "identity without user".into()))?
         }
         None => {
-            if repo::users::by_email(&mut *tx, email.as_str()).await?.is_some() {
-                // Never link by email alone: an org's IdP could assert anyone's address.
-                return Err(fail("sso_email_in_use", format!("{} already has an account not linked to this connection", email.as_str())));
-            }
+            if let Some(existing) = repo::users::by_email(&mut *tx, email.as_str()).await? {
+                // Never link by email alone: an org's IdP could assert anyone's address. Only the IdP of the
+                // org that proved the domain with DNS speaks for addresses at that domain.
+                let Some(d) = &own_domain else {
+                    return Err(fail("sso_email_in_use", format!("{} already has an account not linked to this connection", email.as_str())));
+                };
+                let identity = repo::connections::IdentityRow {
+                    connection_id: conn.id.clone(),
+                    subject: subject.to_string(),
+                    user_id: existing.id.clone(),
+                    email: email.as_str().to_string(),
+                };
+                repo::connections::insert_identity(&mut *tx, &identity, now).await?;
+                audit::record_anonymous(&mut *tx, Some(&existing.id), &existing.email, meta, Event {
+                    org_id: Some(&org.id),
+                    action: "identity.link",
+                    target: Some(&existing.id),
+                    outcome: Outcome::Success,
+                    detail: Some(format!("connection={} sub={subject} verified_domain={}", conn.id, d.name)),
+                })
+                .await?;
+                existing
+            } else {
             if !jit {
                 return Err(fail("sso_user_not_provisioned", format!("{} is new and JIT provisioning is off", email.as_str())));
             }
@@ -433,11 +460,20 @@ async fn provision(
             };
             repo::connections::insert_identity(&mut *tx, &identity, now).await?;
             user
+            }
         }
     };
-    match repo::orgs::with_membership(&mut *tx, &org.id, &user.id).await? {
+    let auto_join = own_domain.as_ref().map(|d| d.auto_join.as_str()).unwrap_or("off");
+    let membership = repo::orgs::with_membership(&mut *tx, &org.id, &user.id).await?;
+    // The stricter setting wins: a domain that wants approval overrides just-in-time provisioning.
+    if let (false, Some(d)) = (membership.as_ref().is_some_and(|m| m.status == "active"), own_domain.as_ref().filter(|d| d.auto_join == "approval")) {
+        tx.commit().await?;
+        super::domains::file_join_request(state, d, &user, "sso", meta).await.map_err(SsoFailure::from)?;
+        return Err(fail("join_request_pending", format!("{} asked to join; the domain {} needs approval", user.email, d.name)));
+    }
+    match membership {
         Some(m) if m.status == "active" => {}
-        _ if !jit => return Err(fail("sso_user_not_provisioned", format!("{} is not a member and JIT provisioning is off", user.email))),
+        _ if !jit && auto_join != "auto" => return Err(fail("sso_user_not_provisioned", format!("{} is not a member and JIT provisioning is off", user.email))),
         Some(_) => return Err(fail("sso_user_not_provisioned", format!("{}'s membership is pending approval", user.email))),
         None => {
             repo::orgs::insert_membership(&mut *tx, &org.id, &user.id, default_role.as_str(), "active", now).await?;

@@ -66,7 +66,7 @@ pub async fn create(state: &AppState, p: &Principal, name: &str, slug: Option<&s
     };
     let now = now_ms();
     let org = repo::orgs::OrgRow { id: new_id(), slug: slug.as_str().to_string(), name, created_at: now };
-    let mut tx = state.db.begin().await?;
+    let mut tx = crate::repo::begin(&state.db).await?;
     repo::orgs::insert(&mut *tx, &org)
         .await
         .map_err(|e| on_conflict(e, &format!("The slug \"{}\" is taken; choose another.", org.slug)))?;
@@ -138,7 +138,7 @@ pub async fn set_member_role(state: &AppState, p: &Principal, org_id: &str, user
         if role != Role::Owner {
             ensure_not_last_owner(state, &a.org.id, current).await?;
         }
-        let mut tx = state.db.begin().await?;
+        let mut tx = crate::repo::begin(&state.db).await?;
         repo::orgs::set_role(&mut *tx, &a.org.id, &user_id, role.as_str()).await?;
         audit::record(&mut *tx, p, meta, Event {
             org_id: Some(&a.org.id),
@@ -162,7 +162,7 @@ pub async fn remove_member(state: &AppState, p: &Principal, org_id: &str, user_i
     let user_id = parse_id("userId", user_id)?;
     let current = guard_target(state, &a, &user_id).await?;
     ensure_not_last_owner(state, &a.org.id, current).await?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = crate::repo::begin(&state.db).await?;
     repo::orgs::delete_membership(&mut *tx, &a.org.id, &user_id).await?;
     audit::record(&mut *tx, p, meta, Event {
         org_id: Some(&a.org.id),

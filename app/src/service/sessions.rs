@@ -38,7 +38,7 @@ pub async fn establish(
         ip: meta.ip.clone(),
         user_agent: meta.user_agent.as_ref().map(|ua| ua.chars().take(300).collect()),
     };
-    let mut tx = state.db.begin().await?;
+    let mut tx = crate::repo::begin(&state.db).await?;
     repo::sessions::insert(&mut *tx, &row).await?;
     audit::record_anonymous(&mut *tx, Some(&user.id), &user.email, meta, Event {
         org_id: None,
