@@ -3,12 +3,15 @@
 // once the WASM has hydrated the page), then call the REST API with that key and find the org. Then connect a
 // real OpenID Provider (npm oidc-provider, started here) on the Identity provider page, test it, and sign a new
 // member in through the org's login URL and the IdP's login form; the owner sees the JIT member in Members.
+// Then add a domain on the Domains page, publish its TXT record in a real BIND (started here) and watch the
+// page turn it verified by itself; an email at that domain typed on the sign-in page goes to the IdP.
 import { chromium } from 'playwright-core';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import assert from 'node:assert/strict';
+import { startBind } from './peers/bind.mjs';
 
 const root = resolve(import.meta.dirname, '..');
 const bin = process.env.LATCHKEY_BIN || join(root, 'target/debug/latchkey');
@@ -19,17 +22,21 @@ const deadline = setTimeout(() => { console.error('e2e: timed out after 180 s');
 let server;
 let browser;
 let idp;
+let dns;
 function cleanup(code) {
   clearTimeout(deadline);
+  if (dns) dns.stop();
   if (server && server.exitCode === null) server.kill('SIGTERM');
   if (idp && idp.exitCode === null) idp.kill('SIGTERM');
   const done = () => { rmSync(work, { recursive: true, force: true }); process.exit(code); };
   (browser ? browser.close().catch(() => {}) : Promise.resolve()).then(done);
 }
 
-function startServer() {
+function startServer(dnsAddr) {
   return new Promise((resolvePromise, reject) => {
     server = spawn(bin, [
+      '--dns-server', dnsAddr,
+      '--domain-check-unit-ms', '300',
       '--bind', '127.0.0.1:0',
       '--database-url', `sqlite://${join(work, 'e2e.db')}?mode=rwc`,
       '--key-file', join(work, 'latchkey.key'),
@@ -68,7 +75,8 @@ async function step(name, fn) {
 }
 
 async function main() {
-  const base = await startServer();
+  dns = await startBind();
+  const base = await startServer(dns.addr);
   console.log(`e2e: server at ${base}`);
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -188,6 +196,45 @@ async function main() {
     const row = page.getByRole('row', { name: /jit\.member@example\.com/ });
     await row.waitFor();
     assert.match(await row.innerText(), /member/);
+  });
+
+  const domain = `e2e-${stamp}.test`;
+  await step('add a domain; the page turns it verified by itself once the TXT record is published', async () => {
+    await page.goto(`${base}/orgs/${orgId}/domains`);
+    await hydrated();
+    await page.getByLabel('Domain', { exact: true }).fill(domain.toUpperCase());
+    await page.getByRole('button', { name: 'Add domain' }).click();
+    const card = page.locator(`li[data-domain="${domain}"]`);
+    await card.waitFor();
+    assert.equal(await card.getAttribute('data-status'), 'pending');
+    await card.getByText('Waiting for the TXT record').waitFor();
+    const name = (await card.locator(`code.value[aria-label="TXT record name for ${domain}"]`).innerText()).trim();
+    const value = (await card.locator(`code.value[aria-label="TXT record value for ${domain}"]`).innerText()).trim();
+    assert.equal(name, `_latchkey-challenge.${domain}`);
+    assert.match(value, /^latchkey-verification=[A-Za-z0-9_-]{20,}$/);
+    await card.locator('.last-result').filter({ hasText: 'NXDOMAIN' }).waitFor();
+    await page.evaluate(() => { window.__notReloaded = true; });
+    dns.setTxt(name, [value]);
+    await page.locator(`li[data-domain="${domain}"][data-status="verified"]`).waitFor({ timeout: 30_000 });
+    assert.equal(await page.evaluate(() => window.__notReloaded), true, 'verified without a reload');
+    await page.locator(`li[data-domain="${domain}"]`).getByText('routes to SSO').waitFor();
+  });
+
+  await step('an email at the verified domain goes from the sign-in page to the IdP and back', async () => {
+    const ctx = await browser.newContext();
+    const person = await ctx.newPage();
+    person.setDefaultTimeout(20_000);
+    await person.goto(`${base}/signin`);
+    await person.getByLabel('Work email').fill(`new.person@${domain}`);
+    await person.getByRole('button', { name: 'Continue' }).click();
+    await person.waitForURL((u) => !u.href.startsWith(base));
+    await person.locator('input[name="login"]').fill(`new.person@${domain}`);
+    await person.locator('input[name="password"]').fill('anything');
+    await person.getByRole('button', { name: 'Sign-in' }).click();
+    await person.getByRole('button', { name: 'Continue' }).click();
+    await person.waitForURL(`${base}/orgs/${orgId}`);
+    await person.getByRole('heading', { name: orgName }).waitFor();
+    await ctx.close();
   });
 
   await step('sign out returns to sign-in and the console is closed', async () => {

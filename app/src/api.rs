@@ -167,3 +167,57 @@ pub async fn delete_sso_settings(org_id: String) -> Result<(), AppError> {
     let (state, p) = ctx::principal().await?;
     Ok(crate::service::connections::delete_sso(&state, &p, &org_id, &ctx::meta().await).await?)
 }
+
+#[server(prefix = "/sfn", endpoint = "get_domains_page")]
+pub async fn get_domains_page(org_id: String) -> Result<DomainsPage, AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::domains::page(&state, &p, &org_id).await?)
+}
+
+#[server(prefix = "/sfn", endpoint = "add_domain")]
+pub async fn add_domain(org_id: String, domain: String) -> Result<DomainInfo, AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::domains::add(&state, &p, &org_id, &domain, &ctx::meta().await).await?)
+}
+
+#[server(prefix = "/sfn", endpoint = "verify_domain")]
+pub async fn verify_domain(org_id: String, id: String) -> Result<DomainInfo, AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::domains::verify_now(&state, &p, &org_id, &id, &ctx::meta().await).await?)
+}
+
+#[server(prefix = "/sfn", endpoint = "delete_domain")]
+pub async fn delete_domain(org_id: String, id: String) -> Result<(), AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::domains::delete(&state, &p, &org_id, &id, &ctx::meta().await).await?)
+}
+
+#[server(prefix = "/sfn", endpoint = "set_domain_auto_join")]
+pub async fn set_domain_auto_join(org_id: String, id: String, auto_join: String) -> Result<DomainInfo, AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::domains::set_auto_join(&state, &p, &org_id, &id, &auto_join, &ctx::meta().await).await?)
+}
+
+#[server(prefix = "/sfn", endpoint = "list_join_requests")]
+pub async fn list_join_requests(org_id: String) -> Result<Vec<JoinRequestInfo>, AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::domains::join_requests(&state, &p, &org_id).await?)
+}
+
+/// `decision` is `approve` or `deny`.
+#[server(prefix = "/sfn", endpoint = "decide_join_request")]
+pub async fn decide_join_request(org_id: String, id: String, decision: String) -> Result<JoinRequestInfo, AppError> {
+    let (state, p) = ctx::principal().await?;
+    let approve = match decision.as_str() {
+        "approve" => true,
+        "deny" => false,
+        _ => return Err(AppError::new("VALIDATION_ERROR", "decision must be approve or deny.")),
+    };
+    Ok(crate::service::domains::decide(&state, &p, &org_id, &id, approve, &ctx::meta().await).await?)
+}
+
+#[server(prefix = "/sfn", endpoint = "my_join_requests")]
+pub async fn my_join_requests() -> Result<Vec<JoinRequestInfo>, AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::domains::my_join_requests(&state, &p).await?)
+}

@@ -7,7 +7,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 /// Email first: the email step submits with GET, so it works without JavaScript; the password step follows.
-/// Later, verified domains route to SSO from here.
+/// The email step goes to `/signin/continue`, which sends a verified SSO domain to its identity provider.
 #[component]
 pub fn SignIn() -> impl IntoView {
     let query = use_query_map();
@@ -20,7 +20,7 @@ pub fn SignIn() -> impl IntoView {
             <Show
                 when=move || !email().is_empty()
                 fallback=|| view! {
-                    <form method="get" action="/signin" class="stack">
+                    <form method="get" action="/signin/continue" class="stack">
                         <label for="email">"Work email"</label>
                         <input id="email" name="email" type="email" autocomplete="username" required autofocus/>
                         <button type="submit">"Continue"</button>

@@ -1,6 +1,7 @@
 //! The console: routes, the HTML shell, the signed-in frame, and small shared components.
 mod account;
 mod auth;
+mod domains;
 mod orgs;
 mod sso;
 
@@ -51,6 +52,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/orgs/:org_id") view=orgs::OrgOverview ssr=SsrMode::Async/>
                 <Route path=path!("/orgs/:org_id/members") view=orgs::OrgMembers ssr=SsrMode::Async/>
                 <Route path=path!("/orgs/:org_id/sso") view=sso::IdentityProvider ssr=SsrMode::Async/>
+                <Route path=path!("/orgs/:org_id/domains") view=domains::Domains ssr=SsrMode::Async/>
                 <Route path=path!("/account") view=account::Account ssr=SsrMode::Async/>
             </Routes>
         </Router>

@@ -1,6 +1,7 @@
 //! Organization pages: the list with the create form, an org's overview, and its members.
 use super::{ActionError, CopyValue, ErrorNotice, SignedIn};
-use crate::api::{list_members, list_orgs, get_org_detail, CreateOrg};
+use crate::api::{get_org_detail, list_join_requests, list_members, list_orgs, my_join_requests, CreateOrg, DecideJoinRequest};
+use crate::model::JoinRequestInfo;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
@@ -9,9 +10,32 @@ pub fn OrgList() -> impl IntoView {
     view! {
         <SignedIn title="Organizations" children=|_me| {
             let orgs = Resource::new(|| (), |_| list_orgs());
+            let requests = Resource::new(|| (), |_| my_join_requests());
             let create = ServerAction::<CreateOrg>::new();
             view! {
                 <h1>"Your organizations"</h1>
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        let open: Vec<JoinRequestInfo> = requests.await.unwrap_or_default().into_iter().filter(|r| r.status != "approved").collect();
+                        (!open.is_empty()).then(|| view! {
+                            <section class="card" aria-labelledby="my-requests">
+                                <h2 id="my-requests">"Your join requests"</h2>
+                                <ul>
+                                    {open.into_iter().map(|r| view! {
+                                        <li class=format!("join-request {}", r.status)>
+                                            <strong>{r.organization_name.clone()}</strong>": "
+                                            {if r.status == "pending" {
+                                                "waiting for an owner or admin to approve your request.".to_string()
+                                            } else {
+                                                "your request was declined. Ask the organization's admin if this is a mistake.".to_string()
+                                            }}
+                                        </li>
+                                    }).collect_view()}
+                                </ul>
+                            </section>
+                        })
+                    })}
+                </Suspense>
                 <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
                     {move || Suspend::new(async move {
                         match orgs.await {
@@ -62,6 +86,7 @@ pub fn OrgNav(org_id: String, current: &'static str) -> impl IntoView {
         <nav class="tabs" aria-label="Organization">
             {link(format!("/orgs/{org_id}"), "Overview")}
             {link(format!("/orgs/{org_id}/members"), "Members")}
+            {link(format!("/orgs/{org_id}/domains"), "Domains")}
             {link(format!("/orgs/{org_id}/sso"), "Identity provider")}
         </nav>
     }
@@ -109,10 +134,52 @@ pub fn OrgMembers() -> impl IntoView {
     let org_id = move || params.with(|p| p.get("org_id").unwrap_or_default());
     view! {
         <SignedIn title="Members" children=move |_me| {
-            let members = Resource::new(org_id, list_members);
+            let decide = ServerAction::<DecideJoinRequest>::new();
+            let members = Resource::new(move || (org_id(), decide.version().get()), |(id, _)| list_members(id));
+            let requests = Resource::new(move || (org_id(), decide.version().get()), |(id, _)| list_join_requests(id));
             view! {
                 <h1>"Members"</h1>
                 <OrgNav org_id=org_id() current="Members"/>
+                <ActionError result=decide.value().into()/>
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        // Members without the admin role cannot see requests: nothing is shown to them.
+                        let pending: Vec<JoinRequestInfo> = requests.await.unwrap_or_default().into_iter().filter(|r| r.status == "pending").collect();
+                        (!pending.is_empty()).then(|| view! {
+                            <section class="card" aria-labelledby="join-requests">
+                                <h2 id="join-requests">{format!("Join requests ({})", pending.len())}</h2>
+                                <p class="muted">"People who signed in with an address at one of your verified domains. "
+                                    "\"Password\" means Latchkey could not prove they own the address."</p>
+                                <table>
+                                    <thead><tr><th scope="col">"Name"</th><th scope="col">"Email"</th><th scope="col">"Signed in with"</th><th scope="col">"Requested"</th><th scope="col">"Decision"</th></tr></thead>
+                                    <tbody>
+                                        {pending.into_iter().map(|r| {
+                                            let (o1, i1, o2, i2) = (r.organization_id.clone(), r.id.clone(), r.organization_id.clone(), r.id.clone());
+                                            view! {
+                                                <tr data-email=r.email.clone()>
+                                                    <td>{r.name.clone()}</td>
+                                                    <td>{r.email.clone()}</td>
+                                                    <td>{if r.via == "sso" { "Identity provider" } else { "Password" }}</td>
+                                                    <td><time datetime=r.created_at.clone()>{r.created_at.clone()}</time></td>
+                                                    <td class="actions">
+                                                        <button type="button" disabled=move || decide.pending().get()
+                                                            on:click=move |_| { decide.dispatch(DecideJoinRequest { org_id: o1.clone(), id: i1.clone(), decision: "approve".into() }); }>
+                                                            "Approve"
+                                                        </button>
+                                                        <button type="button" class="secondary" disabled=move || decide.pending().get()
+                                                            on:click=move |_| { decide.dispatch(DecideJoinRequest { org_id: o2.clone(), id: i2.clone(), decision: "deny".into() }); }>
+                                                            "Deny"
+                                                        </button>
+                                                    </td>
+                                                </tr>
+                                            }
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                            </section>
+                        })
+                    })}
+                </Suspense>
                 <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
                     {move || Suspend::new(async move {
                         match members.await {
