@@ -356,3 +356,47 @@ with_dns!(sso_sign_ins_follow_the_domain, SLOW, |app: TestApp, bind: Bind| async
     let callback = start(&app, &grace, "acme").await;
     assert_eq!(finish(&grace, &callback).await, "/auth/error?code=sso_email_in_use");
 });
+
+/// Two nodes on one database both run the background worker; claims make each transition happen once.
+async fn two_nodes(backend: Backend) {
+    let bind = Bind::start().await;
+    let Some((mut config, dir)) = config(backend).await else { return };
+    config.allow_private_idp = true;
+    config.dns_server = Some(bind.addr.clone());
+    config.domain_check_unit_ms = 100;
+    let second = spawn_with(config.clone(), tempfile::tempdir().unwrap()).await;
+    let app = spawn_with(config, dir).await;
+    app.sign_up("owner@acme.test").await;
+    let org = app.create_org("Acme", "acme").await;
+    let mut records = Vec::new();
+    for i in 0..6 {
+        records.push(add(&app, &org, &format!("d{i}.acme.test")).await);
+    }
+    for d in &records {
+        bind.set_txt(d["txtRecord"]["name"].as_str().unwrap(), &[d["txtRecord"]["value"].as_str().unwrap()]).await;
+    }
+    let mut verified = 0;
+    for _ in 0..200 {
+        let list = app.get(&domains(&org)).await;
+        verified = list.data().as_array().unwrap().iter().filter(|d| d["status"] == "verified").count();
+        if verified == records.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(verified, records.len(), "both workers together verified every domain");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let transitions = app.audit_actions(&org).await.into_iter().filter(|a| a == "domain.verified").count();
+    assert_eq!(transitions, records.len(), "each domain was verified exactly once across the two nodes");
+    drop(second);
+}
+
+#[tokio::test]
+async fn two_nodes_check_each_domain_once_sqlite() {
+    two_nodes(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn two_nodes_check_each_domain_once_postgres() {
+    two_nodes(Backend::Postgres).await;
+}
