@@ -44,13 +44,22 @@ pub mod ctx {
         let p = service::auth::authenticate(&state, id.as_deref(), None).await?;
         Ok((state, p))
     }
+
+    /// Like `principal`, also for a session that still owes its second factor (the MFA page only).
+    pub async fn partial_principal() -> Result<(AppState, Principal), AppError> {
+        let state = state()?;
+        let session = session().await?;
+        let id = service::sessions::current_id(&session).await;
+        let p = service::auth::authenticate_partial(&state, id.as_deref(), None).await?;
+        Ok((state, p))
+    }
 }
 
 /// The signed-in user, or `None` when this browser is not signed in.
 #[server(prefix = "/sfn", endpoint = "current_user")]
 pub async fn current_user() -> Result<Option<Me>, AppError> {
-    match ctx::principal().await {
-        Ok((_, p)) => Ok(Some(crate::service::auth::me(&p))),
+    match ctx::partial_principal().await {
+        Ok((state, p)) => Ok(Some(crate::service::auth::me(&state, &p).await?)),
         Err(e) if e.is_unauthenticated() => Ok(None),
         Err(e) => Err(e),
     }

@@ -9,6 +9,9 @@ pub struct Me {
     pub name: String,
     /// `password`, `sso`, `ldap` for a session; `api_key` for a key.
     pub auth_method: String,
+    /// The session must pass its second factor (`POST /api/auth/mfa/challenge`) before anything else works.
+    #[serde(default)]
+    pub mfa_pending: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -217,4 +220,69 @@ pub struct JoinRequestInfo {
 pub struct Discovery {
     pub method: String,
     pub url: Option<String>,
+}
+
+/// An organization's security policy (SPEC §1). `exemptRoles` may still use a non-SSO method under `sso`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecurityPolicy {
+    /// `any`, `mfa` or `sso`.
+    pub auth_required: String,
+    pub require_mfa: bool,
+    pub exempt_roles: Vec<String>,
+}
+
+/// The same policy seen as SSO enforcement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SsoEnforcement {
+    pub enforced: bool,
+    pub exempt_roles: Vec<String>,
+}
+
+/// What the Security page needs: the policy and the facts the lockout guard checks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecurityPage {
+    pub policy: SecurityPolicy,
+    pub has_tested_connection: bool,
+    pub owner_signed_in_with_sso: bool,
+    pub caller_session_is_sso: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrgSessionInfo {
+    pub id: String,
+    pub user_id: String,
+    pub email: String,
+    pub name: String,
+    /// `password` or `sso`.
+    pub method: String,
+    pub connection_id: Option<String>,
+    pub mfa_done: bool,
+    pub created_at: String,
+    pub expires_at: String,
+    pub last_seen_at: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub current: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MfaStatus {
+    pub enabled: bool,
+    pub recovery_codes_left: i64,
+    /// Whether this session has passed the second factor.
+    pub session_verified: bool,
+}
+
+/// A new TOTP secret to add to an authenticator app: as a QR code (SVG) and as the key to type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MfaEnrollment {
+    pub secret: String,
+    pub otpauth_uri: String,
+    pub qr_svg: String,
 }

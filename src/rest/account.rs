@@ -1,5 +1,5 @@
 //! `/api/user/me`, API keys and the caller's own sessions.
-use super::caller::Caller;
+use super::caller::{Caller, PartialCaller};
 use super::envelope::{ok, ApiError, Json, Path};
 use app::service::{api_keys, auth, sessions};
 use app::state::AppState;
@@ -8,8 +8,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-pub async fn me(c: Caller) -> Response {
-    ok(StatusCode::OK, "OK", auth::me(&c.principal))
+pub async fn me(State(state): State<AppState>, c: PartialCaller) -> Result<Response, ApiError> {
+    Ok(ok(StatusCode::OK, "OK", auth::me(&state, &c.principal).await?))
 }
 
 #[derive(Deserialize)]

@@ -6,6 +6,7 @@ pub mod caller;
 mod domains;
 pub mod envelope;
 mod orgs;
+mod security;
 mod sso;
 
 use app::state::AppState;
@@ -46,6 +47,15 @@ pub fn router() -> Router<AppState> {
         .route("/user/organizations/{org_id}/join-requests/{id}/deny", post(domains::deny))
         .route("/user/join-requests", get(domains::my_join_requests))
         .route("/auth/discover", post(domains::discover))
+        .route("/user/organizations/{org_id}/settings/security", get(security::get_security).put(security::put_security))
+        .route("/user/organizations/{org_id}/sso/enforcement", get(security::get_enforcement).put(security::put_enforcement))
+        .route("/user/organizations/{org_id}/sso/sessions", get(security::sessions))
+        .route("/user/organizations/{org_id}/sso/sessions/{id}", delete(security::revoke_session))
+        .route("/auth/mfa", get(security::mfa_status))
+        .route("/auth/mfa/enroll", post(security::mfa_enroll))
+        .route("/auth/mfa/enroll/confirm", post(security::mfa_confirm))
+        .route("/auth/mfa/challenge", post(security::mfa_challenge))
+        .route("/auth/mfa/disable", post(security::mfa_disable))
         .route("/auth/sso/callback", get(sso::callback))
         .route("/auth/sso/{slug}/login", get(sso::login))
         .fallback(envelope::not_found)

@@ -8,5 +8,6 @@ mod errors;
 mod helpers;
 mod orgs;
 mod peers;
+mod security;
 mod sso_login;
 mod sso_settings;

@@ -12,13 +12,14 @@ pub struct ApiKeyRow {
     pub created_at: i64,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    pub created_via_connection: Option<String>,
 }
 
-const COLS: &str = "id, user_id, org_id, name, prefix, created_at, last_used_at, revoked_at";
+const COLS: &str = "id, user_id, org_id, name, prefix, created_at, last_used_at, revoked_at, created_via_connection";
 
 pub async fn insert<'e>(ex: impl Executor<'e, Database = Any>, k: &ApiKeyRow, key_hash: &str) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO api_keys (id, user_id, org_id, name, prefix, key_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO api_keys (id, user_id, org_id, name, prefix, key_hash, created_at, created_via_connection) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&k.id)
     .bind(&k.user_id)
@@ -27,6 +28,7 @@ pub async fn insert<'e>(ex: impl Executor<'e, Database = Any>, k: &ApiKeyRow, ke
     .bind(&k.prefix)
     .bind(key_hash)
     .bind(k.created_at)
+    .bind(&k.created_via_connection)
     .execute(ex)
     .await
     .map(|_| ())

@@ -77,6 +77,43 @@ pub async fn delete_for_user<'e>(ex: impl Executor<'e, Database = Any>, id: &str
         .map(|r| r.rows_affected())
 }
 
+pub async fn set_mfa_done<'e>(ex: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE auth_sessions SET mfa_done = 1 WHERE id = $1").bind(id).execute(ex).await.map(|_| ())
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct OrgSessionRow {
+    pub id: String,
+    pub user_id: String,
+    pub email: String,
+    pub name: String,
+    pub method: String,
+    pub connection_id: Option<String>,
+    pub mfa_done: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub last_seen_at: i64,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+const ORG_SESSIONS: &str = "SELECT s.id, s.user_id, u.email, u.name, s.method, s.connection_id, s.mfa_done, s.created_at, s.expires_at, \
+                            s.last_seen_at, s.ip, s.user_agent FROM auth_sessions s JOIN users u ON u.id = s.user_id \
+                            JOIN memberships m ON m.user_id = s.user_id AND m.org_id = $1 AND m.status = 'active'";
+
+/// Live sessions of the org's active members.
+pub async fn live_for_org<'e>(ex: impl Executor<'e, Database = Any>, org_id: &str, now: i64) -> sqlx::Result<Vec<OrgSessionRow>> {
+    sqlx::query_as(&format!("{ORG_SESSIONS} WHERE s.expires_at > $2 ORDER BY s.last_seen_at DESC LIMIT 500"))
+        .bind(org_id)
+        .bind(now)
+        .fetch_all(ex)
+        .await
+}
+
+pub async fn in_org<'e>(ex: impl Executor<'e, Database = Any>, org_id: &str, id: &str) -> sqlx::Result<Option<OrgSessionRow>> {
+    sqlx::query_as(&format!("{ORG_SESSIONS} WHERE s.id = $2")).bind(org_id).bind(id).fetch_optional(ex).await
+}
+
 // ---- tower-sessions records ----
 
 /// Inserts a new record; false when the id is taken (the store then picks another id).

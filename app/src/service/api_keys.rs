@@ -48,6 +48,7 @@ pub async fn create(state: &AppState, p: &Principal, name: &str, org_id: Option<
         created_at: now_ms(),
         last_used_at: None,
         revoked_at: None,
+        created_via_connection: p.sso_connection().map(str::to_string),
     };
     let mut tx = crate::repo::begin(&state.db).await?;
     repo::api_keys::insert(&mut *tx, &row, &sha256_hex(&key)).await?;

@@ -65,6 +65,7 @@ pub async fn sign_in_password(state: &AppState, email: &str, password: &str, met
     match user {
         Some(user) if ok => {
             repo::rate_limits::clear(&state.db, &email_key).await?;
+            super::policy::check_password_sign_in(state, &user.id).await?;
             super::domains::after_password_sign_in(state, &user, meta).await?;
             Ok(user)
         }
@@ -83,7 +84,7 @@ pub async fn sign_in_password(state: &AppState, email: &str, password: &str, met
 }
 
 /// Counts one attempt against `key`; refuses once `max` attempts fell in the current window.
-async fn limit(state: &AppState, key: &str, max: i64, window_ms: i64) -> ServiceResult<()> {
+pub(crate) async fn limit(state: &AppState, key: &str, max: i64, window_ms: i64) -> ServiceResult<()> {
     let now = now_ms();
     let (hits, start) = repo::rate_limits::hit(&state.db, key, window_ms, now).await?;
     if hits > max {
@@ -92,8 +93,21 @@ async fn limit(state: &AppState, key: &str, max: i64, window_ms: i64) -> Service
     Ok(())
 }
 
-/// Resolves the caller. An `X-Api-Key` header wins over the cookie and must be valid on its own.
+/// Resolves the caller. An `X-Api-Key` header wins over the cookie and must be valid on its own. A session of a
+/// user with a second factor that has not passed it yet is refused (`MFA_REQUIRED`) everywhere except where
+/// `authenticate_partial` is used: the MFA challenge, `me` and sign-out.
 pub async fn authenticate(state: &AppState, auth_session_id: Option<&str>, api_key: Option<&str>) -> ServiceResult<Principal> {
+    let p = authenticate_partial(state, auth_session_id, api_key).await?;
+    if p.session_id().is_some() && !p.mfa_done() && super::mfa::enrolled(state, &p.user_id).await? {
+        return Err(ServiceError::MfaRequired(
+            "Finish signing in: enter the code from your authenticator app (POST /api/auth/mfa/challenge).".into(),
+        ));
+    }
+    Ok(p)
+}
+
+/// Like `authenticate`, but lets a session that still owes its second factor through.
+pub async fn authenticate_partial(state: &AppState, auth_session_id: Option<&str>, api_key: Option<&str>) -> ServiceResult<Principal> {
     let now = now_ms();
     if let Some(key) = api_key {
         let key = key.trim();
@@ -110,7 +124,7 @@ pub async fn authenticate(state: &AppState, auth_session_id: Option<&str>, api_k
             user_id: user.id,
             email: user.email,
             name: user.name,
-            via: Via::ApiKey { key_id: row.id, org_id: row.org_id },
+            via: Via::ApiKey { key_id: row.id, org_id: row.org_id, via_connection: row.created_via_connection },
         });
     }
     let sid = auth_session_id.ok_or(ServiceError::Unauthenticated)?;
@@ -121,10 +135,12 @@ pub async fn authenticate(state: &AppState, auth_session_id: Option<&str>, api_k
         user_id: user.id,
         email: user.email,
         name: user.name,
-        via: Via::Session { session_id: session.id, method: session.method, mfa_done: session.mfa_done != 0 },
+        via: Via::Session { session_id: session.id, method: session.method, connection_id: session.connection_id, mfa_done: session.mfa_done != 0 },
     })
 }
 
-pub fn me(p: &Principal) -> Me {
-    Me { id: p.user_id.clone(), email: p.email.clone(), name: p.name.clone(), auth_method: p.auth_method().to_string() }
+/// The caller as `GET /api/user/me` shows it; `mfaPending` when the session still owes its second factor.
+pub async fn me(state: &AppState, p: &Principal) -> ServiceResult<Me> {
+    let mfa_pending = p.session_id().is_some() && !p.mfa_done() && super::mfa::enrolled(state, &p.user_id).await?;
+    Ok(Me { id: p.user_id.clone(), email: p.email.clone(), name: p.name.clone(), auth_method: p.auth_method().to_string(), mfa_pending })
 }

@@ -19,6 +19,12 @@ pub enum ServiceError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The org's policy needs a session established through one of its identity providers.
+    #[error("{0}")]
+    SsoRequired(String),
+    /// The session must finish a second factor (or enrol one) first.
+    #[error("{0}")]
+    MfaRequired(String),
     #[error("Too many attempts. Wait {retry_after_secs} seconds and try again.")]
     RateLimited { retry_after_secs: i64 },
     /// Never shown: the message is logged by the web layer, the caller sees a generic sentence.
@@ -46,6 +52,8 @@ impl ServiceError {
             Self::Forbidden(_) => "FORBIDDEN",
             Self::NotFound(_) => "NOT_FOUND",
             Self::Conflict(_) => "CONFLICT",
+            Self::SsoRequired(_) => "SSO_REQUIRED",
+            Self::MfaRequired(_) => "MFA_REQUIRED",
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::Internal(_) => "INTERNAL_ERROR",
         }
@@ -55,7 +63,7 @@ impl ServiceError {
         match self {
             Self::Validation { .. } => 422,
             Self::Unauthenticated | Self::InvalidCredentials | Self::InvalidApiKey => 401,
-            Self::Forbidden(_) => 403,
+            Self::Forbidden(_) | Self::SsoRequired(_) | Self::MfaRequired(_) => 403,
             Self::NotFound(_) => 404,
             Self::Conflict(_) => 409,
             Self::RateLimited { .. } => 429,

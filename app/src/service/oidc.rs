@@ -391,7 +391,15 @@ async fn finish_inner(
         detail: Some(format!("sub={subject}")),
     })
     .await?;
-    Ok(flow.return_to.unwrap_or_else(|| format!("/orgs/{}", org.id)))
+    let next = flow.return_to.unwrap_or_else(|| format!("/orgs/{}", org.id));
+    // The session is intermediate until the second factor when the user has one, or the org requires one.
+    let policy = repo::policies::get(&state.db, &org.id).await?;
+    let org_requires_mfa = policy.is_some_and(|p| p.auth_required == "mfa" || p.require_mfa != 0);
+    if org_requires_mfa || super::mfa::enrolled(state, &user.id).await.map_err(SsoFailure::from)? {
+        let enc: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+        return Ok(format!("/mfa?next={enc}"));
+    }
+    Ok(next)
 }
 
 /// Finds the user by (connection, sub); a new subject becomes a user and, with JIT, a member.

@@ -21,6 +21,14 @@ fn not_found() -> ServiceError {
 /// Lets the caller act on `org_id` with at least `min` role. A non-member (or an API key pinned to another
 /// org) gets 404, so the answer never tells whether the org exists; a member below `min` gets 403.
 pub async fn authorize(state: &AppState, p: &Principal, org_id: &str, min: Role) -> ServiceResult<Access> {
+    let a = authorize_membership(state, p, org_id, min).await?;
+    super::policy::enforce(state, p, &a.org.id, &a.org.slug, a.role).await?;
+    Ok(a)
+}
+
+/// `authorize` without the security policy: only for the policy itself, so that an owner can always lower it
+/// (the documented recovery when an identity provider breaks), whatever the session.
+pub(crate) async fn authorize_membership(state: &AppState, p: &Principal, org_id: &str, min: Role) -> ServiceResult<Access> {
     let org_id = parse_id("orgId", org_id)?;
     if p.pinned_org().is_some_and(|pinned| pinned != org_id) {
         return Err(not_found());

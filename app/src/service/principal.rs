@@ -9,9 +9,10 @@ pub struct Principal {
 
 #[derive(Debug, Clone)]
 pub enum Via {
-    Session { session_id: String, method: String, mfa_done: bool },
-    /// An API key acts as its user; when pinned it reaches only that organization.
-    ApiKey { key_id: String, org_id: Option<String> },
+    Session { session_id: String, method: String, connection_id: Option<String>, mfa_done: bool },
+    /// An API key acts as its user; when pinned it reaches only that organization. `via_connection`: the SSO
+    /// connection of the session the key was created from, if any.
+    ApiKey { key_id: String, org_id: Option<String>, via_connection: Option<String> },
 }
 
 impl Principal {
@@ -26,6 +27,17 @@ impl Principal {
             Via::ApiKey { org_id, .. } => org_id.as_deref(),
             Via::Session { .. } => None,
         }
+    }
+    /// The SSO connection this caller's credentials come from (the session's, or the one the key was minted in).
+    pub fn sso_connection(&self) -> Option<&str> {
+        match &self.via {
+            Via::Session { method, connection_id, .. } if method == "sso" => connection_id.as_deref(),
+            Via::Session { .. } => None,
+            Via::ApiKey { via_connection, .. } => via_connection.as_deref(),
+        }
+    }
+    pub fn mfa_done(&self) -> bool {
+        matches!(&self.via, Via::Session { mfa_done: true, .. })
     }
     pub fn session_id(&self) -> Option<&str> {
         match &self.via {
