@@ -72,7 +72,8 @@ pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
     let meta = ctx::meta().await;
     let user = auth::sign_in_password(&state, &email, &password, &meta).await?;
     sessions::establish(&state, &ctx::session().await?, &user, "password", None, &meta).await?;
-    leptos_axum::redirect("/orgs");
+    let mfa = crate::service::mfa::enrolled(&state, &user.id).await?;
+    leptos_axum::redirect(if mfa { "/mfa?next=/orgs" } else { "/orgs" });
     Ok(())
 }
 
@@ -229,4 +230,71 @@ pub async fn decide_join_request(org_id: String, id: String, decision: String) -
 pub async fn my_join_requests() -> Result<Vec<JoinRequestInfo>, AppError> {
     let (state, p) = ctx::principal().await?;
     Ok(crate::service::domains::my_join_requests(&state, &p).await?)
+}
+
+#[server(prefix = "/sfn", endpoint = "get_mfa_status")]
+pub async fn get_mfa_status() -> Result<MfaStatus, AppError> {
+    let (state, p) = ctx::partial_principal().await?;
+    Ok(crate::service::mfa::status(&state, &p).await?)
+}
+
+#[server(prefix = "/sfn", endpoint = "begin_mfa_enrollment")]
+pub async fn begin_mfa_enrollment() -> Result<MfaEnrollment, AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::mfa::begin_enrollment(&state, &p).await?)
+}
+
+#[server(prefix = "/sfn", endpoint = "confirm_mfa_enrollment")]
+pub async fn confirm_mfa_enrollment(code: String) -> Result<Vec<String>, AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::mfa::confirm_enrollment(&state, &p, &code, &ctx::meta().await).await?)
+}
+
+#[server(prefix = "/sfn", endpoint = "mfa_challenge")]
+pub async fn mfa_challenge(code: String) -> Result<(), AppError> {
+    let (state, p) = ctx::partial_principal().await?;
+    Ok(crate::service::mfa::challenge(&state, &p, &code, &ctx::meta().await).await?)
+}
+
+#[server(prefix = "/sfn", endpoint = "disable_mfa")]
+pub async fn disable_mfa(code: String) -> Result<(), AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::mfa::disable(&state, &p, &code, &ctx::meta().await).await?)
+}
+
+#[server(prefix = "/sfn", endpoint = "get_security_page")]
+pub async fn get_security_page(org_id: String) -> Result<SecurityPage, AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::policy::page(&state, &p, &org_id).await?)
+}
+
+/// Checkbox fields arrive only when ticked: `require_mfa` and the exempt roles are optional.
+#[server(prefix = "/sfn", endpoint = "save_security_policy")]
+pub async fn save_security_policy(
+    org_id: String,
+    auth_required: String,
+    require_mfa: Option<String>,
+    exempt_owner: Option<String>,
+    exempt_admin: Option<String>,
+    exempt_member: Option<String>,
+) -> Result<SecurityPolicy, AppError> {
+    let (state, p) = ctx::principal().await?;
+    let roles: Vec<String> = [("owner", exempt_owner), ("admin", exempt_admin), ("member", exempt_member)]
+        .into_iter()
+        .filter(|(_, v)| v.is_some())
+        .map(|(r, _)| r.to_string())
+        .collect();
+    Ok(crate::service::policy::put_security(&state, &p, &org_id, &auth_required, require_mfa.is_some(), &roles, &ctx::meta().await).await?)
+}
+
+#[server(prefix = "/sfn", endpoint = "list_org_sessions")]
+pub async fn list_org_sessions(org_id: String) -> Result<Vec<OrgSessionInfo>, AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::policy::org_sessions(&state, &p, &org_id).await?)
+}
+
+#[server(prefix = "/sfn", endpoint = "revoke_org_session")]
+pub async fn revoke_org_session(org_id: String, id: String) -> Result<(), AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::policy::revoke_org_session(&state, &p, &org_id, &id, &ctx::meta().await).await?)
 }

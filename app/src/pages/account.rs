@@ -13,6 +13,7 @@ pub fn Account() -> impl IntoView {
                     <dt>"Name"</dt><dd>{me.name.clone()}</dd>
                     <dt>"Email"</dt><dd>{me.email.clone()}</dd>
                     <dt>"Signed in with"</dt><dd>{me.auth_method.clone()}</dd>
+                    <dt>"Two-factor authentication"</dt><dd><a href="/mfa?next=/account">"Set up or manage"</a></dd>
                 </dl>
                 <ApiKeys/>
                 <Sessions/>

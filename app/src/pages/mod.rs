@@ -2,6 +2,7 @@
 mod account;
 mod auth;
 mod domains;
+mod security;
 mod orgs;
 mod sso;
 
@@ -53,6 +54,9 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/orgs/:org_id/members") view=orgs::OrgMembers ssr=SsrMode::Async/>
                 <Route path=path!("/orgs/:org_id/sso") view=sso::IdentityProvider ssr=SsrMode::Async/>
                 <Route path=path!("/orgs/:org_id/domains") view=domains::Domains ssr=SsrMode::Async/>
+                <Route path=path!("/orgs/:org_id/security") view=security::Security ssr=SsrMode::Async/>
+                <Route path=path!("/orgs/:org_id/sessions") view=security::Sessions ssr=SsrMode::Async/>
+                <Route path=path!("/mfa") view=security::Mfa ssr=SsrMode::Async/>
                 <Route path=path!("/account") view=account::Account ssr=SsrMode::Async/>
             </Routes>
         </Router>
@@ -104,6 +108,11 @@ where
                 let children = children.clone();
                 Suspend::new(async move {
                     match user.await {
+                        Ok(Some(me)) if me.mfa_pending => {
+                            let here = leptos_router::hooks::use_location().pathname.get_untracked();
+                            let next = encode_component(&here);
+                            view! { <Redirect path=format!("/mfa?next={next}")/> }.into_any()
+                        }
                         Ok(Some(me)) => view! {
                             <Header me=me.clone()/>
                             <main>{children(me).into_any()}</main>
@@ -153,9 +162,11 @@ fn Header(me: Me) -> impl IntoView {
 
 #[component]
 pub fn ErrorNotice(error: AppError) -> impl IntoView {
+    let mfa = (error.code == "MFA_REQUIRED").then(|| view! { " " <a href="/mfa">"Set up or enter your second factor"</a> });
     view! {
         <div class="notice error" role="alert">
             <strong>{error.message.clone()}</strong>
+            {mfa}
             " "
             <code class="code">{error.code.clone()}</code>
         </div>
@@ -203,4 +214,14 @@ pub fn CopyValue(#[prop(into)] value: String, #[prop(into)] label: String) -> im
             </button>
         </div>
     }
+}
+
+/// Percent-encodes a query value (everything but unreserved characters and `/`); works on server and browser.
+pub fn encode_component(raw: &str) -> String {
+    raw.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -88,6 +88,8 @@ pub fn OrgNav(org_id: String, current: &'static str) -> impl IntoView {
             {link(format!("/orgs/{org_id}/members"), "Members")}
             {link(format!("/orgs/{org_id}/domains"), "Domains")}
             {link(format!("/orgs/{org_id}/sso"), "Identity provider")}
+            {link(format!("/orgs/{org_id}/security"), "Security")}
+            {link(format!("/orgs/{org_id}/sessions"), "Sessions")}
         </nav>
     }
 }
