@@ -44,6 +44,13 @@ pub fn Domains() -> impl IntoView {
                 }
             });
             let org_for_add = org_id();
+            // The field empties once the domain is added, ready for the next one.
+            let new_domain = RwSignal::new(String::new());
+            Effect::new(move |_| {
+                if matches!(add.value().get(), Some(Ok(_))) {
+                    new_domain.set(String::new());
+                }
+            });
             view! {
                 <h1>"Domains"</h1>
                 <OrgNav org_id=org_id() current="Domains"/>
@@ -55,7 +62,7 @@ pub fn Domains() -> impl IntoView {
                         <input type="hidden" name="org_id" value=org_for_add/>
                         <label for="domain">"Domain"</label>
                         <input id="domain" name="domain" type="text" required placeholder="example.com" autocomplete="off"
-                            aria-describedby="domain-help"/>
+                            aria-describedby="domain-help" prop:value=move || new_domain.get() on:input=move |ev| new_domain.set(event_target_value(&ev))/>
                         <button type="submit" disabled=move || add.pending().get()>
                             {move || if add.pending().get() { "Adding…" } else { "Add domain" }}
                         </button>
