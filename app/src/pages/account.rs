@@ -13,7 +13,8 @@ pub fn Account() -> impl IntoView {
                     <dt>"Name"</dt><dd>{me.name.clone()}</dd>
                     <dt>"Email"</dt><dd>{me.email.clone()}</dd>
                     <dt>"Signed in with"</dt><dd>{me.auth_method.clone()}</dd>
-                    <dt>"Two-factor authentication"</dt><dd><a href="/mfa?next=/account">"Set up or manage"</a></dd>
+                    <dt>"Two-factor authentication"</dt>
+                    <dd><MfaSummary/></dd>
                 </dl>
                 <ApiKeys/>
                 <Sessions/>
@@ -146,5 +147,29 @@ fn Sessions() -> impl IntoView {
                 })}
             </Suspense>
         </section>
+    }
+}
+
+/// The account's second factor at a glance, with the way to set it up or turn it off.
+#[component]
+fn MfaSummary() -> impl IntoView {
+    let status = Resource::new(|| (), |_| crate::api::get_mfa_status());
+    view! {
+        <Suspense fallback=|| "…">
+            {move || Suspend::new(async move {
+                match status.await {
+                    Ok(s) if s.enabled => view! {
+                        <span class="badge verified">"on"</span>" "
+                        {format!("{} recovery codes left. ", s.recovery_codes_left)}
+                        <a href="/mfa?next=/account">"Manage"</a>
+                    }.into_any(),
+                    Ok(_) => view! {
+                        <span class="badge pending">"off"</span>" "
+                        <a href="/mfa?next=/account">"Set up an authenticator app"</a>
+                    }.into_any(),
+                    Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                }
+            })}
+        </Suspense>
     }
 }

@@ -426,40 +426,38 @@ async fn provision(
             repo::users::by_id(&mut *tx, &identity.user_id).await?.ok_or_else(|| fail("server_error", "identity without user".into()))?
         }
         None => {
-            if let Some(existing) = repo::users::by_email(&mut *tx, email.as_str()).await? {
-                // Never link by email alone: an org's IdP could assert anyone's address. Only the IdP of the
-                // org that proved the domain with DNS speaks for addresses at that domain.
-                let Some(d) = &own_domain else {
-                    return Err(fail("sso_email_in_use", format!("{} already has an account not linked to this connection", email.as_str())));
-                };
-                let identity = repo::connections::IdentityRow {
-                    connection_id: conn.id.clone(),
-                    subject: subject.to_string(),
-                    user_id: existing.id.clone(),
-                    email: email.as_str().to_string(),
-                };
-                repo::connections::insert_identity(&mut *tx, &identity, now).await?;
-                audit::record_anonymous(&mut *tx, Some(&existing.id), &existing.email, meta, Event {
-                    org_id: Some(&org.id),
-                    action: "identity.link",
-                    target: Some(&existing.id),
-                    outcome: Outcome::Success,
-                    detail: Some(format!("connection={} sub={subject} verified_domain={}", conn.id, d.name)),
-                })
-                .await?;
-                existing
-            } else {
-            if !jit {
-                return Err(fail("sso_user_not_provisioned", format!("{} is new and JIT provisioning is off", email.as_str())));
-            }
-            let user = UserRow {
-                id: new_id(),
-                email: email.as_str().to_string(),
-                name: name.map(|n| n.trim().chars().take(100).collect()).filter(|n: &String| !n.is_empty()).unwrap_or_else(|| email.as_str().to_string()),
-                password_hash: None,
-                created_at: now,
+            let user = match repo::users::by_email(&mut *tx, email.as_str()).await? {
+                Some(existing) => {
+                    // Never link by email alone: an org's IdP could assert anyone's address. Only the IdP of
+                    // the org that proved the domain with DNS speaks for addresses at that domain.
+                    let Some(d) = &own_domain else {
+                        return Err(fail("sso_email_in_use", format!("{} already has an account not linked to this connection", email.as_str())));
+                    };
+                    audit::record_anonymous(&mut *tx, Some(&existing.id), &existing.email, meta, Event {
+                        org_id: Some(&org.id),
+                        action: "identity.link",
+                        target: Some(&existing.id),
+                        outcome: Outcome::Success,
+                        detail: Some(format!("connection={} sub={subject} verified_domain={}", conn.id, d.name)),
+                    })
+                    .await?;
+                    existing
+                }
+                None => {
+                    if !jit {
+                        return Err(fail("sso_user_not_provisioned", format!("{} is new and JIT provisioning is off", email.as_str())));
+                    }
+                    let user = UserRow {
+                        id: new_id(),
+                        email: email.as_str().to_string(),
+                        name: name.map(|n| n.trim().chars().take(100).collect()).filter(|n: &String| !n.is_empty()).unwrap_or_else(|| email.as_str().to_string()),
+                        password_hash: None,
+                        created_at: now,
+                    };
+                    repo::users::insert(&mut *tx, &user).await?;
+                    user
+                }
             };
-            repo::users::insert(&mut *tx, &user).await?;
             let identity = repo::connections::IdentityRow {
                 connection_id: conn.id.clone(),
                 subject: subject.to_string(),
@@ -468,7 +466,6 @@ async fn provision(
             };
             repo::connections::insert_identity(&mut *tx, &identity, now).await?;
             user
-            }
         }
     };
     let auto_join = own_domain.as_ref().map(|d| d.auto_join.as_str()).unwrap_or("off");
