@@ -4,7 +4,9 @@
 // real OpenID Provider (npm oidc-provider, started here) on the Identity provider page, test it, and sign a new
 // member in through the org's login URL and the IdP's login form; the owner sees the JIT member in Members.
 // Then add a domain on the Domains page, publish its TXT record in a real BIND (started here) and watch the
-// page turn it verified by itself; an email at that domain typed on the sign-in page goes to the IdP.
+// page turn it verified by itself; an email at that domain typed on the sign-in page goes to the IdP. With
+// auto-join on approval, a password sign-up at that domain sees its pending request; the owner approves it on
+// Members and the new member gets in.
 // Then the owner enrols TOTP and turns on "require a second factor"; a member who signs in through the IdP is
 // held at the MFA page, enrols (the test computes codes from the shown key) and reaches the console; the owner
 // revokes that member's session on the Sessions page and the member's browser is signed out.
@@ -238,6 +240,39 @@ async function main() {
     await person.getByRole('button', { name: 'Continue' }).click();
     await person.waitForURL(`${base}/orgs/${orgId}`);
     await person.getByRole('heading', { name: orgName }).waitFor();
+    await ctx.close();
+  });
+
+  await step('auto-join needs approval: a password sign-up files a request the owner approves on Members', async () => {
+    await page.goto(`${base}/orgs/${orgId}/domains`);
+    await hydrated();
+    await page.getByLabel('Auto-join', { exact: true }).selectOption('approval');
+    await page.locator(`li[data-domain="${domain}"] select`).evaluate((el) => el.value).then((v) => assert.equal(v, 'approval'));
+    await page.waitForFunction(async (id) => {
+      const r = await fetch(`/api/user/organizations/${id}/domains`);
+      return (await r.json()).data[0].autoJoin === 'approval';
+    }, orgId);
+    const ctx = await browser.newContext();
+    const pat = await ctx.newPage();
+    pat.setDefaultTimeout(20_000);
+    await pat.goto(`${base}/signup`);
+    await pat.waitForSelector('body[data-hydrated="true"]');
+    await pat.getByLabel('Your name').fill('Pat Password');
+    await pat.getByLabel('Work email').fill(`pat@${domain}`);
+    await pat.getByLabel('Password', { exact: true }).fill('correct horse battery staple');
+    await pat.getByRole('button', { name: 'Create account' }).click();
+    await pat.waitForURL(`${base}/orgs`);
+    await pat.getByText('waiting for an owner or admin to approve your request').waitFor();
+    await page.goto(`${base}/orgs/${orgId}/members`);
+    await hydrated();
+    const req = page.locator(`tr[data-email="pat@${domain}"]`);
+    await req.waitFor();
+    assert.match(await req.innerText(), /Password/);
+    await req.getByRole('button', { name: 'Approve' }).click();
+    await req.waitFor({ state: 'detached' });
+    await page.getByRole('row', { name: new RegExp(`pat@${domain}.*member`) }).waitFor();
+    await pat.goto(`${base}/orgs/${orgId}`);
+    await pat.getByRole('heading', { name: orgName }).waitFor();
     await ctx.close();
   });
 
