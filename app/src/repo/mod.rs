@@ -21,6 +21,18 @@ pub async fn connect(url: &str) -> Result<crate::state::Db, String> {
     let pool = sqlx::any::AnyPoolOptions::new()
         .max_connections(if is_sqlite { 8 } else { 16 })
         .acquire_timeout(std::time::Duration::from_secs(10))
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if is_sqlite {
+                    // WAL with synchronous=NORMAL: a commit no longer waits for fsync. After a power cut the file
+                    // stays consistent; the last commits before the cut may be lost. (SQLite is the one-node
+                    // default; PostgreSQL keeps its own durability settings.)
+                    sqlx::Executor::execute(&mut *conn, "PRAGMA journal_mode = WAL").await?;
+                    sqlx::Executor::execute(&mut *conn, "PRAGMA synchronous = NORMAL").await?;
+                }
+                Ok(())
+            })
+        })
         .connect(url)
         .await
         .map_err(|e| format!("cannot connect to the database: {e}"))?;
