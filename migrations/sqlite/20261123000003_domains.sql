@@ -13,6 +13,8 @@ CREATE TABLE domains (
     lapsed_at       BIGINT,
     attempts        BIGINT NOT NULL DEFAULT 0,
     next_check_at   BIGINT NOT NULL,
+    -- When the current run of pending checks began (the 7-day window); "Verify now" on a failed domain restarts it.
+    pending_since   BIGINT NOT NULL,
     claimed_until   BIGINT,
     created_at      BIGINT NOT NULL,
     updated_at      BIGINT NOT NULL

@@ -114,6 +114,12 @@ with_dns!(verify_reports_what_dns_holds, SLOW, |app: TestApp, bind: Bind| async 
     let v = verify(&app, &org, id).await;
     assert_eq!((v["status"].as_str(), v["lastResult"].as_str()), (Some("pending"), Some("nxdomain")), "{v}");
     assert!(v["lastCheckedAt"].is_string());
+    // A domain that failed (7 days without its record) gets a new 7-day window from "Verify now".
+    sqlx::query("UPDATE domains SET status = 'failed', pending_since = 0").execute(&app.db).await.unwrap();
+    let v = verify(&app, &org, id).await;
+    assert_eq!((v["status"].as_str(), v["lastResult"].as_str()), (Some("pending"), Some("nxdomain")), "{v}");
+    let since: i64 = sqlx::query_scalar("SELECT pending_since FROM domains").fetch_one(&app.db).await.unwrap();
+    assert!(since > 0, "the window restarted");
     bind.clear(name, true).await;
     assert_eq!(verify(&app, &org, id).await["lastResult"], "no_record");
     bind.set_txt(name, &["latchkey-verification=not-yours"]).await;

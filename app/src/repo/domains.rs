@@ -18,16 +18,17 @@ pub struct DomainRow {
     pub lapsed_at: Option<i64>,
     pub attempts: i64,
     pub next_check_at: i64,
+    pub pending_since: i64,
     pub created_at: i64,
 }
 
 const COLS: &str = "id, org_id, name, status, token, auto_join, last_checked_at, last_result, last_message, verified_at, \
-                    lapsed_at, attempts, next_check_at, created_at";
+                    lapsed_at, attempts, next_check_at, pending_since, created_at";
 
 pub async fn insert<'e>(ex: impl Executor<'e, Database = Any>, d: &DomainRow) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO domains (id, org_id, name, status, token, auto_join, attempts, next_check_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $8)",
+        "INSERT INTO domains (id, org_id, name, status, token, auto_join, attempts, next_check_at, pending_since, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $8, $8)",
     )
     .bind(&d.id)
     .bind(&d.org_id)
@@ -92,12 +93,13 @@ pub struct CheckUpdate<'a> {
     pub lapsed_at: Option<i64>,
     pub attempts: i64,
     pub next_check_at: i64,
+    pub pending_since: i64,
 }
 
 pub async fn record_check<'e>(ex: impl Executor<'e, Database = Any>, id: &str, u: &CheckUpdate<'_>, now: i64) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE domains SET status = $2, last_result = $3, last_message = $4, verified_at = $5, lapsed_at = $6, attempts = $7, \
-         next_check_at = $8, last_checked_at = $9, updated_at = $9, claimed_until = NULL WHERE id = $1",
+         next_check_at = $8, last_checked_at = $9, updated_at = $9, claimed_until = NULL, pending_since = $10 WHERE id = $1",
     )
     .bind(id)
     .bind(u.status)
@@ -108,6 +110,7 @@ pub async fn record_check<'e>(ex: impl Executor<'e, Database = Any>, id: &str, u
     .bind(u.attempts)
     .bind(u.next_check_at)
     .bind(now)
+    .bind(u.pending_since)
     .execute(ex)
     .await
     .map(|_| ())

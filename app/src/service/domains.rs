@@ -301,6 +301,7 @@ pub async fn add(state: &AppState, p: &Principal, org_id: &str, raw: &str, meta:
         lapsed_at: None,
         attempts: 0,
         next_check_at: now + state.dns.timing.base_ms,
+        pending_since: now,
         created_at: now,
     };
     let mut tx = crate::repo::begin(&state.db).await?;
@@ -370,7 +371,7 @@ pub fn next_state(d: &DomainRow, f: &Finding, held_elsewhere: bool, now: i64, t:
             "The record is correct, but another organization has already verified this domain. A domain can be verified by one organization at a time; ask its owner to remove it.".into(),
         ),
         _ if f.verified() => ("verified".into(), Some(now), None, 0, now + 1440 * base, f.result, f.message.clone()),
-        "pending" if now - d.created_at >= PENDING_WINDOW_MS => {
+        "pending" if now - d.pending_since >= PENDING_WINDOW_MS => {
             ("failed".into(), None, None, d.attempts + 1, now, f.result, format!("Gave up after 7 days without finding the record. {} Use \"Verify now\" once it is published.", f.message))
         }
         status => (status.into(), None, None, d.attempts + 1, now + backoff(d.attempts + 1, base), f.result, f.message.clone()),
@@ -389,7 +390,16 @@ async fn check_and_record(state: &AppState, d: &DomainRow) -> ServiceResult<(Dom
     let holder = if finding.verified() && d.status != "verified" { repo::domains::verified_by_name(&state.db, &d.name).await? } else { None };
     let held_elsewhere = holder.is_some_and(|h| h.id != d.id);
     let (status, verified_at, lapsed_at, attempts, next, result, message) = next_state(d, &finding, held_elsewhere, now, state.dns.timing);
-    let update = repo::domains::CheckUpdate { status: &status, result, message: &message, verified_at, lapsed_at, attempts, next_check_at: next };
+    let update = repo::domains::CheckUpdate {
+        status: &status,
+        result,
+        message: &message,
+        verified_at,
+        lapsed_at,
+        attempts,
+        next_check_at: next,
+        pending_since: d.pending_since,
+    };
     let mut tx = crate::repo::begin(&state.db).await?;
     let write = repo::domains::record_check(&mut *tx, &d.id, &update, now).await;
     match write {
@@ -404,6 +414,7 @@ async fn check_and_record(state: &AppState, d: &DomainRow) -> ServiceResult<(Dom
                 lapsed_at: None,
                 attempts: d.attempts + 1,
                 next_check_at: now + backoff(d.attempts + 1, state.dns.timing.base_ms),
+                pending_since: d.pending_since,
             };
             repo::domains::record_check(&state.db, &d.id, &update, now).await?;
             let row = repo::domains::by_id(&state.db, &d.id).await?.ok_or_else(not_found)?;
@@ -442,9 +453,10 @@ pub async fn verify_now(state: &AppState, p: &Principal, org_id: &str, id: &str,
     let id = parse_id("domainId", id).map_err(|_| not_found())?;
     let mut d = repo::domains::get(&state.db, &a.org.id, &id).await?.ok_or_else(not_found)?;
     if d.status == "failed" {
-        // An explicit check restarts the schedule.
+        // An explicit check restarts the schedule (and its 7-day window).
         d.status = "pending".into();
-        d.created_at = now_ms();
+        d.pending_since = now_ms();
+        d.attempts = 0;
     }
     let (row, held_elsewhere) = check_and_record(state, &d).await?;
     audit::record(&state.db, p, meta, Event {
@@ -647,6 +659,7 @@ mod tests {
             lapsed_at,
             attempts: 2,
             next_check_at: 0,
+            pending_since: created_at,
             created_at,
         }
     }
