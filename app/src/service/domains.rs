@@ -223,13 +223,16 @@ pub fn in_force(d: &DomainRow, now: i64) -> bool {
     d.status == "verified" && d.lapsed_at.is_none_or(|t| now - t < LAPSE_GRACE_MS)
 }
 
-/// The org's connection that serves `domain` and may take sign-ins now (status `active`), if any.
+/// Whether connection `c` may take sign-ins for `domain` now: `active`, OIDC, and serving that domain.
+fn serves(c: &repo::connections::ConnectionRow, domain: &str) -> bool {
+    let served: Vec<String> = serde_json::from_str(&c.domains).unwrap_or_default();
+    c.status == "active" && c.protocol == "oidc" && (served.is_empty() || served.iter().any(|d| d.eq_ignore_ascii_case(domain)))
+}
+
+/// The org's connection that serves `domain` and may take sign-ins now, if any.
 async fn routing_connection(state: &AppState, org_id: &str, domain: &str) -> ServiceResult<Option<repo::connections::ConnectionRow>> {
     let conns = repo::connections::for_org(&state.db, org_id).await?;
-    Ok(conns.into_iter().find(|c| {
-        let served: Vec<String> = serde_json::from_str(&c.domains).unwrap_or_default();
-        c.status == "active" && c.protocol == "oidc" && (served.is_empty() || served.iter().any(|d| d.eq_ignore_ascii_case(domain)))
-    }))
+    Ok(conns.into_iter().find(|c| serves(c, domain)))
 }
 
 fn info(d: &DomainRow, routes: bool) -> DomainInfo {
@@ -255,23 +258,23 @@ async fn view(state: &AppState, d: &DomainRow) -> ServiceResult<DomainInfo> {
     Ok(info(d, routes))
 }
 
+/// The org's domains and whether it has an active connection, reading its connections once.
+async fn list_for_org(state: &AppState, org_id: &str) -> ServiceResult<(Vec<DomainInfo>, bool)> {
+    let now = now_ms();
+    let conns = repo::connections::for_org(&state.db, org_id).await?;
+    let rows = repo::domains::list(&state.db, org_id).await?;
+    let domains = rows.iter().map(|d| info(d, in_force(d, now) && conns.iter().any(|c| serves(c, &d.name)))).collect();
+    Ok((domains, conns.iter().any(|c| c.status == "active")))
+}
+
 pub async fn list(state: &AppState, p: &Principal, org_id: &str) -> ServiceResult<Vec<DomainInfo>> {
     let a = super::orgs::authorize(state, p, org_id, Role::Admin).await?;
-    let now = now_ms();
-    let active = repo::connections::for_org(&state.db, &a.org.id).await?.iter().any(|c| c.status == "active");
-    let rows = repo::domains::list(&state.db, &a.org.id).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for d in &rows {
-        let routes = active && in_force(d, now) && routing_connection(state, &d.org_id, &d.name).await?.is_some();
-        out.push(info(d, routes));
-    }
-    Ok(out)
+    Ok(list_for_org(state, &a.org.id).await?.0)
 }
 
 pub async fn page(state: &AppState, p: &Principal, org_id: &str) -> ServiceResult<DomainsPage> {
-    let domains = list(state, p, org_id).await?;
-    let org_id = parse_id("orgId", org_id)?;
-    let has_active_connection = repo::connections::for_org(&state.db, &org_id).await?.iter().any(|c| c.status == "active");
+    let a = super::orgs::authorize(state, p, org_id, Role::Admin).await?;
+    let (domains, has_active_connection) = list_for_org(state, &a.org.id).await?;
     Ok(DomainsPage { domains, has_active_connection, lapse_grace_hours: LAPSE_GRACE_MS / 3_600_000, can_manage: true })
 }
 
