@@ -32,6 +32,9 @@ async fn app(database_url: String, dir: &std::path::Path) -> String {
         dns_server: None,
         domain_check_unit_ms: 60_000,
         site_root: "target/site".into(),
+        trusted_proxies: vec![],
+        // The load generator is one client address: lift the per-client SSO limit.
+        sso_rate_limit: 1_000_000,
         log_format: "text".into(),
     };
     let app = latchkey::startup::build(config).await.unwrap();

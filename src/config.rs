@@ -31,9 +31,25 @@ pub struct Config {
     /// Where the built console (pkg/ and assets) is; cargo-leptos sets it.
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: String,
+    /// Comma-separated CIDRs of the reverse proxies / load balancers in front of Latchkey (e.g.
+    /// `10.0.0.0/8,127.0.0.1/32`). Only when the TCP peer is one of them is the client address taken from
+    /// `X-Forwarded-For` (its right-most untrusted entry); rate limits, sessions and the audit log use it.
+    #[arg(long, env = "LATCHKEY_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_cidr)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// SSO sign-in starts (and, separately, callbacks) allowed per client address per minute.
+    #[arg(long, env = "LATCHKEY_SSO_RATE_LIMIT", default_value_t = 60, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+    pub sso_rate_limit: i64,
     /// Log format: `text` or `json`.
     #[arg(long, env = "LATCHKEY_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+}
+
+/// A CIDR (`10.0.0.0/8`) or a single address (`127.0.0.1`, taken as /32 or /128).
+fn parse_cidr(raw: &str) -> Result<ipnet::IpNet, String> {
+    let s = raw.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{s:?} is not an IP address or CIDR (e.g. 10.0.0.0/8)"))
 }
 
 impl Config {

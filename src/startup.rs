@@ -58,7 +58,12 @@ pub async fn build(config: Config) -> anyhow::Result<Application> {
     let state = AppState {
         db: db.clone(),
         secrets: Arc::new(secrets),
-        settings: Arc::new(Settings { public_url: public_url.clone(), secure_cookies }),
+        settings: Arc::new(Settings {
+            public_url: public_url.clone(),
+            secure_cookies,
+            trusted_proxies: config.trusted_proxies.clone(),
+            sso_rate_limit_per_minute: config.sso_rate_limit,
+        }),
         sso: Arc::new(sso),
         dns: Arc::new(dns),
         leptos_options: leptos_options.clone(),
@@ -87,26 +92,35 @@ pub async fn build(config: Config) -> anyhow::Result<Application> {
         })
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
         .layer(axum::middleware::from_fn_with_state(Arc::new(csrf::origin_of(&public_url)), csrf::guard))
+        .layer(axum::middleware::from_fn(security_headers))
         .layer(sessions)
         .layer(TraceLayer::new_for_http())
         .with_state(state.clone());
 
-    spawn_housekeeping(db);
+    app::service::housekeeping::spawn(state.clone(), std::time::Duration::from_secs(300));
     app::service::domains::spawn_worker(state.clone());
     Ok(Application { router, listener, addr, state })
 }
 
-/// Deletes expired sessions every ten minutes. Any node may do it; the deletes are idempotent.
-fn spawn_housekeeping(db: app::state::Db) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
-        loop {
-            tick.tick().await;
-            if let Err(e) = app::repo::sessions::purge_expired(&db, app::service::now_ms()).await {
-                tracing::warn!(error = %e, "session purge failed");
-            }
-        }
-    });
+/// Headers on every response: no framing (clickjacking), no MIME sniffing, no referrer beyond the origin, and
+/// `Cache-Control: no-store` on everything but the built assets, so no API key, TOTP secret, recovery code or
+/// signed-in page is ever kept by a browser or proxy cache.
+async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::http::{header, HeaderValue};
+    let cacheable = req.uri().path().starts_with("/pkg/") || req.uri().path() == "/favicon.ico";
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("frame-ancestors 'none'; base-uri 'self'; object-src 'none'"),
+    );
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin"));
+    if !cacheable {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    resp
 }
 
 pub async fn run(app: Application) -> anyhow::Result<()> {

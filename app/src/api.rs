@@ -25,22 +25,16 @@ pub mod ctx {
 
     pub async fn meta() -> RequestMeta {
         let headers = leptos_axum::extract::<axum::http::HeaderMap>().await.unwrap_or_default();
-        let ip = leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .await
-            .ok()
-            .map(|c| c.0.ip().to_string());
-        let user_agent = headers
-            .get(axum::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        RequestMeta { ip, user_agent }
+        let peer = leptos_axum::extract::<axum::extract::ConnectInfo<std::net::SocketAddr>>().await.ok().map(|c| c.0.ip());
+        let trusted = state().map(|s| s.settings.trusted_proxies.clone()).unwrap_or_default();
+        service::principal::request_meta(peer, &headers, &trusted)
     }
 
     /// The signed-in caller of this console request.
     pub async fn principal() -> Result<(AppState, Principal), AppError> {
         let state = state()?;
         let session = session().await?;
-        let id = service::sessions::current_id(&session).await;
+        let id = service::sessions::current_id(&session).await?;
         let p = service::auth::authenticate(&state, id.as_deref(), None).await?;
         Ok((state, p))
     }
@@ -49,7 +43,7 @@ pub mod ctx {
     pub async fn partial_principal() -> Result<(AppState, Principal), AppError> {
         let state = state()?;
         let session = session().await?;
-        let id = service::sessions::current_id(&session).await;
+        let id = service::sessions::current_id(&session).await?;
         let p = service::auth::authenticate_partial(&state, id.as_deref(), None).await?;
         Ok((state, p))
     }

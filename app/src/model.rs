@@ -58,6 +58,8 @@ pub struct ApiKeyInfo {
     pub created_at: String,
     pub last_used_at: Option<String>,
     pub revoked_at: Option<String>,
+    /// Minted by a session that had passed its second factor: only such keys satisfy an org's MFA policy.
+    pub mfa_verified: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,6 +103,9 @@ pub struct SsoSettings {
     pub callback_url: String,
     /// Where members start SSO sign-in for this org.
     pub login_url: String,
+    /// People linked to this connection's issuer; changing the issuer URL unlinks them (they link again at their
+    /// next sign-in, by their address at a verified domain).
+    pub linked_identities: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -109,6 +114,18 @@ pub struct SsoTestResult {
     pub success: bool,
     pub message: String,
     pub response_time_ms: u64,
+}
+
+/// The one validator of every `next` / `returnTo`: a relative path on this site, or nothing. Never another origin:
+/// not `//host` or `/\\host`, no scheme, and no control characters at all (browsers drop tab, CR and LF, so
+/// `/\t/evil.example` would become `//evil.example`).
+pub fn safe_return_to(raw: Option<&str>) -> Option<String> {
+    let s = raw?.trim();
+    let ok = s.starts_with('/')
+        && !s.starts_with("//")
+        && s.len() <= 512
+        && !s.chars().any(|c| c.is_control() || c == '\\' || c.is_whitespace());
+    ok.then(|| s.to_string())
 }
 
 /// What a sign-in error page says for a stable error code: a title, one sentence, and the fix.
@@ -125,6 +142,11 @@ pub fn sign_in_error_text(code: &str) -> (&'static str, &'static str, &'static s
         "sso_connection_not_found" => ("Single sign-on is not set up", "This organization has no identity provider connected.", "Check the sign-in link, or ask your IT admin to connect an identity provider."),
         "sso_idp_unreachable" => ("Your identity provider is unreachable", "Latchkey could not reach your organization's identity provider.", "Try again in a few minutes. If it keeps happening, your IT admin should run \"Test connection\" in the identity provider settings."),
         "sso_user_not_provisioned" => ("You are not a member yet", "You signed in at your identity provider, but this organization does not add new members automatically.", "Ask your organization's admin to add you, then sign in again."),
+        "sso_email_domain_not_allowed" => ("This email cannot sign in here", "Your identity provider asserted an email address at a domain that another organization has verified. An identity provider only speaks for its own organization's domains.", "Sign in through your own organization's sign-in page. If this address should belong here, the domain's owner must release it first."),
+        "sso_domain_not_verified" => ("Your email domain is not verified yet", "This organization has not proven that it owns your email domain, so its identity provider cannot sign you in with that address yet.", "Ask your IT admin to verify the domain on the organization's Domains page (a DNS TXT record), then sign in again."),
+        "oauth_issuer_mismatch" => ("Sign-in came from the wrong identity provider", "The answer was issued by a different identity provider than the one this organization uses.", "Start again from the sign-in page. If it keeps happening, your IT admin should check the issuer URL."),
+        "rate_limited" => ("Too many sign-in attempts", "Too many sign-ins were started from your network in the last minute.", "Wait a minute, then start again from the sign-in page."),
+        "service_unavailable" => ("Sign-in is briefly unavailable", "Latchkey could not reach its database to finish your sign-in.", "Wait a few seconds, then start again from the sign-in page."),
         "sso_email_in_use" => ("An account with this email already exists", "Your email address belongs to an existing Latchkey account that is not linked to this identity provider.", "Sign in with your password instead. Linking happens automatically once your organization has verified its email domain."),
         "join_request_pending" => ("Your request to join is waiting for approval", "You signed in at your identity provider. This organization approves new members by hand, and your request is now with its owners and admins.", "Wait for an owner or admin to approve it, then sign in again."),
         "mfa_required" => ("Multi-factor authentication is required", "This organization requires a second factor.", "Complete the MFA challenge to continue."),

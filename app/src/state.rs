@@ -11,6 +11,10 @@ pub struct Settings {
     pub public_url: String,
     /// Cookies are `Secure` whenever the public URL is https.
     pub secure_cookies: bool,
+    /// Proxies whose `X-Forwarded-For` names the client (`--trusted-proxies`); empty: the TCP peer is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// SSO sign-in starts and callbacks allowed per client address per minute (`--sso-rate-limit`).
+    pub sso_rate_limit_per_minute: i64,
 }
 
 #[derive(Clone, axum::extract::FromRef)]

@@ -10,16 +10,11 @@ use tower_sessions::Session;
 
 pub struct Meta(pub RequestMeta);
 
-impl<S: Send + Sync> FromRequestParts<S> for Meta {
+impl FromRequestParts<AppState> for Meta {
     type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
-        let user_agent = parts
-            .headers
-            .get(axum::http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        Ok(Meta(RequestMeta { ip, user_agent }))
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        Ok(Meta(service::principal::request_meta(peer, &parts.headers, &state.settings.trusted_proxies)))
     }
 }
 
@@ -37,7 +32,7 @@ async fn resolve(parts: &mut Parts, state: &AppState, partial: bool) -> Result<(
         None => None,
     };
     let session_id = match parts.extensions.get::<Session>() {
-        Some(session) => service::sessions::current_id(session).await,
+        Some(session) => service::sessions::current_id(session).await?,
         None => None,
     };
     let principal = if partial {

@@ -47,14 +47,19 @@ impl IntoResponse for ApiError {
                 }
             }
         }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, app::service::error::UNAVAILABLE_RETRY_SECS.into());
+        }
         resp
     }
 }
 
 impl From<ServiceError> for ApiError {
     fn from(err: ServiceError) -> Self {
-        if let ServiceError::Internal(detail) = &err {
-            tracing::error!(%detail, "internal error");
+        match &err {
+            ServiceError::Internal(detail) => tracing::error!(%detail, "internal error"),
+            ServiceError::Unavailable(detail) => tracing::warn!(%detail, "database unavailable"),
+            _ => {}
         }
         let status = StatusCode::from_u16(err.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let message = match &err {

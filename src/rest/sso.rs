@@ -42,15 +42,22 @@ pub async fn test_settings(State(state): State<AppState>, c: Caller, Path(org_id
     Ok(ok(StatusCode::OK, &message, r))
 }
 
-fn browser_token(headers: &HeaderMap) -> Option<String> {
+/// The value of cookie `name`, if the browser sent it.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == oidc::BROWSER_COOKIE)
+        .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_string())
+}
+
+/// The flow's binding cookie: `__Host-` (Secure, Path=/) on https; on plain-http loopback only under the SSO paths.
+fn binding_cookie(state: &AppState, name: &str, value: &str, max_age: i64) -> Option<HeaderValue> {
+    let attrs = if state.settings.secure_cookies { "Path=/; Secure" } else { "Path=/api/auth/sso" };
+    HeaderValue::from_str(&format!("{name}={value}; {attrs}; HttpOnly; SameSite=Lax; Max-Age={max_age}")).ok()
 }
 
 fn error_page(code: &str) -> Response {
@@ -69,21 +76,13 @@ pub async fn login(
     State(state): State<AppState>,
     Path(slug): Path<String>,
     q: Result<Query<LoginQuery>, QueryRejection>,
-    headers: HeaderMap,
     Meta(meta): Meta,
 ) -> Response {
     let Query(q) = q.unwrap_or(Query(LoginQuery { return_to: None, login_hint: None }));
-    match oidc::begin_login(&state, &slug, q.return_to.as_deref(), q.login_hint.as_deref(), browser_token(&headers).as_deref(), &meta).await {
+    match oidc::begin_login(&state, &slug, q.return_to.as_deref(), q.login_hint.as_deref(), &meta).await {
         Ok(start) => {
-            let secure = if state.settings.secure_cookies { "; Secure" } else { "" };
-            let cookie = format!(
-                "{}={}; Path=/api/auth/sso; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-                oidc::BROWSER_COOKIE,
-                start.browser_token,
-                oidc::FLOW_TTL_MS / 1000
-            );
             let mut resp = Redirect::to(&start.url).into_response();
-            if let Ok(v) = HeaderValue::from_str(&cookie) {
+            if let Some(v) = binding_cookie(&state, &start.cookie_name, &start.browser_token, oidc::FLOW_TTL_MS / 1000) {
                 resp.headers_mut().insert(header::SET_COOKIE, v);
             }
             resp
@@ -104,8 +103,17 @@ pub async fn callback(
 ) -> Response {
     // A malformed query (e.g. a repeated parameter) is an unusable state, like a missing one.
     let params = params.map(|Query(p)| p).unwrap_or_default();
-    match oidc::finish_login(&state, &session, params, browser_token(&headers).as_deref(), &meta).await {
+    let name = params.state.as_deref().map(|s| oidc::binding_cookie_name(state.settings.secure_cookies, s));
+    let token = name.as_deref().and_then(|n| cookie(&headers, n));
+    let mut resp = match oidc::finish_login(&state, &session, params, token.as_deref(), &meta).await {
         Ok(to) => Redirect::to(&to).into_response(),
         Err(f) => error_page(f.code),
+    };
+    // The binding has done its job (or the flow is dead): the browser forgets it.
+    if let (Some(n), Some(_)) = (&name, &token) {
+        if let Some(v) = binding_cookie(&state, n, "", 0) {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
     }
+    resp
 }

@@ -328,6 +328,11 @@ with_dns!(sso_sign_ins_follow_the_domain, SLOW, |app: TestApp, bind: Bind| async
     let idp = forge().await;
     app.sign_up("owner@acme.test").await;
     let org = app.create_org("Acme", "acme").await;
+    // Two password accounts made before the org proved the domain: their addresses were never proven.
+    let (heidi_browser, heidi_id) = app.other_user("heidi@acme.test").await;
+    let (frank_old, frank_id) = app.other_user("frank@acme.test").await;
+    let frank_key = app.as_client(&frank_old, Method::POST, "/api/user/api-keys", Some(json!({"name": "old"}))).await.expect(201, "OK");
+    let frank_key = frank_key.data()["key"].as_str().unwrap().to_string();
     let d = add_verified(&app, &bind, &org, "acme.test").await;
     configure(&app, &org, &idp.url).await;
     app.post(&format!("/api/user/organizations/{org}/settings/sso/test"), json!(null)).await.expect(200, "OK");
@@ -346,21 +351,39 @@ with_dns!(sso_sign_ins_follow_the_domain, SLOW, |app: TestApp, bind: Bind| async
     let callback = start(&app, &eve, "acme").await;
     assert_eq!(finish(&eve, &callback).await, format!("/orgs/{org}"));
 
-    // A password account at the org's verified domain is linked when the org's own IdP asserts it.
-    let (_, frank_id) = app.other_user("frank@acme.test").await;
     app.send(app.client.put(app.url(&format!("{}/{}/settings", domains(&org), d["id"].as_str().unwrap()))).json(&json!({"autoJoin": "auto"}))).await.expect(200, "OK");
+    // Heidi holds both the account (signed in with its password) and the address (her IdP): linked as she is.
+    idp.post("/scenario", json!({"sub": "s-heidi", "email": "heidi@acme.test"})).await;
+    let callback = start(&app, &heidi_browser, "acme").await;
+    assert_eq!(finish(&heidi_browser, &callback).await, format!("/orgs/{org}"));
+    assert_eq!(signed_in(&app, &heidi_browser).await.unwrap()["id"], heidi_id.as_str());
+    assert!(app.audit_actions(&org).await.contains(&"identity.link".to_string()));
+    app.as_client(&app.browser(), Method::POST, "/api/auth/signin", Some(json!({"email": "heidi@acme.test", "password": "correct horse battery"}))).await.expect(200, "OK");
+
+    // Frank's address was typed by someone, never proven: the first sign-in through the org's IdP takes the
+    // account over cleanly. Whoever held the password, its sessions and its keys keeps nothing.
     idp.post("/scenario", json!({"sub": "s-frank", "email": "frank@acme.test"})).await;
     let frank = app.browser();
     let callback = start(&app, &frank, "acme").await;
-    assert_eq!(finish(&frank, &callback).await, format!("/orgs/{org}"));
+    assert_eq!(finish(&frank, &callback).await, "/account?notice=account_secured");
     assert_eq!(signed_in(&app, &frank).await.unwrap()["id"], frank_id.as_str());
-    assert!(app.audit_actions(&org).await.contains(&"identity.link".to_string()));
-    // An address outside the org's verified domains is still never linked by email.
+    assert!(signed_in(&app, &frank_old).await.is_none(), "the old session is gone");
+    app.send(app.browser().get(app.url("/api/user/me")).header("X-Api-Key", &frank_key)).await.expect(401, "INVALID_API_KEY");
+    app.as_client(&app.browser(), Method::POST, "/api/auth/signin", Some(json!({"email": "frank@acme.test", "password": "correct horse battery"}))).await.expect(401, "INVALID_CREDENTIALS");
+    let takeover = app::repo::audit::list_for_org(&app.db, &org, 100).await.unwrap().into_iter().find(|e| e.action == "identity.takeover").expect("audited");
+    assert!(takeover.detail.unwrap().contains("password_removed=true sessions_ended=1 api_keys_revoked=1"));
+
+    // No new password account can squat an address at a domain that signs in with SSO.
+    let r = app.as_client(&app.browser(), Method::POST, "/api/auth/signup", Some(json!({"email": "ivan@ACME.test", "password": "correct horse battery", "name": "Ivan"}))).await;
+    let r = r.expect(403, "SSO_REQUIRED");
+    assert!(r.message().contains("/api/auth/sso/acme/login"), "{}", r.message());
+
+    // An address outside the org's verified domains is never linked or created.
     app.other_user("grace@other.test").await;
     idp.post("/scenario", json!({"sub": "s-grace", "email": "grace@other.test"})).await;
     let grace = app.browser();
     let callback = start(&app, &grace, "acme").await;
-    assert_eq!(finish(&grace, &callback).await, "/auth/error?code=sso_email_in_use");
+    assert_eq!(finish(&grace, &callback).await, "/auth/error?code=sso_domain_not_verified");
 });
 
 /// Two nodes on one database both run the background worker; claims make each transition happen once.

@@ -52,6 +52,8 @@ pub async fn config(backend: Backend) -> Option<(Config, tempfile::TempDir)> {
         dns_server: None,
         domain_check_unit_ms: 60_000,
         site_root: "target/site".into(),
+        trusted_proxies: vec![],
+        sso_rate_limit: 60,
         log_format: "text".into(),
     };
     Some((config, dir))
@@ -219,6 +221,23 @@ impl TestApp {
     /// Arranges a membership directly through the repository (invitations arrive with later features).
     pub async fn add_member(&self, org_id: &str, user_id: &str, role: &str) {
         app::repo::orgs::insert_membership(&self.db, org_id, user_id, role, "active", app::service::now_ms()).await.unwrap();
+    }
+    /// Arranges `domain` as verified by `org_id` directly in the database, for tests about what a verified
+    /// domain allows (the DNS proof itself is tested against a real BIND in `domains.rs`).
+    pub async fn arrange_verified_domain(&self, org_id: &str, domain: &str) {
+        let now = app::service::now_ms();
+        sqlx::query(
+            "INSERT INTO domains (id, org_id, name, status, token, auto_join, attempts, next_check_at, pending_since, verified_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, 'verified', 'arranged', 'off', 0, $4, $5, $5, $5, $5)",
+        )
+        .bind(ulid::Ulid::new().to_string())
+        .bind(org_id)
+        .bind(domain)
+        .bind(now + 86_400_000)
+        .bind(now)
+        .execute(&self.db)
+        .await
+        .unwrap();
     }
     pub async fn audit_actions(&self, org_id: &str) -> Vec<String> {
         app::repo::audit::list_for_org(&self.db, org_id, 100).await.unwrap().into_iter().map(|e| e.action).collect()

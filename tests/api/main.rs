@@ -1,12 +1,16 @@
 //! Integration tests: the whole app on port 0 with its own database, over HTTP.
 #![recursion_limit = "256"]
+mod abuse;
 mod accounts;
 mod api_keys;
+mod db_outage;
 mod dns_server;
 mod domains;
 mod errors;
+mod hardening;
 mod helpers;
 mod orgs;
+mod own_postgres;
 mod peers;
 mod security;
 mod sso_login;

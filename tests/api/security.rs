@@ -44,7 +44,7 @@ async fn new_key(app: &TestApp, c: &Client) -> String {
 }
 
 /// Enrols TOTP in browser `c` (which becomes verified); returns the secret.
-async fn enrol(app: &TestApp, c: &Client) -> String {
+pub async fn enrol(app: &TestApp, c: &Client) -> String {
     let e = app.as_client(c, Method::POST, "/api/auth/mfa/enroll", Some(json!(null))).await.expect(200, "OK");
     let secret = e.data()["secret"].as_str().unwrap().to_string();
     assert!(e.data()["qrSvg"].as_str().unwrap().starts_with("<?xml") || e.data()["qrSvg"].as_str().unwrap().contains("<svg"));
@@ -110,6 +110,10 @@ both!(sso every_policy_method_role_and_mfa_combination, |app: TestApp| async mov
     let pw_member = password_browser(&app, "member@acme.test").await;
     let pw_admin = password_browser(&app, "admin@acme.test").await;
     let key_pw = new_key(&app, &pw_member).await;
+    // The owner passes MFA, so it may change the policy while `mfa` applies to it too.
+    enrol(&app, &app.client).await;
+    // The org proves acme.test (after the password accounts above were made), so its IdP speaks for it.
+    app.arrange_verified_domain(&org, "acme.test").await;
     idp.post("/scenario", json!({"sub": "s-sso", "email": "sso@acme.test"})).await;
     let sso = app.browser();
     let cb = start(&app, &sso, "acme").await;
@@ -117,23 +121,25 @@ both!(sso every_policy_method_role_and_mfa_combination, |app: TestApp| async mov
     let key_sso = new_key(&app, &sso).await;
     let mfa_browser = password_browser(&app, "mfa@acme.test").await;
     let secret = enrol(&app, &mfa_browser).await; // this browser passed MFA
+    let key_mfa = new_key(&app, &mfa_browser).await; // minted after the second factor
     let partial = app.browser();
     let a = app.as_client(&partial, Method::POST, "/api/auth/signin", Some(json!({"email": "mfa@acme.test", "password": "correct horse battery"}))).await.expect(200, "OK");
     assert_eq!(a.data()["mfaPending"], true);
     let _ = secret;
 
     // (policy, caller, expected code)
+    // Keys carry the second factor of the session that minted them: only `key_mfa` satisfies an MFA policy.
     let table: &[(Value, &[(&str, &str)])] = &[
         (json!({"authRequired": "any", "requireMfa": false, "exemptRoles": []}),
-         &[("pw_member", "OK"), ("pw_admin", "OK"), ("sso", "OK"), ("key_pw", "OK"), ("key_sso", "OK"), ("mfa_done", "OK"), ("mfa_partial", "MFA_REQUIRED")]),
+         &[("pw_member", "OK"), ("pw_admin", "OK"), ("sso", "OK"), ("key_pw", "OK"), ("key_sso", "OK"), ("key_mfa", "OK"), ("mfa_done", "OK"), ("mfa_partial", "MFA_REQUIRED")]),
         (json!({"authRequired": "mfa", "requireMfa": false, "exemptRoles": []}),
-         &[("pw_member", "MFA_REQUIRED"), ("pw_admin", "MFA_REQUIRED"), ("sso", "MFA_REQUIRED"), ("key_pw", "OK"), ("key_sso", "OK"), ("mfa_done", "OK"), ("mfa_partial", "MFA_REQUIRED")]),
+         &[("pw_member", "MFA_REQUIRED"), ("pw_admin", "MFA_REQUIRED"), ("sso", "MFA_REQUIRED"), ("key_pw", "MFA_REQUIRED"), ("key_sso", "MFA_REQUIRED"), ("key_mfa", "OK"), ("mfa_done", "OK"), ("mfa_partial", "MFA_REQUIRED")]),
         (json!({"authRequired": "any", "requireMfa": true, "exemptRoles": []}),
-         &[("pw_member", "MFA_REQUIRED"), ("pw_admin", "MFA_REQUIRED"), ("sso", "MFA_REQUIRED"), ("key_pw", "OK"), ("key_sso", "OK"), ("mfa_done", "OK"), ("mfa_partial", "MFA_REQUIRED")]),
+         &[("pw_member", "MFA_REQUIRED"), ("pw_admin", "MFA_REQUIRED"), ("sso", "MFA_REQUIRED"), ("key_pw", "MFA_REQUIRED"), ("key_sso", "MFA_REQUIRED"), ("key_mfa", "OK"), ("mfa_done", "OK"), ("mfa_partial", "MFA_REQUIRED")]),
         (json!({"authRequired": "sso", "requireMfa": false, "exemptRoles": ["owner", "admin"]}),
-         &[("pw_member", "SSO_REQUIRED"), ("pw_admin", "OK"), ("sso", "OK"), ("key_pw", "SSO_REQUIRED"), ("key_sso", "OK"), ("mfa_done", "SSO_REQUIRED"), ("mfa_partial", "MFA_REQUIRED")]),
+         &[("pw_member", "SSO_REQUIRED"), ("pw_admin", "OK"), ("sso", "OK"), ("key_pw", "SSO_REQUIRED"), ("key_sso", "OK"), ("key_mfa", "SSO_REQUIRED"), ("mfa_done", "SSO_REQUIRED"), ("mfa_partial", "MFA_REQUIRED")]),
         (json!({"authRequired": "sso", "requireMfa": true, "exemptRoles": ["owner"]}),
-         &[("pw_member", "SSO_REQUIRED"), ("pw_admin", "SSO_REQUIRED"), ("sso", "MFA_REQUIRED"), ("key_pw", "SSO_REQUIRED"), ("key_sso", "OK"), ("mfa_done", "SSO_REQUIRED"), ("mfa_partial", "MFA_REQUIRED")]),
+         &[("pw_member", "SSO_REQUIRED"), ("pw_admin", "SSO_REQUIRED"), ("sso", "MFA_REQUIRED"), ("key_pw", "SSO_REQUIRED"), ("key_sso", "MFA_REQUIRED"), ("key_mfa", "SSO_REQUIRED"), ("mfa_done", "SSO_REQUIRED"), ("mfa_partial", "MFA_REQUIRED")]),
     ];
     for (policy, expectations) in table {
         // The owner is exempt or signed in with a password under `any`; lowering first keeps the guard quiet.
@@ -146,6 +152,7 @@ both!(sso every_policy_method_role_and_mfa_combination, |app: TestApp| async mov
                 "sso" => call(&app, &sso, &path).await,
                 "key_pw" => with_key(&app, &key_pw, &path).await,
                 "key_sso" => with_key(&app, &key_sso, &path).await,
+                "key_mfa" => with_key(&app, &key_mfa, &path).await,
                 "mfa_done" => call(&app, &mfa_browser, &path).await,
                 _ => call(&app, &partial, &path).await,
             };

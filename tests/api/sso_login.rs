@@ -37,6 +37,7 @@ async fn setup(app: &TestApp, idp: &Peer) -> String {
     app.sign_up("owner@example.com").await;
     let org = app.create_org("Forge Org", "forge-org").await;
     configure(app, &org, &idp.url).await;
+    app.arrange_verified_domain(&org, "example.com").await;
     org
 }
 
@@ -112,6 +113,37 @@ both!(sso state_must_be_known_fresh_unused_and_from_this_browser, |app: TestApp|
     assert_eq!(finish(&attacker, &callback).await, "/auth/error?code=sso_state_invalid");
     assert!(signed_in(&app, &attacker).await.is_none());
     assert!(signed_in(&app, &b).await.is_none());
+    // ... and the leaked state was not burned: the browser that started the flow still finishes it.
+    assert!(finish(&b, &callback).await.starts_with("/orgs/"), "the foreign attempt must not consume the flow");
+    assert!(signed_in(&app, &b).await.is_some());
+    // A binding per flow: two tabs of one browser sign in at once, each with its own fresh cookie.
+    let c = app.browser();
+    let first = c.get(app.url("/api/auth/sso/forge-org/login")).send().await.unwrap();
+    let second = c.get(app.url("/api/auth/sso/forge-org/login")).send().await.unwrap();
+    let cookie = |r: &reqwest::Response| r.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
+    let (c1, c2) = (cookie(&first), cookie(&second));
+    assert!(c1.starts_with("latchkey_sso_") && c1.contains("HttpOnly") && c1.contains("SameSite=Lax"), "{c1}");
+    assert_ne!(c1.split('=').next(), c2.split('=').next(), "each flow has its own binding cookie");
+    let cb1 = location(&c.get(location(&first)).send().await.unwrap());
+    let cb2 = location(&c.get(location(&second)).send().await.unwrap());
+    assert!(finish(&c, &cb2).await.starts_with("/orgs/"));
+    assert!(finish(&c, &cb1).await.starts_with("/orgs/"), "starting a second flow does not break the first");
+});
+
+both!(sso the_issuer_parameter_must_name_the_connections_issuer, |app: TestApp| async move {
+    // RFC 9207: an `iss` in the authorization response that is not the connection's issuer is a mix-up attack.
+    let idp = forge().await;
+    setup(&app, &idp).await;
+    idp.post("/scenario", json!({"sub": "iss-1", "email": "iss@example.com"})).await;
+    let b = app.browser();
+    let callback = start(&app, &b, "forge-org").await;
+    let evil = format!("{callback}&iss={}", url::form_urlencoded::byte_serialize(b"https://evil.example").collect::<String>());
+    assert_eq!(finish(&b, &evil).await, "/auth/error?code=oauth_issuer_mismatch");
+    assert!(signed_in(&app, &b).await.is_none());
+    // The right issuer passes.
+    let callback = start(&app, &b, "forge-org").await;
+    let good = format!("{callback}&iss={}", url::form_urlencoded::byte_serialize(idp.url.as_bytes()).collect::<String>());
+    assert!(finish(&b, &good).await.starts_with("/orgs/"));
 });
 
 both!(sso forged_and_broken_id_tokens_are_refused, |app: TestApp| async move {
@@ -137,13 +169,13 @@ both!(sso idp_errors_map_to_stable_codes, |app: TestApp| async move {
     sqlx::query("UPDATE connections SET jit_provisioning = 0").execute(&app.db).await.unwrap();
     expect_failure(&app, &idp, json!({"sub": "u-4", "email": "u4@example.com"}), "sso_user_not_provisioned").await;
     sqlx::query("UPDATE connections SET jit_provisioning = 1").execute(&app.db).await.unwrap();
-    // An existing password account is never taken over by an IdP asserting its email.
-    expect_failure(&app, &idp, json!({"sub": "u-5", "email": "owner@example.com"}), "sso_email_in_use").await;
+    // An address at a domain the org has not verified is refused: the IdP does not speak for it.
+    expect_failure(&app, &idp, json!({"sub": "u-5", "email": "u5@unverified.example"}), "sso_domain_not_verified").await;
     // Every failure is in the org's audit log.
     let failures: Vec<String> = app::repo::audit::list_for_org(&app.db, &org, 100).await.unwrap().into_iter()
         .filter(|e| e.action == "sso.login" && e.outcome == "failure").filter_map(|e| e.detail).collect();
     for code in ["oauth_access_denied", "oauth_token_exchange_error", "oauth_fetch_user_error", "oauth_email_unverified",
-        "oauth_email_domain_mismatch", "sso_user_not_provisioned", "sso_email_in_use"] {
+        "oauth_email_domain_mismatch", "sso_user_not_provisioned", "sso_domain_not_verified"] {
         assert!(failures.iter().any(|d| d.starts_with(code)), "{code} audited: {failures:?}");
     }
     assert!(failures.iter().all(|d| !d.contains(crate::sso_settings::SECRET)), "no secret in the audit log");
@@ -191,6 +223,7 @@ async fn real_openid_provider_signs_a_new_member_in() {
     let op = Peer::start("oidc-idp.mjs", &[("OIDC_CLIENTS", &clients)]).await;
     app.sign_up("boss@example.com").await;
     let org = app.create_org("Real OP", "real-op").await;
+    app.arrange_verified_domain(&org, "example.com").await;
     let body = json!({"provider": "oidc", "issuerUrl": op.url, "clientId": "latchkey", "clientSecret": "op-secret"});
     app.send(app.client.put(app.url(&format!("/api/user/organizations/{org}/settings/sso"))).json(&body)).await.expect(200, "OK");
     let t = app.post(&format!("/api/user/organizations/{org}/settings/sso/test"), json!(null)).await;
@@ -199,10 +232,15 @@ async fn real_openid_provider_signs_a_new_member_in() {
     let b = app.browser();
     let mut next = app.url("/api/auth/sso/real-op/login");
     let mut landed = None;
+    let mut iss_sent = false;
     for _ in 0..20 {
+        if next.contains("/api/auth/sso/callback?") {
+            iss_sent |= url::Url::parse(&next).unwrap().query_pairs().any(|(k, v)| k == "iss" && v == op.url.as_str());
+        }
         let r = b.get(&next).send().await.unwrap();
         if r.status().is_redirection() {
             let to = location(&r);
+            assert!(!to.starts_with("/auth/error"), "sign-in failed: {to}");
             if to.starts_with('/') && !to.starts_with("/interaction") && !to.starts_with("/auth/") && url::Url::parse(&next).unwrap().port() == url::Url::parse(&app.base).unwrap().port() {
                 landed = Some(to);
                 break;
@@ -225,6 +263,7 @@ async fn real_openid_provider_signs_a_new_member_in() {
         next = url::Url::parse(&target).unwrap().join(&location(&r)).unwrap().to_string();
     }
     assert_eq!(landed.as_deref(), Some(format!("/orgs/{org}").as_str()));
+    assert!(iss_sent, "oidc-provider sends the RFC 9207 iss parameter, and it was accepted");
     assert_eq!(signed_in(&app, &b).await.unwrap()["email"], "jit.member@example.com");
     let members = app.get(&format!("/api/user/organizations/{org}/members")).await;
     assert!(members.body.to_string().contains("jit.member@example.com"));

@@ -2,13 +2,22 @@
 use super::{ActionError, CopyValue, ErrorNotice, SignedIn};
 use crate::api::{list_api_keys, list_my_sessions, list_orgs, CreateApiKey, RevokeApiKey};
 use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
 
 #[component]
 pub fn Account() -> impl IntoView {
+    let query = use_query_map();
+    let secured = move || query.with(|q| q.get("notice").as_deref() == Some("account_secured"));
     view! {
-        <SignedIn title="Account" children=|me| {
+        <SignedIn title="Account" children=move |me| {
             view! {
                 <h1>"Your account"</h1>
+                <Show when=secured>
+                    <div class="notice" role="status">
+                        <strong>"Your account is now secured by your organization's sign-in."</strong>
+                        " This address had an account whose owner was never proven (anyone can type an address at sign-up). Your organization's identity provider has now proven the address is yours, so the account is yours: its old password, API keys, sessions and authenticator app were removed, in case someone else had set them up. Create new API keys below if you need them."
+                    </div>
+                </Show>
                 <dl class="facts">
                     <dt>"Name"</dt><dd>{me.name.clone()}</dd>
                     <dt>"Email"</dt><dd>{me.email.clone()}</dd>
@@ -33,7 +42,7 @@ fn ApiKeys() -> impl IntoView {
         <section class="card" aria-labelledby="keys-title">
             <h2 id="keys-title">"API keys"</h2>
             <p class="muted">"A key acts as you on the REST API (header " <code>"X-Api-Key"</code>
-                "). Pin it to one organization to limit what it reaches. Keys are not subject to MFA: keep them secret."</p>
+                "). Pin it to one organization to limit what it reaches. A key is never challenged for MFA, but only a key created after you passed your second factor counts for an organization that requires MFA. Keep keys secret."</p>
             <ActionForm action=create attr:class="row">
                 <label for="key-name">"Name"</label>
                 <input id="key-name" name="name" type="text" required maxlength="100" placeholder="CI deploy"/>

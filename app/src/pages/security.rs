@@ -182,7 +182,7 @@ fn SessionTable(org_id: String, list: Vec<OrgSessionInfo>, revoke: ServerAction<
 
 /// Only same-site paths are followed after MFA.
 fn safe_next(raw: Option<String>) -> String {
-    raw.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\')).unwrap_or_else(|| "/orgs".into())
+    crate::model::safe_return_to(raw.as_deref()).unwrap_or_else(|| "/orgs".into())
 }
 
 /// The second factor: the challenge for a session that owes it, enrolment for a user without one, and

@@ -71,6 +71,7 @@ fn SsoForm(
     });
     let issuer_value = s.as_ref().map(|s| s.issuer_url.clone()).unwrap_or_default();
     let client_id_value = s.as_ref().map(|s| s.client_id.clone()).unwrap_or_default();
+    let linked = s.as_ref().map(|s| s.linked_identities).unwrap_or(0);
     let org_for_form = org_id.clone();
     let tail = s.map(|s| {
         let org_for_test = org_id.clone();
@@ -120,6 +121,8 @@ fn SsoForm(
             <p>"Create a Web application (confidential client, authorization code grant, scopes "
                 <code>"openid profile email"</code>") and paste this exact redirect URI. It is the same for every organization."</p>
             <CopyValue value=data.callback_url.clone() label="callback URL"/>
+            <p class="hint">"Your identity provider signs people in only with addresses at this organization's verified domains (Domains page). "
+                "An address at a domain nobody verified, or that another organization verified, is refused, so an identity provider never speaks for someone else's people."</p>
         </section>
         <section class="card" aria-labelledby="step2">
             <h2 id="step2">"2. Enter what your identity provider shows"</h2>
@@ -142,7 +145,11 @@ fn SsoForm(
                 <label for="client-secret">"Client secret"</label>
                 <input id="client-secret" name="client_secret" type="password" autocomplete="new-password" required=!configured
                     prop:value=move || secret.get() on:input=move |ev| secret.set(event_target_value(&ev))
-                    placeholder=if configured { "Stored encrypted. Leave empty to keep it." } else { "" }/>
+                    placeholder=if configured { "Stored encrypted. Leave empty to keep it (same issuer and client ID only)." } else { "" }/>
+                <Show when=move || configured>
+                    <p class="hint">"Changing the issuer URL or client ID needs the client secret again: the saved secret is only ever sent to the identity provider it was entered for. "
+                        {format!("Changing the issuer URL also unlinks the {linked} people who signed in through it; they link again at their next sign-in, by their address at a verified domain.")}</p>
+                </Show>
                 <ActionError result=save.value().into()/>
                 <button type="submit" disabled=move || save.pending().get()>
                     {move || if save.pending().get() { "Saving…" } else { "Save" }}

@@ -13,13 +13,15 @@ pub struct ApiKeyRow {
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
     pub created_via_connection: Option<String>,
+    pub mfa_verified: i64,
 }
 
-const COLS: &str = "id, user_id, org_id, name, prefix, created_at, last_used_at, revoked_at, created_via_connection";
+const COLS: &str = "id, user_id, org_id, name, prefix, created_at, last_used_at, revoked_at, created_via_connection, mfa_verified";
 
 pub async fn insert<'e>(ex: impl Executor<'e, Database = Any>, k: &ApiKeyRow, key_hash: &str) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO api_keys (id, user_id, org_id, name, prefix, key_hash, created_at, created_via_connection) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO api_keys (id, user_id, org_id, name, prefix, key_hash, created_at, created_via_connection, mfa_verified) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(&k.id)
     .bind(&k.user_id)
@@ -29,6 +31,7 @@ pub async fn insert<'e>(ex: impl Executor<'e, Database = Any>, k: &ApiKeyRow, ke
     .bind(key_hash)
     .bind(k.created_at)
     .bind(&k.created_via_connection)
+    .bind(k.mfa_verified)
     .execute(ex)
     .await
     .map(|_| ())
@@ -76,4 +79,14 @@ pub async fn touch<'e>(ex: impl Executor<'e, Database = Any>, id: &str, now: i64
         .execute(ex)
         .await
         .map(|_| ())
+}
+
+/// Revokes every live key of a user (account taken over by its proven owner); returns how many.
+pub async fn revoke_all_for_user<'e>(ex: impl Executor<'e, Database = Any>, user_id: &str, now: i64) -> sqlx::Result<u64> {
+    sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+        .bind(user_id)
+        .bind(now)
+        .execute(ex)
+        .await
+        .map(|r| r.rows_affected())
 }

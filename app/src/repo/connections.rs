@@ -117,26 +117,31 @@ pub async fn delete<'e>(ex: impl Executor<'e, Database = Any>, id: &str) -> sqlx
 #[derive(Debug, Clone, FromRow)]
 pub struct IdentityRow {
     pub connection_id: String,
+    pub issuer: String,
     pub subject: String,
     pub user_id: String,
     pub email: String,
 }
 
-pub async fn identity<'e>(ex: impl Executor<'e, Database = Any>, connection_id: &str, subject: &str) -> sqlx::Result<Option<IdentityRow>> {
+/// The identity asserted by `issuer` for `subject` at this connection. All identities of a connection share its
+/// current issuer (changing the issuer deletes them); the issuer is matched too, so a stale row never answers.
+pub async fn identity<'e>(ex: impl Executor<'e, Database = Any>, connection_id: &str, issuer: &str, subject: &str) -> sqlx::Result<Option<IdentityRow>> {
     sqlx::query_as::<_, IdentityRow>(
-        "SELECT connection_id, subject, user_id, email FROM identities WHERE connection_id = $1 AND subject = $2",
+        "SELECT connection_id, issuer, subject, user_id, email FROM identities WHERE connection_id = $1 AND subject = $2 AND issuer = $3",
     )
     .bind(connection_id)
     .bind(subject)
+    .bind(issuer)
     .fetch_optional(ex)
     .await
 }
 
 pub async fn insert_identity<'e>(ex: impl Executor<'e, Database = Any>, i: &IdentityRow, now: i64) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO identities (connection_id, subject, user_id, email, created_at, last_login_at) VALUES ($1, $2, $3, $4, $5, $5)",
+        "INSERT INTO identities (connection_id, issuer, subject, user_id, email, created_at, last_login_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
     )
     .bind(&i.connection_id)
+    .bind(&i.issuer)
     .bind(&i.subject)
     .bind(&i.user_id)
     .bind(&i.email)
@@ -155,4 +160,18 @@ pub async fn touch_identity<'e>(ex: impl Executor<'e, Database = Any>, connectio
         .execute(ex)
         .await
         .map(|_| ())
+}
+
+/// Unlinks every identity of a connection (its issuer changed); returns how many.
+pub async fn delete_identities<'e>(ex: impl Executor<'e, Database = Any>, connection_id: &str) -> sqlx::Result<u64> {
+    sqlx::query("DELETE FROM identities WHERE connection_id = $1").bind(connection_id).execute(ex).await.map(|r| r.rows_affected())
+}
+
+pub async fn count_identities<'e>(ex: impl Executor<'e, Database = Any>, connection_id: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM identities WHERE connection_id = $1").bind(connection_id).fetch_one(ex).await
+}
+
+/// Removes every identity of a user (account taken over by its proven owner); returns how many.
+pub async fn delete_identities_of_user<'e>(ex: impl Executor<'e, Database = Any>, user_id: &str) -> sqlx::Result<u64> {
+    sqlx::query("DELETE FROM identities WHERE user_id = $1").bind(user_id).execute(ex).await.map(|r| r.rows_affected())
 }

@@ -35,26 +35,32 @@ pub async fn insert<'e>(ex: impl Executor<'e, Database = Any>, f: &FlowRow) -> s
     .map(|_| ())
 }
 
-/// Marks the flow used and returns it, only if it was unused: a replayed state gets `None`.
-pub async fn claim<'e>(ex: impl Executor<'e, Database = Any>, state_hash: &str, now: i64) -> sqlx::Result<Option<FlowRow>> {
+/// Marks the flow used and returns it, only if it is unused, unexpired and presented by the browser that started
+/// it (`browser_hash`), all in one statement: a replayed, expired or foreign state gets `None` and burns nothing.
+pub async fn claim<'e>(ex: impl Executor<'e, Database = Any>, state_hash: &str, browser_hash: &str, now: i64) -> sqlx::Result<Option<FlowRow>> {
     sqlx::query_as::<_, FlowRow>(
-        "UPDATE sso_flows SET used_at = $2 WHERE state_hash = $1 AND used_at IS NULL \
+        "UPDATE sso_flows SET used_at = $2 WHERE state_hash = $1 AND browser_hash = $3 AND used_at IS NULL AND expires_at > $2 \
          RETURNING state_hash, org_id, connection_id, browser_hash, nonce, pkce_verifier, return_to, created_at, expires_at, used_at",
     )
     .bind(state_hash)
     .bind(now)
+    .bind(browser_hash)
     .fetch_optional(ex)
     .await
 }
 
-/// Whether a flow with this state ever existed (to tell a replay from a forgery in the audit log).
-pub async fn exists<'e>(ex: impl Executor<'e, Database = Any>, state_hash: &str) -> sqlx::Result<Option<(String, i64)>> {
-    sqlx::query_as::<_, (String, i64)>("SELECT org_id, expires_at FROM sso_flows WHERE state_hash = $1")
-        .bind(state_hash)
-        .fetch_optional(ex)
-        .await
+/// The flow with this state, if it still exists (to say why a claim failed).
+pub async fn lookup<'e>(ex: impl Executor<'e, Database = Any>, state_hash: &str) -> sqlx::Result<Option<FlowRow>> {
+    sqlx::query_as::<_, FlowRow>(
+        "SELECT state_hash, org_id, connection_id, browser_hash, nonce, pkce_verifier, return_to, created_at, expires_at, used_at \
+         FROM sso_flows WHERE state_hash = $1",
+    )
+    .bind(state_hash)
+    .fetch_optional(ex)
+    .await
 }
 
+/// Deletes flows that expired before `before` (housekeeping).
 pub async fn purge<'e>(ex: impl Executor<'e, Database = Any>, before: i64) -> sqlx::Result<u64> {
     sqlx::query("DELETE FROM sso_flows WHERE expires_at < $1").bind(before).execute(ex).await.map(|r| r.rows_affected())
 }

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod connections;
 pub mod domains;
 pub mod flows;
+pub mod leases;
 pub mod mfa;
 pub mod orgs;
 pub mod policies;
@@ -20,7 +21,9 @@ pub async fn connect(url: &str) -> Result<crate::state::Db, String> {
     let is_sqlite = url.starts_with("sqlite:");
     let pool = sqlx::any::AnyPoolOptions::new()
         .max_connections(if is_sqlite { 8 } else { 16 })
-        .acquire_timeout(std::time::Duration::from_secs(10))
+        // While PostgreSQL is unreachable a request fails within about a second (503 with Retry-After) instead
+        // of queueing for the default 30 s. SQLite only waits for its own pool under load, so it gets longer.
+        .acquire_timeout(std::time::Duration::from_millis(if is_sqlite { 3000 } else { 1000 }))
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 if is_sqlite {

@@ -56,12 +56,14 @@ pub async fn for_member<'e>(ex: impl Executor<'e, Database = Any>, user_id: &str
 }
 
 /// Whether some owner of the org has an identity at one of the org's connections (has signed in through SSO).
-pub async fn owner_has_sso_identity<'e>(ex: impl Executor<'e, Database = Any>, org_id: &str) -> sqlx::Result<bool> {
+/// Whether an active owner has an identity at one of the org's connections (other than `without`).
+pub async fn owner_has_sso_identity<'e>(ex: impl Executor<'e, Database = Any>, org_id: &str, without: Option<&str>) -> sqlx::Result<bool> {
     let n: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM memberships m JOIN identities i ON i.user_id = m.user_id JOIN connections c ON c.id = i.connection_id \
-         WHERE m.org_id = $1 AND m.role = 'owner' AND m.status = 'active' AND c.org_id = $1",
+         WHERE m.org_id = $1 AND m.role = 'owner' AND m.status = 'active' AND c.org_id = $1 AND c.id <> $2",
     )
     .bind(org_id)
+    .bind(without.unwrap_or(""))
     .fetch_one(ex)
     .await?;
     Ok(n > 0)

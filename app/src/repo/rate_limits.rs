@@ -21,3 +21,8 @@ pub async fn hit<'e>(ex: impl Executor<'e, Database = Any>, key: &str, window_ms
 pub async fn clear<'e>(ex: impl Executor<'e, Database = Any>, key: &str) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM rate_limits WHERE key = $1").bind(key).execute(ex).await.map(|_| ())
 }
+
+/// Deletes counters whose window started before `before` (housekeeping): keys typed by anyone never pile up.
+pub async fn purge<'e>(ex: impl Executor<'e, Database = Any>, before: i64) -> sqlx::Result<u64> {
+    sqlx::query("DELETE FROM rate_limits WHERE window_start < $1").bind(before).execute(ex).await.map(|r| r.rows_affected())
+}

@@ -68,6 +68,11 @@ pub async fn delete<'e>(ex: impl Executor<'e, Database = Any>, id: &str) -> sqlx
     sqlx::query("DELETE FROM auth_sessions WHERE id = $1").bind(id).execute(ex).await.map(|r| r.rows_affected())
 }
 
+/// Ends every session of a user; returns how many.
+pub async fn delete_all_for_user<'e>(ex: impl Executor<'e, Database = Any>, user_id: &str) -> sqlx::Result<u64> {
+    sqlx::query("DELETE FROM auth_sessions WHERE user_id = $1").bind(user_id).execute(ex).await.map(|r| r.rows_affected())
+}
+
 pub async fn delete_for_user<'e>(ex: impl Executor<'e, Database = Any>, id: &str, user_id: &str) -> sqlx::Result<u64> {
     sqlx::query("DELETE FROM auth_sessions WHERE id = $1 AND user_id = $2")
         .bind(id)

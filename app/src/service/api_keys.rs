@@ -20,6 +20,7 @@ fn info(r: ApiKeyRow) -> ApiKeyInfo {
         created_at: rfc3339(r.created_at),
         last_used_at: r.last_used_at.map(rfc3339),
         revoked_at: r.revoked_at.map(rfc3339),
+        mfa_verified: r.mfa_verified != 0,
     }
 }
 
@@ -49,6 +50,9 @@ pub async fn create(state: &AppState, p: &Principal, name: &str, org_id: Option<
         last_used_at: None,
         revoked_at: None,
         created_via_connection: p.sso_connection().map(str::to_string),
+        // A key carries the second factor of the session that minted it, never more: minted before the
+        // challenge, it does not satisfy an org's MFA policy (a key minted by a key inherits that key's flag).
+        mfa_verified: p.mfa_done() as i64,
     };
     let mut tx = crate::repo::begin(&state.db).await?;
     repo::api_keys::insert(&mut *tx, &row, &sha256_hex(&key)).await?;
@@ -65,6 +69,7 @@ pub async fn create(state: &AppState, p: &Principal, name: &str, org_id: Option<
 }
 
 pub async fn list(state: &AppState, p: &Principal) -> ServiceResult<Vec<ApiKeyInfo>> {
+    // (A pinned key sees only the keys pinned to its own org.)
     let rows = repo::api_keys::list_for_user(&state.db, &p.user_id).await?;
     Ok(rows
         .into_iter()

@@ -1,7 +1,7 @@
 //! Accounts and authentication: sign-up, password sign-in (rate limited), and turning a session or an API key
 //! into a `Principal`.
 use super::audit::{self, Event, Outcome};
-use super::crypto::{hash_password, sha256_hex, verify_password};
+use super::crypto::{hash_password_blocking, sha256_hex, verify_password_blocking};
 use super::domain::{parse_name, parse_new_password, Email};
 use super::error::{on_conflict, ServiceError, ServiceResult};
 use super::{new_id, now_ms, Principal, RequestMeta, Via};
@@ -24,17 +24,26 @@ pub async fn sign_up(state: &AppState, name: &str, email: &str, password: &str, 
     if let Some(ip) = &meta.ip {
         limit(state, &format!("signup:ip:{ip}"), SIGNUP_LIMIT_PER_IP, SIGNUP_WINDOW_MS).await?;
     }
+    // An address at a domain an organization verified and signs in with SSO belongs to that organization's
+    // identity provider: a password account there would be an unproven squat on it (pre-registration hijack).
+    if let Some(url) = super::domains::sso_route(state, &email).await? {
+        return Err(ServiceError::SsoRequired(format!(
+            "Addresses at {} sign in with their organization's single sign-on, so no password account can be created for them. Continue at {url}.",
+            email.domain()
+        )));
+    }
     let user = UserRow {
         id: new_id(),
         email: email.as_str().to_string(),
         name,
-        password_hash: Some(hash_password(password)?),
+        password_hash: Some(hash_password_blocking(password.to_string()).await?),
         created_at: now_ms(),
+        email_proven_org: None,
     };
     let mut tx = crate::repo::begin(&state.db).await?;
     repo::users::insert(&mut *tx, &user)
         .await
-        .map_err(|e| on_conflict(e, "An account with this email already exists. Sign in instead."))?;
+        .map_err(|e| on_conflict(e, "No new account can be created with this email. If it is yours, sign in instead."))?;
     audit::record_anonymous(&mut *tx, Some(&user.id), &user.email, meta, Event {
         org_id: None,
         action: "user.signup",
@@ -61,7 +70,7 @@ pub async fn sign_in_password(state: &AppState, email: &str, password: &str, met
         limit(state, &format!("signin:ip:{ip}"), SIGNIN_LIMIT_PER_IP, SIGNIN_WINDOW_MS).await?;
     }
     let user = repo::users::by_email(&state.db, email.as_str()).await?;
-    let ok = verify_password(password, user.as_ref().and_then(|u| u.password_hash.as_deref()));
+    let ok = verify_password_blocking(password.to_string(), user.as_ref().and_then(|u| u.password_hash.clone())).await?;
     match user {
         Some(user) if ok => {
             repo::rate_limits::clear(&state.db, &email_key).await?;
@@ -124,7 +133,7 @@ pub async fn authenticate_partial(state: &AppState, auth_session_id: Option<&str
             user_id: user.id,
             email: user.email,
             name: user.name,
-            via: Via::ApiKey { key_id: row.id, org_id: row.org_id, via_connection: row.created_via_connection },
+            via: Via::ApiKey { key_id: row.id, org_id: row.org_id, via_connection: row.created_via_connection, mfa_verified: row.mfa_verified != 0 },
         });
     }
     let sid = auth_session_id.ok_or(ServiceError::Unauthenticated)?;

@@ -80,9 +80,11 @@ pub fn callback_url(state: &AppState) -> String {
     format!("{}/api/auth/sso/callback", state.settings.public_url)
 }
 
-fn view(state: &AppState, slug: &str, c: &ConnectionRow) -> ServiceResult<SsoSettings> {
+async fn view(state: &AppState, slug: &str, c: &ConnectionRow) -> ServiceResult<SsoSettings> {
     let s: OidcSettings = serde_json::from_str(&c.settings).map_err(|e| ServiceError::internal("connection settings", e))?;
+    let linked_identities = repo::connections::count_identities(&state.db, &c.id).await?;
     Ok(SsoSettings {
+        linked_identities,
         connection_id: c.id.clone(),
         provider: c.provider.clone().unwrap_or_else(|| "oidc".into()),
         issuer_url: s.issuer_url,
@@ -102,7 +104,7 @@ fn view(state: &AppState, slug: &str, c: &ConnectionRow) -> ServiceResult<SsoSet
 pub async fn sso_page(state: &AppState, p: &Principal, org_id: &str) -> ServiceResult<crate::model::SsoPage> {
     let a = super::orgs::authorize(state, p, org_id, Role::Owner).await?;
     let settings = match repo::connections::primary(&state.db, &a.org.id, "oidc").await? {
-        Some(c) => Some(view(state, &a.org.slug, &c)?),
+        Some(c) => Some(view(state, &a.org.slug, &c).await?),
         None => None,
     };
     Ok(crate::model::SsoPage {
@@ -117,7 +119,7 @@ pub async fn get_sso(state: &AppState, p: &Principal, org_id: &str) -> ServiceRe
     let c = repo::connections::primary(&state.db, &a.org.id, "oidc")
         .await?
         .ok_or_else(|| ServiceError::NotFound("This organization has no SSO configuration yet. PUT one to create it.".into()))?;
-    view(state, &a.org.slug, &c)
+    view(state, &a.org.slug, &c).await
 }
 
 /// Creates or replaces the primary OIDC connection. `client_secret: None` keeps the stored secret (console
@@ -141,13 +143,28 @@ pub async fn put_sso(
     let now = now_ms();
     let existing = repo::connections::primary(&state.db, &a.org.id, "oidc").await?;
     let mut tx = crate::repo::begin(&state.db).await?;
+    let mut unlinked = 0;
     let id = match &existing {
         Some(c) => {
+            let before: OidcSettings = serde_json::from_str(&c.settings).map_err(|e| ServiceError::internal("connection settings", e))?;
+            let issuer_changed = before.issuer_url != settings.issuer_url;
             let sealed = match secret {
                 Some(s) => state.secrets.seal(s.as_bytes(), &secret_aad(&c.id))?,
+                // The stored secret was given for one issuer and client: it is never sent anywhere else.
+                None if issuer_changed || before.client_id != settings.client_id => {
+                    return Err(ServiceError::validation(
+                        "clientSecret",
+                        "Enter the client secret again: the issuer URL or client id changed, and the saved secret is only ever sent to the identity provider it was entered for.",
+                    ))
+                }
                 None => c.secret.clone().ok_or_else(|| ServiceError::validation("clientSecret", "Enter the client secret."))?,
             };
             repo::connections::update_settings(&mut *tx, &c.id, provider, &settings_json, &sealed, now).await?;
+            // A subject names a person only at the issuer that assigned it: a new issuer starts with no identities
+            // (people link again at their next sign-in, by their verified address).
+            if issuer_changed {
+                unlinked = repo::connections::delete_identities(&mut *tx, &c.id).await?;
+            }
             c.id.clone()
         }
         None => {
@@ -181,7 +198,12 @@ pub async fn put_sso(
         action: if existing.is_some() { "sso.settings.update" } else { "sso.settings.create" },
         target: Some(&id),
         outcome: Outcome::Success,
-        detail: Some(format!("provider={provider} issuer={} client_id={} secret_changed={}", settings.issuer_url, settings.client_id, secret.is_some())),
+        detail: Some(format!(
+            "provider={provider} issuer={} client_id={} secret_changed={} identities_unlinked={unlinked}",
+            settings.issuer_url,
+            settings.client_id,
+            secret.is_some()
+        )),
     })
     .await?;
     tx.commit().await?;
@@ -203,6 +225,7 @@ pub async fn delete_sso(state: &AppState, p: &Principal, org_id: &str, meta: &Re
     let c = repo::connections::primary(&state.db, &a.org.id, "oidc")
         .await?
         .ok_or_else(|| ServiceError::NotFound("This organization has no SSO configuration.".into()))?;
+    super::policy::guard_connection_delete(state, &a.org.id, &c.id).await?;
     let mut tx = crate::repo::begin(&state.db).await?;
     repo::connections::delete(&mut *tx, &c.id).await?;
     audit::record(&mut *tx, p, meta, Event {

@@ -111,6 +111,28 @@ pub fn verify_password(password: &str, phc: Option<&str>) -> bool {
     ok && real
 }
 
+/// At most this many password hashes run at once on a node: one per core. Each runs on the blocking pool, so the
+/// async workers keep answering (health checks, other requests) while sign-ins queue here.
+fn argon_permits() -> &'static tokio::sync::Semaphore {
+    static SEM: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SEM.get_or_init(|| tokio::sync::Semaphore::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)))
+}
+
+async fn off_the_workers<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ServiceResult<T> {
+    let _permit = argon_permits().acquire().await.map_err(|e| ServiceError::internal("argon2 queue", e))?;
+    tokio::task::spawn_blocking(f).await.map_err(|e| ServiceError::internal("argon2 task", e))
+}
+
+/// `hash_password` on the blocking pool, behind the per-node concurrency limit.
+pub async fn hash_password_blocking(password: String) -> ServiceResult<String> {
+    off_the_workers(move || hash_password(&password)).await?
+}
+
+/// `verify_password` on the blocking pool, behind the per-node concurrency limit.
+pub async fn verify_password_blocking(password: String, phc: Option<String>) -> ServiceResult<bool> {
+    off_the_workers(move || verify_password(&password, phc.as_deref())).await
+}
+
 /// `n` random bytes, base64url without padding.
 pub fn random_token(n: usize) -> String {
     let mut buf = vec![0u8; n];

@@ -12,12 +12,17 @@ impl Email {
         if s.is_empty() {
             return Err(ServiceError::validation("email", "Enter your email address."));
         }
-        if s.len() > 254 || !email_address::EmailAddress::is_valid(&s) || !s.contains('@') {
-            return Err(ServiceError::validation("email", "Enter a valid email address, like name@company.com."));
-        }
-        let domain = s.rsplit('@').next().unwrap_or_default();
+        let invalid = || ServiceError::validation("email", "Enter a valid email address, like name@company.com.");
+        let (local, domain) = s.rsplit_once('@').ok_or_else(invalid)?;
         if !domain.contains('.') || domain.starts_with('[') {
             return Err(ServiceError::validation("email", "Use an email address at a real domain, like name@company.com."));
+        }
+        // The domain goes through the same IDNA mapping as verified domains (punycode), so `bücher.example` and
+        // `xn--bcher-kva.example` are one domain for routing, the domain check and linking.
+        let ascii = idna::domain_to_ascii(domain).map_err(|_| invalid())?;
+        let s = format!("{local}@{ascii}");
+        if s.len() > 254 || ascii.is_empty() || !email_address::EmailAddress::is_valid(&s) {
+            return Err(invalid());
         }
         Ok(Self(s))
     }
@@ -132,6 +137,9 @@ mod tests {
     #[test]
     fn emails_are_normalized_and_checked() {
         assert_eq!(Email::parse("  Ann@Example.COM ").map(|e| e.0).ok(), Some("ann@example.com".into()));
+        // Internationalized domains are stored as punycode, like verified domains.
+        assert_eq!(Email::parse("ann@Bücher.example").map(|e| e.0).ok(), Some("ann@xn--bcher-kva.example".into()));
+        assert_eq!(Email::parse("ann@xn--bcher-kva.example").map(|e| e.0).ok(), Some("ann@xn--bcher-kva.example".into()));
         for bad in ["", "ann", "ann@", "@example.com", "ann@localhost", "a b@example.com", "ann@[127.0.0.1]"] {
             assert!(Email::parse(bad).is_err(), "{bad} should be refused");
         }

@@ -517,18 +517,24 @@ pub async fn governing(state: &AppState, email: &Email) -> ServiceResult<Option<
     Ok(d.filter(|d| in_force(d, now_ms())))
 }
 
+/// Where `email` signs in with SSO, if its domain is verified (in force) by an org with an active connection for it.
+pub async fn sso_route(state: &AppState, email: &Email) -> ServiceResult<Option<String>> {
+    let Some(d) = governing(state, email).await? else { return Ok(None) };
+    if routing_connection(state, &d.org_id, &d.name).await?.is_none() {
+        return Ok(None);
+    }
+    let Some(org) = repo::orgs::by_id(&state.db, &d.org_id).await? else { return Ok(None) };
+    let hint: String = url::form_urlencoded::byte_serialize(email.as_str().as_bytes()).collect();
+    Ok(Some(format!("/api/auth/sso/{}/login?login_hint={hint}", org.slug)))
+}
+
 /// Email-first discovery. Answers from the email's domain only, so it never tells whether an account exists.
 pub async fn discover(state: &AppState, raw_email: &str) -> ServiceResult<crate::model::Discovery> {
     let email = Email::parse(raw_email)?;
-    if let Some(d) = governing(state, &email).await? {
-        if routing_connection(state, &d.org_id, &d.name).await?.is_some() {
-            if let Some(org) = repo::orgs::by_id(&state.db, &d.org_id).await? {
-                let url = format!("/api/auth/sso/{}/login?login_hint={}", org.slug, url::form_urlencoded::byte_serialize(email.as_str().as_bytes()).collect::<String>());
-                return Ok(crate::model::Discovery { method: "sso".into(), url: Some(url) });
-            }
-        }
-    }
-    Ok(crate::model::Discovery { method: "password".into(), url: None })
+    Ok(match sso_route(state, &email).await? {
+        Some(url) => crate::model::Discovery { method: "sso".into(), url: Some(url) },
+        None => crate::model::Discovery { method: "password".into(), url: None },
+    })
 }
 
 /// After a password sign-in: at a verified domain with `auto` or `approval`, a non-member gets a join
@@ -586,6 +592,7 @@ pub async fn join_requests(state: &AppState, p: &Principal, org_id: &str) -> Ser
 }
 
 pub async fn my_join_requests(state: &AppState, p: &Principal) -> ServiceResult<Vec<JoinRequestInfo>> {
+    p.require_unpinned()?;
     Ok(repo::domains::join_requests_of_user(&state.db, &p.user_id).await?.into_iter().map(request_info).collect())
 }
 

@@ -27,6 +27,9 @@ pub enum ServiceError {
     MfaRequired(String),
     #[error("Too many attempts. Wait {retry_after_secs} seconds and try again.")]
     RateLimited { retry_after_secs: i64 },
+    /// The database cannot be reached: never an authentication or not-found answer. The detail is logged only.
+    #[error("Latchkey cannot reach its database right now. Nothing was changed; try again in a few seconds.")]
+    Unavailable(String),
     /// Never shown: the message is logged by the web layer, the caller sees a generic sentence.
     #[error("internal error: {0}")]
     Internal(String),
@@ -55,6 +58,7 @@ impl ServiceError {
             Self::SsoRequired(_) => "SSO_REQUIRED",
             Self::MfaRequired(_) => "MFA_REQUIRED",
             Self::RateLimited { .. } => "RATE_LIMITED",
+            Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Self::Internal(_) => "INTERNAL_ERROR",
         }
     }
@@ -67,6 +71,7 @@ impl ServiceError {
             Self::NotFound(_) => 404,
             Self::Conflict(_) => 409,
             Self::RateLimited { .. } => 429,
+            Self::Unavailable(_) => 503,
             Self::Internal(_) => 500,
         }
     }
@@ -80,16 +85,41 @@ impl ServiceError {
     }
 }
 
+/// Seconds a client should wait before retrying while the database is unreachable.
+pub const UNAVAILABLE_RETRY_SECS: u64 = 2;
+
+/// Whether a database error means "the database cannot be reached" (pool timeout, refused or broken
+/// connection, server shutting down) rather than a fault in the query.
+pub fn is_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            // PostgreSQL: 57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now, 08xxx connection
+            // exceptions. SQLite: SQLITE_BUSY (5) / SQLITE_LOCKED (6) after the busy timeout.
+            let code = db.code().map(|c| c.to_string()).unwrap_or_default();
+            code.starts_with("57P") || code.starts_with("08") || code == "5" || code == "6"
+        }
+        _ => false,
+    }
+}
+
 impl From<sqlx::Error> for ServiceError {
     fn from(err: sqlx::Error) -> Self {
-        Self::internal("database", err)
+        if is_unavailable(&err) {
+            Self::Unavailable(err.to_string())
+        } else {
+            Self::internal("database", err)
+        }
     }
 }
 
 impl From<ServiceError> for AppError {
     fn from(err: ServiceError) -> Self {
-        if let ServiceError::Internal(detail) = &err {
-            tracing::error!(%detail, "internal error in server function");
+        match &err {
+            ServiceError::Internal(detail) => tracing::error!(%detail, "internal error in server function"),
+            ServiceError::Unavailable(detail) => tracing::warn!(%detail, "database unavailable in server function"),
+            _ => {}
         }
         AppError::new(err.code(), err.public_message())
     }

@@ -34,6 +34,7 @@ pub async fn enrolled(state: &AppState, user_id: &str) -> ServiceResult<bool> {
 }
 
 pub async fn status(state: &AppState, p: &Principal) -> ServiceResult<MfaStatus> {
+    p.require_unpinned()?;
     let row = repo::mfa::get(&state.db, &p.user_id).await?;
     Ok(MfaStatus {
         enabled: row.as_ref().is_some_and(|t| t.confirmed_at.is_some()),

@@ -16,6 +16,8 @@ pub mod principal;
 pub mod safe_http;
 pub mod session_store;
 pub mod sessions;
+pub mod signin;
+pub mod housekeeping;
 
 pub use error::{ServiceError, ServiceResult};
 pub use principal::{Principal, RequestMeta, Via};

@@ -3,11 +3,12 @@
 //! client_secret_basic, ID token fully verified, email checks, identity by (connection, sub), JIT, session).
 use super::audit::{self, Event, Outcome};
 use super::connections::{callback_url, secret_aad, OidcSettings};
-use super::crypto::{constant_time_eq, random_token, sha256_hex};
-use super::domain::{Email, Role};
+use super::crypto::{random_token, sha256_hex};
+use super::domain::Email;
 use super::safe_http::SafeHttp;
-use super::{new_id, now_ms, sessions, RequestMeta};
-use crate::repo::{self, connections::ConnectionRow, flows::FlowRow, orgs::OrgRow, users::UserRow};
+use super::signin::{self, Assertion};
+use super::{now_ms, sessions, RequestMeta};
+use crate::repo::{self, connections::ConnectionRow, flows::FlowRow};
 use crate::state::AppState;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata};
 use openidconnect::{
@@ -25,8 +26,12 @@ pub const FLOW_TTL_MS: i64 = 10 * 60 * 1000;
 const CLOCK_SKEW: i64 = 60;
 /// How long discovery (and the JWKS it brought) is reused before it is fetched again.
 const METADATA_TTL: Duration = Duration::from_secs(600);
-/// The cookie that binds a flow to the browser that started it.
-pub const BROWSER_COOKIE: &str = "latchkey_sso";
+/// The cookie that binds a flow to the browser that started it: one per flow (so two tabs can sign in at once),
+/// named after the flow's state, `__Host-` prefixed on https.
+pub fn binding_cookie_name(secure: bool, state: &str) -> String {
+    let tag = &sha256_hex(&format!("cookie:{state}"))[..16];
+    if secure { format!("__Host-latchkey_sso_{tag}") } else { format!("latchkey_sso_{tag}") }
+}
 
 /// Asymmetric algorithms only: `none` and HS* (which would make the client secret a signing key) are refused.
 const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 10] = [
@@ -48,11 +53,18 @@ pub struct SsoRuntime {
     pub http: SafeHttp,
     pub allow_private: bool,
     cache: Mutex<HashMap<String, (Instant, Arc<CoreProviderMetadata>)>>,
+    /// Callbacks with a state no flow ever had, counted (and logged) instead of one audit row each.
+    pub unknown_states: std::sync::atomic::AtomicU64,
 }
 
 impl SsoRuntime {
     pub fn new(allow_private: bool) -> Result<Self, String> {
-        Ok(Self { http: SafeHttp::new(allow_private)?, allow_private, cache: Mutex::new(HashMap::new()) })
+        Ok(Self {
+            http: SafeHttp::new(allow_private)?,
+            allow_private,
+            cache: Mutex::new(HashMap::new()),
+            unknown_states: std::sync::atomic::AtomicU64::new(0),
+        })
     }
 }
 
@@ -62,31 +74,7 @@ impl std::fmt::Debug for SsoRuntime {
     }
 }
 
-/// A sign-in failure: a stable code for the error page, and a detail for the audit log and server log only.
-#[derive(Debug)]
-pub struct SsoFailure {
-    pub code: &'static str,
-    pub detail: String,
-    pub org_id: Option<String>,
-}
-
-impl SsoFailure {
-    fn new(code: &'static str, detail: impl Into<String>, org_id: Option<&str>) -> Self {
-        Self { code, detail: detail.into(), org_id: org_id.map(str::to_string) }
-    }
-}
-
-impl From<sqlx::Error> for SsoFailure {
-    fn from(e: sqlx::Error) -> Self {
-        Self::new("server_error", format!("database: {e}"), None)
-    }
-}
-
-impl From<super::ServiceError> for SsoFailure {
-    fn from(e: super::ServiceError) -> Self {
-        Self::new("server_error", e.to_string(), None)
-    }
-}
+pub use super::signin::SsoFailure;
 
 pub fn forget_metadata(state: &AppState, connection_id: &str) {
     if let Ok(mut cache) = state.sso.cache.lock() {
@@ -173,20 +161,26 @@ type OidcClient = openidconnect::Client<
     openidconnect::EndpointMaybeSet,
 >;
 
-/// A relative path on this site, or nothing: never another origin (`//host`, `/\host`, schemes).
-pub fn safe_return_to(raw: Option<&str>) -> Option<String> {
-    let s = raw?.trim();
-    let ok = s.starts_with('/')
-        && !s.starts_with("//")
-        && !s.starts_with("/\\")
-        && s.len() <= 512
-        && !s.chars().any(|c| c.is_control() || c == '\\');
-    ok.then(|| s.to_string())
-}
+pub use crate::model::safe_return_to;
 
 pub struct LoginRedirect {
     pub url: String,
+    /// The binding cookie to set: its name (per flow) and value.
+    pub cookie_name: String,
     pub browser_token: String,
+}
+
+/// Counts one SSO request (`what`: login or callback) from the client; refuses past the per-minute limit.
+async fn client_limit(state: &AppState, what: &str, meta: &RequestMeta) -> Result<(), SsoFailure> {
+    let Some(ip) = &meta.ip else { return Ok(()) };
+    super::auth::limit(state, &format!("sso:{what}:ip:{ip}"), state.settings.sso_rate_limit_per_minute, 60_000)
+        .await
+        .map_err(|e| match e {
+            super::ServiceError::RateLimited { retry_after_secs } => {
+                SsoFailure::new("rate_limited", format!("{what} from {ip}: over the limit, retry in {retry_after_secs} s"), None)
+            }
+            other => other.into(),
+        })
 }
 
 /// Starts SSO for the org `slug`: records the flow and answers where to send the browser.
@@ -195,9 +189,9 @@ pub async fn begin_login(
     slug: &str,
     return_to: Option<&str>,
     login_hint: Option<&str>,
-    browser_token: Option<&str>,
     meta: &RequestMeta,
 ) -> Result<LoginRedirect, SsoFailure> {
+    client_limit(state, "login", meta).await?;
     let org = repo::orgs::by_slug(&state.db, slug.trim())
         .await?
         .ok_or_else(|| SsoFailure::new("sso_connection_not_found", format!("no organization with slug {slug:?}"), None))?;
@@ -218,7 +212,9 @@ pub async fn begin_login(
         request = request.add_extra_param("login_hint", hint.as_str().to_string());
     }
     let (url, csrf, nonce) = request.url();
-    let browser_token = browser_token.filter(|t| t.len() >= 32 && t.len() <= 64).map(str::to_string).unwrap_or_else(|| random_token(32));
+    // A fresh binding for every flow: a value the browser brings is never reused.
+    let browser_token = random_token(32);
+    let cookie_name = binding_cookie_name(state.settings.secure_cookies, csrf.secret());
     let state_hash = sha256_hex(csrf.secret());
     let now = now_ms();
     let flow = FlowRow {
@@ -234,8 +230,7 @@ pub async fn begin_login(
         used_at: None,
     };
     repo::flows::insert(&state.db, &flow).await?;
-    let _ = meta;
-    Ok(LoginRedirect { url: url.to_string(), browser_token })
+    Ok(LoginRedirect { url: url.to_string(), cookie_name, browser_token })
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -244,6 +239,8 @@ pub struct CallbackParams {
     pub state: Option<String>,
     pub error: Option<String>,
     pub error_description: Option<String>,
+    /// RFC 9207: the issuer of the authorization response, checked when the IdP sends it.
+    pub iss: Option<String>,
 }
 
 /// Finishes SSO at the shared callback. Success: the browser is signed in and gets the path to go to.
@@ -258,6 +255,11 @@ pub async fn finish_login(
     let result = finish_inner(state, session, params, browser_token, meta).await;
     if let Err(f) = &result {
         tracing::warn!(code = f.code, detail = %f.detail, "SSO sign-in failed");
+        // Only failures of a real flow reach the org's audit log; anonymous junk (unknown states, rate limits)
+        // is counted and logged, so it cannot fill the database.
+        if f.org_id.is_none() {
+            return result;
+        }
         let _ = audit::record_anonymous(&state.db, None, "sso", meta, Event {
             org_id: f.org_id.as_deref(),
             action: "sso.login",
@@ -280,22 +282,28 @@ async fn finish_inner(
     let now = now_ms();
     let raw_state = params.state.as_deref().filter(|s| !s.is_empty() && s.len() <= 512)
         .ok_or_else(|| SsoFailure::new("sso_state_invalid", "callback without state", None))?;
+    client_limit(state, "callback", meta).await?;
     let state_hash = sha256_hex(raw_state);
-    let Some(flow) = repo::flows::claim(&state.db, &state_hash, now).await? else {
-        return Err(match repo::flows::exists(&state.db, &state_hash).await? {
-            Some((org, _)) => SsoFailure::new("sso_state_invalid", "state replayed (already used)", Some(&org)),
-            None => SsoFailure::new("sso_state_invalid", "unknown state", None),
+    // One statement claims the flow only for the browser that started it, unused and unexpired: a leaked state
+    // presented elsewhere burns nothing.
+    let browser_hash = sha256_hex(browser_token.unwrap_or_default());
+    let Some(flow) = repo::flows::claim(&state.db, &state_hash, &browser_hash, now).await? else {
+        return Err(match repo::flows::lookup(&state.db, &state_hash).await? {
+            Some(f) if f.used_at.is_some() => SsoFailure::new("sso_state_invalid", "state replayed (already used)", Some(&f.org_id)),
+            Some(f) if f.expires_at <= now => SsoFailure::new("sso_state_invalid", "state expired", Some(&f.org_id)),
+            Some(f) => SsoFailure::new(
+                "sso_state_invalid",
+                "state presented by a different browser (binding cookie missing or wrong); the flow stays usable by its own browser",
+                Some(&f.org_id),
+            ),
+            None => {
+                let n = state.sso.unknown_states.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                SsoFailure::new("sso_state_invalid", format!("unknown state ({n} since start on this node)"), None)
+            }
         });
     };
     let org_id = flow.org_id.clone();
     let fail = |code: &'static str, detail: String| SsoFailure::new(code, detail, Some(&org_id));
-    if flow.expires_at <= now {
-        return Err(fail("sso_state_invalid", "state expired".into()));
-    }
-    let bound = browser_token.is_some_and(|t| constant_time_eq(sha256_hex(t).as_bytes(), flow.browser_hash.as_bytes()));
-    if !bound {
-        return Err(fail("sso_state_invalid", "state presented by a different browser (binding cookie missing or wrong)".into()));
-    }
     if let Some(err) = params.error.as_deref() {
         let desc = params.error_description.unwrap_or_default().chars().take(300).collect::<String>();
         return Err(if err == "access_denied" {
@@ -310,6 +318,13 @@ async fn finish_inner(
         .ok_or_else(|| fail("sso_connection_not_found", "the connection was deleted during sign-in".into()))?;
     let s = settings_of(&conn)?;
     let mut m = metadata(state, &conn, &s.issuer_url, false).await?;
+    // RFC 9207 (mix-up defence): when the IdP names the issuer of this response, it must be ours.
+    if let Some(iss) = params.iss.as_deref() {
+        if iss != m.issuer().as_str() {
+            let said: String = iss.chars().take(200).collect();
+            return Err(fail("oauth_issuer_mismatch", format!("the response names issuer {said:?}, the connection's is {:?}", m.issuer().as_str())));
+        }
+    }
     let client = client_for(state, &conn, &s, &m)?;
     let verifier = state.secrets.open(&flow.pkce_verifier, &format!("flow:{}", flow.state_hash))?;
     let verifier = PkceCodeVerifier::new(String::from_utf8(verifier).unwrap_or_default());
@@ -376,12 +391,17 @@ async fn finish_inner(
     if verified == Some(false) {
         return Err(fail("oauth_email_unverified", format!("{} is not verified at the IdP", email.as_str())));
     }
-    let domains: Vec<String> = serde_json::from_str(&conn.domains).unwrap_or_default();
-    if !domains.is_empty() && !domains.iter().any(|d| d.eq_ignore_ascii_case(email.domain())) {
-        return Err(fail("oauth_email_domain_mismatch", format!("{} is outside {domains:?}", email.as_str())));
-    }
     let org = repo::orgs::by_id(&state.db, &org_id).await?.ok_or_else(|| fail("sso_connection_not_found", "org deleted".into()))?;
-    let user = provision(state, &org, &conn, &subject, &email, name.as_deref(), meta).await?;
+    let signed_in_as = signed_in_user(state, session).await?;
+    let assertion = Assertion {
+        issuer: claims.issuer().as_str(),
+        subject: &subject,
+        email: &email,
+        name: name.as_deref(),
+        signed_in_as: signed_in_as.as_deref(),
+    };
+    let done = signin::provision(state, &org, &conn, &assertion, meta).await?;
+    let user = done.user;
     sessions::establish(state, session, &user, "sso", Some(&conn.id), meta).await?;
     audit::record_anonymous(&state.db, Some(&user.id), &user.email, meta, Event {
         org_id: Some(&org.id),
@@ -391,7 +411,12 @@ async fn finish_inner(
         detail: Some(format!("sub={subject}")),
     })
     .await?;
-    let next = flow.return_to.unwrap_or_else(|| format!("/orgs/{}", org.id));
+    // After a takeover the person first learns why their old password, keys and authenticator are gone.
+    let next = if done.took_over {
+        "/account?notice=account_secured".to_string()
+    } else {
+        flow.return_to.unwrap_or_else(|| format!("/orgs/{}", org.id))
+    };
     // The session is intermediate until the second factor when the user has one, or the org requires one.
     let policy = repo::policies::get(&state.db, &org.id).await?;
     let org_requires_mfa = policy.is_some_and(|p| p.auth_required == "mfa" || p.require_mfa != 0);
@@ -402,98 +427,14 @@ async fn finish_inner(
     Ok(next)
 }
 
-/// Finds the user by (connection, sub); a new subject becomes a user and, with JIT, a member.
-async fn provision(
-    state: &AppState,
-    org: &OrgRow,
-    conn: &ConnectionRow,
-    subject: &str,
-    email: &Email,
-    name: Option<&str>,
-    meta: &RequestMeta,
-) -> Result<UserRow, SsoFailure> {
-    let now = now_ms();
-    let fail = |code: &'static str, detail: String| SsoFailure::new(code, detail, Some(&org.id));
-    let jit = conn.jit_provisioning != 0;
-    let default_role = Role::parse(&conn.default_role).unwrap_or(Role::Member);
-    // This org's verified domain for the address, if any: it proves the IdP speaks for the address, and its
-    // auto-join setting decides membership (see service::domains).
-    let own_domain = super::domains::governing(state, email).await.map_err(SsoFailure::from)?.filter(|d| d.org_id == org.id);
-    let mut tx = crate::repo::begin(&state.db).await?;
-    let user = match repo::connections::identity(&mut *tx, &conn.id, subject).await? {
-        Some(identity) => {
-            repo::connections::touch_identity(&mut *tx, &conn.id, subject, email.as_str(), now).await?;
-            repo::users::by_id(&mut *tx, &identity.user_id).await?.ok_or_else(|| fail("server_error", "identity without user".into()))?
-        }
-        None => {
-            let user = match repo::users::by_email(&mut *tx, email.as_str()).await? {
-                Some(existing) => {
-                    // Never link by email alone: an org's IdP could assert anyone's address. Only the IdP of
-                    // the org that proved the domain with DNS speaks for addresses at that domain.
-                    let Some(d) = &own_domain else {
-                        return Err(fail("sso_email_in_use", format!("{} already has an account not linked to this connection", email.as_str())));
-                    };
-                    audit::record_anonymous(&mut *tx, Some(&existing.id), &existing.email, meta, Event {
-                        org_id: Some(&org.id),
-                        action: "identity.link",
-                        target: Some(&existing.id),
-                        outcome: Outcome::Success,
-                        detail: Some(format!("connection={} sub={subject} verified_domain={}", conn.id, d.name)),
-                    })
-                    .await?;
-                    existing
-                }
-                None => {
-                    if !jit {
-                        return Err(fail("sso_user_not_provisioned", format!("{} is new and JIT provisioning is off", email.as_str())));
-                    }
-                    let user = UserRow {
-                        id: new_id(),
-                        email: email.as_str().to_string(),
-                        name: name.map(|n| n.trim().chars().take(100).collect()).filter(|n: &String| !n.is_empty()).unwrap_or_else(|| email.as_str().to_string()),
-                        password_hash: None,
-                        created_at: now,
-                    };
-                    repo::users::insert(&mut *tx, &user).await?;
-                    user
-                }
-            };
-            let identity = repo::connections::IdentityRow {
-                connection_id: conn.id.clone(),
-                subject: subject.to_string(),
-                user_id: user.id.clone(),
-                email: email.as_str().to_string(),
-            };
-            repo::connections::insert_identity(&mut *tx, &identity, now).await?;
-            user
-        }
-    };
-    let auto_join = own_domain.as_ref().map(|d| d.auto_join.as_str()).unwrap_or("off");
-    let membership = repo::orgs::with_membership(&mut *tx, &org.id, &user.id).await?;
-    // The stricter setting wins: a domain that wants approval overrides just-in-time provisioning.
-    if let (false, Some(d)) = (membership.as_ref().is_some_and(|m| m.status == "active"), own_domain.as_ref().filter(|d| d.auto_join == "approval")) {
-        tx.commit().await?;
-        super::domains::file_join_request(state, d, &user, "sso", meta).await.map_err(SsoFailure::from)?;
-        return Err(fail("join_request_pending", format!("{} asked to join; the domain {} needs approval", user.email, d.name)));
+/// The user this browser is fully signed in as (second factor passed when they have one), if any.
+async fn signed_in_user(state: &AppState, session: &Session) -> Result<Option<String>, SsoFailure> {
+    let Some(id) = sessions::current_id(session).await? else { return Ok(None) };
+    let Some(row) = repo::sessions::live_by_id(&state.db, &id, now_ms()).await? else { return Ok(None) };
+    if row.mfa_done == 0 && super::mfa::enrolled(state, &row.user_id).await? {
+        return Ok(None);
     }
-    match membership {
-        Some(m) if m.status == "active" => {}
-        _ if !jit && auto_join != "auto" => return Err(fail("sso_user_not_provisioned", format!("{} is not a member and JIT provisioning is off", user.email))),
-        Some(_) => return Err(fail("sso_user_not_provisioned", format!("{}'s membership is pending approval", user.email))),
-        None => {
-            repo::orgs::insert_membership(&mut *tx, &org.id, &user.id, default_role.as_str(), "active", now).await?;
-            audit::record_anonymous(&mut *tx, Some(&user.id), &user.email, meta, Event {
-                org_id: Some(&org.id),
-                action: "member.jit_provision",
-                target: Some(&user.id),
-                outcome: Outcome::Success,
-                detail: Some(format!("role={} connection={}", default_role.as_str(), conn.id)),
-            })
-            .await?;
-        }
-    }
-    tx.commit().await?;
-    Ok(user)
+    Ok(Some(row.user_id))
 }
 
 #[cfg(test)]
@@ -503,7 +444,8 @@ mod tests {
     #[test]
     fn return_paths_stay_on_this_site() {
         assert_eq!(safe_return_to(Some("/orgs/1")), Some("/orgs/1".into()));
-        for bad in ["https://evil.example", "//evil.example", "/\\evil.example", "javascript:alert(1)", "orgs", "/a\nb"] {
+        for bad in ["https://evil.example", "//evil.example", "/\\evil.example", "javascript:alert(1)", "orgs", "/a\nb",
+            "/\t/evil.example/phish", "/\r\n/evil.example", " //evil.example", "/ /x"] {
             assert_eq!(safe_return_to(Some(bad)), None, "{bad}");
         }
     }

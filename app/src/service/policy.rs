@@ -5,7 +5,9 @@
 //! connections; an API key of such a member works only if it was created in such a session (a key minted
 //! from a password session would otherwise keep a back door open). Under `mfa` or `requireMfa`, a browser
 //! session must have passed the second factor; API keys are not subject to MFA (reference 000). Raising to
-//! `sso` is guarded against lockouts; lowering is always allowed (the documented recovery).
+//! `sso` is guarded against lockouts, on every write whose result is `sso` and when deleting a connection that
+//! policy depends on. Only credentials that satisfy the policy (or a session of an exempt role) may change it: a
+//! credential the policy rejects must not be able to switch the policy off.
 use super::audit::{self, Event, Outcome};
 use super::domain::Role;
 use super::error::{ServiceError, ServiceResult};
@@ -50,7 +52,12 @@ pub(crate) async fn enforce(state: &AppState, p: &Principal, org_id: &str, slug:
             )));
         }
     }
-    if (policy.auth_required == "mfa" || policy.require_mfa != 0) && p.session_id().is_some() && !p.mfa_done() {
+    if (policy.auth_required == "mfa" || policy.require_mfa != 0) && !p.mfa_done() {
+        if p.session_id().is_none() {
+            return Err(ServiceError::MfaRequired(
+                "This organization requires two-factor authentication, and this API key was created by a session that had not passed it. Sign in, pass the challenge at /mfa, then create a new key.".into(),
+            ));
+        }
         let enrolled = super::mfa::enrolled(state, &p.user_id).await?;
         return Err(ServiceError::MfaRequired(if enrolled {
             "This organization requires two-factor authentication: enter a code from your authenticator app at /mfa.".into()
@@ -86,7 +93,7 @@ pub async fn page(state: &AppState, p: &Principal, org_id: &str) -> ServiceResul
     let a = super::orgs::authorize_membership(state, p, org_id, Role::Owner).await?;
     let policy = view(&load(state, &a.org.id).await?);
     let has_tested_connection = repo::connections::for_org(&state.db, &a.org.id).await?.iter().any(|c| c.status == "active");
-    let owner_signed_in_with_sso = repo::policies::owner_has_sso_identity(&state.db, &a.org.id).await?;
+    let owner_signed_in_with_sso = repo::policies::owner_has_sso_identity(&state.db, &a.org.id, None).await?;
     let caller_session_is_sso = match p.sso_connection() {
         Some(c) => repo::connections::by_id(&state.db, c).await?.is_some_and(|c| c.org_id == a.org.id),
         None => false,
@@ -114,8 +121,36 @@ fn parse_roles(raw: &[String]) -> ServiceResult<Vec<String>> {
     Ok(out)
 }
 
-/// Replaces the policy. Raising `authRequired` to `sso` is refused unless a connection passed its last test and
-/// an owner stays able to get in (an exempt owner role, or an owner who has signed in through SSO).
+/// Refuses a state where `sso` would lock everyone out: no connection (other than `without`, about to be deleted)
+/// passed its last test, or no owner could get in (the owner role exempt, or an owner who signed in with SSO).
+pub(crate) async fn lockout_guard(state: &AppState, org_id: &str, exempt: &[String], without: Option<&str>) -> ServiceResult<()> {
+    let conns = repo::connections::for_org(&state.db, org_id).await?;
+    if !conns.iter().any(|c| c.status == "active" && Some(c.id.as_str()) != without) {
+        return Err(ServiceError::Conflict(if without.is_some() {
+            "This organization requires single sign-on and this is its only working identity provider: deleting it would lock members out. Lower the requirement on the Security page first, or connect and test another identity provider.".into()
+        } else {
+            "Single sign-on cannot be required: no identity provider of this organization has passed its test. Run \"Test connection\" on the Identity provider page first, or members would be locked out.".into()
+        }));
+    }
+    if !exempt.iter().any(|r| r == "owner") && !repo::policies::owner_has_sso_identity(&state.db, org_id, without).await? {
+        return Err(ServiceError::Conflict(
+            "Single sign-on cannot be required: no owner has signed in through the identity provider and the owner role is not exempt, so nobody could get in to undo it. Sign in once with SSO, or keep the owner role exempt.".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether deleting connection `id` is safe for the org's policy: under `sso` the guard must still hold without it.
+pub(crate) async fn guard_connection_delete(state: &AppState, org_id: &str, id: &str) -> ServiceResult<()> {
+    let policy = load(state, org_id).await?;
+    if policy.auth_required == "sso" {
+        lockout_guard(state, org_id, &roles_of(&policy.exempt_roles), Some(id)).await?;
+    }
+    Ok(())
+}
+
+/// Replaces the policy. Only a caller who satisfies the current policy may; every result of `sso` passes the
+/// lockout guard (a connection passed its last test and an owner stays able to get in).
 pub async fn put_security(
     state: &AppState,
     p: &Principal,
@@ -125,22 +160,13 @@ pub async fn put_security(
     exempt_roles: &[String],
     meta: &RequestMeta,
 ) -> ServiceResult<SecurityPolicy> {
-    let a = super::orgs::authorize_membership(state, p, org_id, Role::Owner).await?;
+    // The full policy applies to the caller: a password session or key that `sso` refuses cannot lower it.
+    let a = super::orgs::authorize(state, p, org_id, Role::Owner).await?;
     let auth_required = parse_auth_required(auth_required)?;
     let exempt = parse_roles(exempt_roles)?;
     let before = load(state, &a.org.id).await?;
-    if auth_required == "sso" && before.auth_required != "sso" {
-        let conns = repo::connections::for_org(&state.db, &a.org.id).await?;
-        if !conns.iter().any(|c| c.status == "active") {
-            return Err(ServiceError::Conflict(
-                "Single sign-on cannot be required yet: no identity provider of this organization has passed its test. Run \"Test connection\" on the Identity provider page first, or members would be locked out.".into(),
-            ));
-        }
-        if !exempt.iter().any(|r| r == "owner") && !repo::policies::owner_has_sso_identity(&state.db, &a.org.id).await? {
-            return Err(ServiceError::Conflict(
-                "Single sign-on cannot be required yet: no owner has signed in through the identity provider and the owner role is not exempt, so nobody could get in to undo it. Sign in once with SSO, or keep the owner role exempt.".into(),
-            ));
-        }
+    if auth_required == "sso" {
+        lockout_guard(state, &a.org.id, &exempt, None).await?;
     }
     let row = PolicyRow {
         org_id: a.org.id.clone(),

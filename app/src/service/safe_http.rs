@@ -38,7 +38,10 @@ pub fn is_internal(ip: IpAddr) -> bool {
                 return is_internal_v4(v4);
             }
             let seg0 = v6.segments()[0];
-            v6.is_loopback()
+            // ::/96, IPv4-compatible addresses (deprecated): `::a.b.c.d` may be routed to the IPv4 address.
+            let v4_compatible = v6.segments()[..6].iter().all(|s| *s == 0);
+            v4_compatible
+                || v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (seg0 & 0xfe00) == 0xfc00 // unique local
@@ -124,7 +127,9 @@ impl SafeHttp {
                 attempt.follow()
             }
         });
+        // No proxy, whatever HTTP(S)_PROXY says: a proxy would resolve the target itself, past the guarded resolver.
         let mut builder = reqwest::Client::builder()
+            .no_proxy()
             .redirect(redirect)
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(5))
@@ -222,7 +227,8 @@ mod tests {
     #[test]
     fn internal_addresses_are_recognised() {
         for ip in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0", "100.64.0.1",
-            "224.0.0.1", "255.255.255.255", "::1", "::", "fe80::1", "fc00::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1"] {
+            "224.0.0.1", "255.255.255.255", "::1", "::", "fe80::1", "fc00::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1",
+            "::127.0.0.1", "::169.254.169.254", "::8.8.8.8"] {
             assert!(is_internal(ip.parse().unwrap()), "{ip} should be internal");
         }
         for ip in ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "93.184.216.34"] {
@@ -238,6 +244,34 @@ mod tests {
             assert!(check_url(&url, true).is_ok());
         }
         assert!(check_url(&url::Url::parse("https://idp.example.com/").unwrap(), false).is_ok());
+    }
+
+    /// A system proxy is never used: the target name must go through the guarded resolver. A proxy that would
+    /// answer everything is started here; the guarded client must refuse loopback anyway.
+    #[tokio::test]
+    async fn a_system_proxy_does_not_bypass_the_guard() {
+        let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", proxy.local_addr().unwrap());
+        // SAFETY of the test: env vars are read by reqwest when the client is built, right below.
+        unsafe {
+            std::env::set_var("HTTP_PROXY", &url);
+            std::env::set_var("HTTPS_PROXY", &url);
+        }
+        let http = SafeHttp::new(false).unwrap();
+        // A name that does not resolve: through a proxy, the request would reach the proxy; without, DNS fails.
+        let err = http.get("http://latchkey-proxy-test.invalid/").await.unwrap_err();
+        assert!(matches!(err, FetchError::Dns(_)), "the guarded resolver answered, not a proxy: {err}");
+        proxy.set_nonblocking(true).unwrap();
+        let reached = proxy.accept();
+        assert!(
+            matches!(&reached, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "the proxy was contacted: {reached:?}"
+        );
+        unsafe {
+            std::env::remove_var("HTTP_PROXY");
+            std::env::remove_var("HTTPS_PROXY");
+        }
+        drop(proxy);
     }
 
     #[tokio::test]

@@ -51,9 +51,14 @@ impl SessionStore for DbSessionStore {
         let Some((data, expiry)) = repo::sessions::http_load(&self.db, &id.to_string(), now_ms()).await.map_err(backend)? else {
             return Ok(None);
         };
-        let data = serde_json::from_str(&data).map_err(|e| Error::Decode(e.to_string()))?;
-        let expiry_date = time::OffsetDateTime::from_unix_timestamp_nanos(expiry as i128 * 1_000_000)
-            .map_err(|e| Error::Decode(e.to_string()))?;
+        // A record that cannot be decoded is no session (a fresh one starts); only the database failing is an error,
+        // which callers answer with 503, never with "not signed in".
+        let (Ok(data), Ok(expiry_date)) =
+            (serde_json::from_str(&data), time::OffsetDateTime::from_unix_timestamp_nanos(expiry as i128 * 1_000_000))
+        else {
+            tracing::warn!("undecodable session record ignored");
+            return Ok(None);
+        };
         Ok(Some(Record { id: *id, data, expiry_date }))
     }
 

@@ -21,7 +21,7 @@ pub async fn establish(
     connection_id: Option<&str>,
     meta: &RequestMeta,
 ) -> ServiceResult<()> {
-    if let Some(old) = current_id(session).await {
+    if let Some(old) = current_id(session).await? {
         repo::sessions::delete(&state.db, &old).await?;
     }
     session.cycle_id().await.map_err(|e| ServiceError::internal("session cycle", e))?;
@@ -53,14 +53,15 @@ pub async fn establish(
     Ok(())
 }
 
-/// The `auth_sessions` id this browser's cookie points at, if any.
-pub async fn current_id(session: &Session) -> Option<String> {
-    session.get::<String>(AUTH_KEY).await.ok().flatten()
+/// The `auth_sessions` id this browser's cookie points at, if any. A store that cannot be read is the database
+/// being unreachable (503), never "not signed in": answering 401 would make clients drop their session.
+pub async fn current_id(session: &Session) -> ServiceResult<Option<String>> {
+    session.get::<String>(AUTH_KEY).await.map_err(|e| ServiceError::Unavailable(format!("session store: {e}")))
 }
 
 /// Signs this browser out: the session row goes, the cookie record is flushed.
 pub async fn sign_out(state: &AppState, session: &Session, meta: &RequestMeta) -> ServiceResult<()> {
-    if let Some(id) = current_id(session).await {
+    if let Some(id) = current_id(session).await? {
         if let Some(row) = repo::sessions::live_by_id(&state.db, &id, now_ms()).await? {
             repo::sessions::delete(&state.db, &id).await?;
             let user = repo::users::by_id(&state.db, &row.user_id).await?;
@@ -79,6 +80,7 @@ pub async fn sign_out(state: &AppState, session: &Session, meta: &RequestMeta) -
 }
 
 pub async fn list_mine(state: &AppState, p: &Principal) -> ServiceResult<Vec<SessionInfo>> {
+    p.require_unpinned()?;
     let rows = repo::sessions::live_for_user(&state.db, &p.user_id, now_ms()).await?;
     Ok(rows
         .into_iter()
@@ -96,6 +98,7 @@ pub async fn list_mine(state: &AppState, p: &Principal) -> ServiceResult<Vec<Ses
 }
 
 pub async fn revoke_mine(state: &AppState, p: &Principal, id: &str, meta: &RequestMeta) -> ServiceResult<()> {
+    p.require_unpinned()?;
     let id = super::domain::parse_id("sessionId", id)?;
     if repo::sessions::delete_for_user(&state.db, &id, &p.user_id).await? == 0 {
         return Err(ServiceError::NotFound("No session of yours has that id.".into()));

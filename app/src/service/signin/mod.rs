@@ -1,0 +1,224 @@
+//! What every way in shares once a protocol has authenticated someone: "this person was authenticated by this
+//! connection of this org, with this (issuer, subject) and this address". Protocol modules (OIDC today; SAML
+//! and LDAP next) translate their protocol into an `Assertion` and call `provision`; they never copy its rules.
+//!
+//! Trust by proof:
+//! - A connection speaks only for addresses at domains its own org has verified by DNS (and still holds):
+//!   an address at a domain another org verified is refused (`sso_email_domain_not_allowed`), one at a domain
+//!   nobody verified is refused too (`sso_domain_not_verified`). So one org's IdP never creates or reaches an
+//!   account at another org's domain, and a multi-tenant issuer is not an open door.
+//! - A returning person is found by (connection, issuer, subject), never by address; an identity never crosses
+//!   orgs: a user whose own address is at a domain another org verified is refused as well.
+//! - A new subject whose address already has an account: if this org's IdP proved that address before, or the
+//!   browser is signed in to that very account (the person holds both the account and the address), the
+//!   identity is linked. Otherwise the account's address was never proven (a password sign-up proves nothing,
+//!   Latchkey sends no email), so the account is **taken over cleanly** by the proven owner: its password is
+//!   removed and its sessions, API keys, second factor and other identities are revoked, and this is audited
+//!   (`identity.takeover`). Whoever typed that address before keeps nothing.
+use super::audit::{self, Event, Outcome};
+use super::domain::{Email, Role};
+use super::{new_id, now_ms, RequestMeta};
+use crate::repo::{self, connections::ConnectionRow, orgs::OrgRow, users::UserRow};
+use crate::state::AppState;
+
+/// A sign-in failure: a stable code for the error page, and a detail for the audit log and server log only.
+#[derive(Debug)]
+pub struct SsoFailure {
+    pub code: &'static str,
+    pub detail: String,
+    pub org_id: Option<String>,
+}
+
+impl SsoFailure {
+    pub fn new(code: &'static str, detail: impl Into<String>, org_id: Option<&str>) -> Self {
+        Self { code, detail: detail.into(), org_id: org_id.map(str::to_string) }
+    }
+}
+
+impl From<sqlx::Error> for SsoFailure {
+    fn from(e: sqlx::Error) -> Self {
+        super::ServiceError::from(e).into()
+    }
+}
+
+impl From<super::ServiceError> for SsoFailure {
+    fn from(e: super::ServiceError) -> Self {
+        match e {
+            super::ServiceError::Unavailable(d) => Self::new("service_unavailable", d, None),
+            other => Self::new("server_error", other.to_string(), None),
+        }
+    }
+}
+
+/// What a protocol proved about the person.
+pub struct Assertion<'a> {
+    pub issuer: &'a str,
+    pub subject: &'a str,
+    pub email: &'a Email,
+    pub name: Option<&'a str>,
+    /// The user this browser was already signed in as when the sign-in started and finished (password session,
+    /// second factor passed): proof of control of that account, used to link it without a takeover.
+    pub signed_in_as: Option<&'a str>,
+}
+
+/// The user the sign-in is for, and whether their account was just taken over (the console tells them why their
+/// password, keys and authenticator are gone).
+pub struct Provisioned {
+    pub user: UserRow,
+    pub took_over: bool,
+}
+
+/// Checks that `conn` may speak for `email`: the domain is verified (in force) by the connection's own org, and
+/// listed by the connection when it lists domains.
+async fn check_domain(state: &AppState, org: &OrgRow, conn: &ConnectionRow, email: &Email) -> Result<repo::domains::DomainRow, SsoFailure> {
+    let fail = |code: &'static str, detail: String| SsoFailure::new(code, detail, Some(&org.id));
+    let listed: Vec<String> = serde_json::from_str(&conn.domains).unwrap_or_default();
+    if !listed.is_empty() && !listed.iter().any(|d| d.eq_ignore_ascii_case(email.domain())) {
+        return Err(fail("oauth_email_domain_mismatch", format!("{} is outside the connection's domains {listed:?}", email.as_str())));
+    }
+    match super::domains::governing(state, email).await? {
+        Some(d) if d.org_id == org.id => Ok(d),
+        Some(_) => Err(fail(
+            "sso_email_domain_not_allowed",
+            format!("the IdP asserted {}, at a domain another organization verified", email.as_str()),
+        )),
+        None => Err(fail(
+            "sso_domain_not_verified",
+            format!("the IdP asserted {}, but {} is not a verified domain of this organization", email.as_str(), email.domain()),
+        )),
+    }
+}
+
+/// Finds or creates the user for `a` at `conn` (rules above), then applies membership (JIT, auto-join).
+pub async fn provision(state: &AppState, org: &OrgRow, conn: &ConnectionRow, a: &Assertion<'_>, meta: &RequestMeta) -> Result<Provisioned, SsoFailure> {
+    let now = now_ms();
+    let fail = |code: &'static str, detail: String| SsoFailure::new(code, detail, Some(&org.id));
+    let own_domain = check_domain(state, org, conn, a.email).await?;
+    let jit = conn.jit_provisioning != 0;
+    let default_role = Role::parse(&conn.default_role).unwrap_or(Role::Member);
+    let mut took_over = false;
+    let mut tx = crate::repo::begin(&state.db).await?;
+    let user = match repo::connections::identity(&mut *tx, &conn.id, a.issuer, a.subject).await? {
+        Some(identity) => {
+            repo::connections::touch_identity(&mut *tx, &conn.id, a.subject, a.email.as_str(), now).await?;
+            let user = repo::users::by_id(&mut *tx, &identity.user_id).await?.ok_or_else(|| fail("server_error", "identity without user".into()))?;
+            // An identity never crosses orgs: an account whose own address another org verified is not this IdP's.
+            if let Ok(account) = Email::parse(&user.email) {
+                if super::domains::governing(state, &account).await?.is_some_and(|d| d.org_id != org.id) {
+                    return Err(fail("sso_email_domain_not_allowed", format!("identity {} leads to {}, at another organization's domain", a.subject, user.email)));
+                }
+            }
+            user
+        }
+        None => {
+            let user = match repo::users::by_email(&mut *tx, a.email.as_str()).await? {
+                Some(existing)
+                    if existing.email_proven_org.as_deref() == Some(org.id.as_str()) || a.signed_in_as == Some(existing.id.as_str()) =>
+                {
+                    let how = if a.signed_in_as == Some(existing.id.as_str()) { "own_session" } else { "proven_before" };
+                    audit::record_anonymous(&mut *tx, Some(&existing.id), &existing.email, meta, Event {
+                        org_id: Some(&org.id),
+                        action: "identity.link",
+                        target: Some(&existing.id),
+                        outcome: Outcome::Success,
+                        detail: Some(format!("connection={} sub={} verified_domain={} confirmed_by={how}", conn.id, a.subject, own_domain.name)),
+                    })
+                    .await?;
+                    existing
+                }
+                Some(existing) => {
+                    took_over = true;
+                    take_over(&mut tx, org, conn, &existing, a, meta, now).await?;
+                    existing
+                }
+                None => {
+                    if !jit {
+                        return Err(fail("sso_user_not_provisioned", format!("{} is new and JIT provisioning is off", a.email.as_str())));
+                    }
+                    let name = a.name.map(|n| n.trim().chars().take(100).collect::<String>()).filter(|n| !n.is_empty() && !n.chars().any(char::is_control));
+                    let user = UserRow {
+                        id: new_id(),
+                        email: a.email.as_str().to_string(),
+                        name: name.unwrap_or_else(|| a.email.as_str().to_string()),
+                        password_hash: None,
+                        created_at: now,
+                        email_proven_org: Some(org.id.clone()),
+                    };
+                    repo::users::insert(&mut *tx, &user).await?;
+                    user
+                }
+            };
+            let identity = repo::connections::IdentityRow {
+                connection_id: conn.id.clone(),
+                issuer: a.issuer.to_string(),
+                subject: a.subject.to_string(),
+                user_id: user.id.clone(),
+                email: a.email.as_str().to_string(),
+            };
+            repo::connections::insert_identity(&mut *tx, &identity, now).await?;
+            user
+        }
+    };
+    if user.email_proven_org.as_deref() != Some(org.id.as_str()) && user.email == a.email.as_str() {
+        repo::users::set_proven(&mut *tx, &user.id, &org.id, now).await?;
+    }
+    let membership = repo::orgs::with_membership(&mut *tx, &org.id, &user.id).await?;
+    let active = membership.as_ref().is_some_and(|m| m.status == "active");
+    // The stricter setting wins: a domain that wants approval overrides just-in-time provisioning.
+    if !active && own_domain.auto_join == "approval" {
+        tx.commit().await?;
+        super::domains::file_join_request(state, &own_domain, &user, "sso", meta).await?;
+        return Err(fail("join_request_pending", format!("{} asked to join; the domain {} needs approval", user.email, own_domain.name)));
+    }
+    match membership {
+        Some(m) if m.status == "active" => {}
+        _ if !jit && own_domain.auto_join != "auto" => {
+            return Err(fail("sso_user_not_provisioned", format!("{} is not a member and JIT provisioning is off", user.email)))
+        }
+        Some(_) => return Err(fail("sso_user_not_provisioned", format!("{}'s membership is pending approval", user.email))),
+        None => {
+            repo::orgs::insert_membership(&mut *tx, &org.id, &user.id, default_role.as_str(), "active", now).await?;
+            audit::record_anonymous(&mut *tx, Some(&user.id), &user.email, meta, Event {
+                org_id: Some(&org.id),
+                action: "member.jit_provision",
+                target: Some(&user.id),
+                outcome: Outcome::Success,
+                detail: Some(format!("role={} connection={}", default_role.as_str(), conn.id)),
+            })
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(Provisioned { user, took_over })
+}
+
+/// The proven owner of an address takes over the account that someone created with it: every credential the
+/// account had is revoked, in the same transaction that links the identity.
+async fn take_over(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    org: &OrgRow,
+    conn: &ConnectionRow,
+    user: &UserRow,
+    a: &Assertion<'_>,
+    meta: &RequestMeta,
+    now: i64,
+) -> Result<(), SsoFailure> {
+    let password = repo::users::clear_password(&mut **tx, &user.id, now).await?;
+    let sessions = repo::sessions::delete_all_for_user(&mut **tx, &user.id).await?;
+    let keys = repo::api_keys::revoke_all_for_user(&mut **tx, &user.id, now).await?;
+    let factor = repo::mfa::get(&mut **tx, &user.id).await?.is_some();
+    repo::mfa::delete(tx, &user.id).await?;
+    let identities = repo::connections::delete_identities_of_user(&mut **tx, &user.id).await?;
+    audit::record_anonymous(&mut **tx, Some(&user.id), &user.email, meta, Event {
+        org_id: Some(&org.id),
+        action: "identity.takeover",
+        target: Some(&user.id),
+        outcome: Outcome::Success,
+        detail: Some(format!(
+            "the address was never proven; proven now by connection={} sub={}: password_removed={password} sessions_ended={sessions} api_keys_revoked={keys} second_factor_removed={factor} other_identities_removed={identities}",
+            conn.id, a.subject
+        )),
+    })
+    .await?;
+    Ok(())
+}
