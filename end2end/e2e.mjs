@@ -2,11 +2,12 @@
 // its own SQLite database. Sign up, create an org, create an API key in the console (its Copy button works only
 // once the WASM has hydrated the page), then call the REST API with that key and find the org. Then connect a
 // real OpenID Provider (npm oidc-provider, started here) on the Identity provider page, test it, and sign a new
-// member in through the org's login URL and the IdP's login form; the owner sees the JIT member in Members.
 // Then add a domain on the Domains page, publish its TXT record in a real BIND (started here) and watch the
-// page turn it verified by itself; an email at that domain typed on the sign-in page goes to the IdP. With
-// auto-join on approval, a password sign-up at that domain sees its pending request; the owner approves it on
-// Members and the new member gets in.
+// page turn it verified by itself (the IdP speaks only for verified domains); an email at that domain typed on
+// the sign-in page goes to the IdP; a new member signs in through the org's login URL and the IdP's login form
+// and the owner sees the JIT member in Members. A password sign-up at that domain is refused with the way to
+// SSO. With auto-join on approval, an IdP sign-in files a request; the owner approves it on Members and the new
+// member gets in.
 // Then the owner enrols TOTP and turns on "require a second factor"; a member who signs in through the IdP is
 // held at the MFA page, enrols (the test computes codes from the shown key) and reaches the console; the owner
 // revokes that member's session on the Sessions page and the member's browser is signed out.
@@ -182,29 +183,15 @@ async function main() {
     assert.equal(loginUrl, `${base}/api/auth/sso/e2e-${stamp}/login`);
   });
 
-  await step('a new member signs in through the IdP login form and lands in the console', async () => {
-    const memberContext = await browser.newContext();
-    const member = await memberContext.newPage();
-    member.setDefaultTimeout(20_000);
-    await member.goto(loginUrl);
-    await member.locator('input[name="login"]').fill('jit.member@example.com');
-    await member.locator('input[name="password"]').fill('anything');
-    await member.getByRole('button', { name: 'Sign-in' }).click();
-    await member.getByRole('button', { name: 'Continue' }).click();
-    await member.waitForURL(`${base}/orgs/${orgId}`);
-    await member.getByRole('heading', { name: orgName }).waitFor();
-    await member.getByRole('link', { name: 'jit.member@example.com' }).waitFor();
-    await memberContext.close();
-  });
-
-  await step('the owner sees the JIT member in Members', async () => {
-    await page.goto(`${base}/orgs/${orgId}/members`);
-    const row = page.getByRole('row', { name: /jit\.member@example\.com/ });
-    await row.waitFor();
-    assert.match(await row.innerText(), /member/);
-  });
-
   const domain = `e2e-${stamp}.test`;
+  await step('before the domain is proven, someone makes a password account at it', async () => {
+    const r = await fetch(`${base}/api/auth/signup`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: `early@${domain}`, password: 'typed by anyone 123', name: 'Early' }),
+    });
+    assert.equal(r.status, 201);
+  });
+
   await step('add a domain; the page turns it verified by itself once the TXT record is published', async () => {
     await page.goto(`${base}/orgs/${orgId}/domains`);
     await hydrated();
@@ -243,7 +230,63 @@ async function main() {
     await ctx.close();
   });
 
-  await step('auto-join needs approval: a password sign-up files a request the owner approves on Members', async () => {
+  await step('a new member signs in through the IdP login form and lands in the console', async () => {
+    const memberContext = await browser.newContext();
+    const member = await memberContext.newPage();
+    member.setDefaultTimeout(20_000);
+    await member.goto(loginUrl);
+    await member.locator('input[name="login"]').fill(`jit.member@${domain}`);
+    await member.locator('input[name="password"]').fill('anything');
+    await member.getByRole('button', { name: 'Sign-in' }).click();
+    await member.getByRole('button', { name: 'Continue' }).click();
+    await member.waitForURL(`${base}/orgs/${orgId}`);
+    await member.getByRole('heading', { name: orgName }).waitFor();
+    await member.getByRole('link', { name: `jit.member@${domain}` }).waitFor();
+    await memberContext.close();
+  });
+
+  await step('the owner sees the JIT member in Members', async () => {
+    await page.goto(`${base}/orgs/${orgId}/members`);
+    const row = page.getByRole('row', { name: new RegExp(`jit\\.member@${domain}`) });
+    await row.waitFor();
+    assert.match(await row.innerText(), /member/);
+  });
+
+  await step('the proven owner of that address takes the account over, and the account page says why', async () => {
+    const ctx = await browser.newContext();
+    const early = await ctx.newPage();
+    early.setDefaultTimeout(20_000);
+    await early.goto(loginUrl);
+    await early.locator('input[name="login"]').fill(`early@${domain}`);
+    await early.locator('input[name="password"]').fill('anything');
+    await early.getByRole('button', { name: 'Sign-in' }).click();
+    await early.getByRole('button', { name: 'Continue' }).click();
+    await early.waitForURL(`${base}/account?notice=account_secured`);
+    await early.getByText("Your account is now secured by your organization's sign-in.").waitFor();
+    const old = await fetch(`${base}/api/auth/signin`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: `early@${domain}`, password: 'typed by anyone 123' }),
+    });
+    assert.equal(old.status, 401, 'the password someone typed no longer works');
+    await ctx.close();
+  });
+
+  await step('a password sign-up at the SSO domain is refused and points to SSO', async () => {
+    const ctx = await browser.newContext();
+    const pat = await ctx.newPage();
+    pat.setDefaultTimeout(20_000);
+    await pat.goto(`${base}/signup`);
+    await pat.waitForSelector('body[data-hydrated="true"]');
+    await pat.getByLabel('Your name').fill('Pat Password');
+    await pat.getByLabel('Work email').fill(`pat@${domain}`);
+    await pat.getByLabel('Password', { exact: true }).fill('correct horse battery staple');
+    await pat.getByRole('button', { name: 'Create account' }).click();
+    await pat.getByText(`Addresses at ${domain} sign in with their organization's single sign-on`).waitFor();
+    assert.match(pat.url(), /\/signup/);
+    await ctx.close();
+  });
+
+  await step('auto-join needs approval: an IdP sign-in files a request the owner approves on Members', async () => {
     await page.goto(`${base}/orgs/${orgId}/domains`);
     await hydrated();
     await page.getByLabel('Auto-join', { exact: true }).selectOption('approval');
@@ -255,25 +298,43 @@ async function main() {
     const ctx = await browser.newContext();
     const pat = await ctx.newPage();
     pat.setDefaultTimeout(20_000);
-    await pat.goto(`${base}/signup`);
-    await pat.waitForSelector('body[data-hydrated="true"]');
-    await pat.getByLabel('Your name').fill('Pat Password');
-    await pat.getByLabel('Work email').fill(`pat@${domain}`);
-    await pat.getByLabel('Password', { exact: true }).fill('correct horse battery staple');
-    await pat.getByRole('button', { name: 'Create account' }).click();
-    await pat.waitForURL(`${base}/orgs`);
-    await pat.getByText('waiting for an owner or admin to approve your request').waitFor();
+    // The IdP remembers pat's session and consent after the first pass: each form is filled only if shown.
+    const viaIdp = async () => {
+      await pat.goto(loginUrl);
+      if (pat.url().startsWith(base)) return;
+      const login = pat.locator('input[name="login"]');
+      const consent = pat.getByRole('button', { name: 'Continue' });
+      await Promise.race([login.waitFor(), consent.waitFor(), pat.waitForURL((u) => u.href.startsWith(base))]);
+      if (await login.count()) {
+        await login.fill(`pat@${domain}`);
+        await pat.locator('input[name="password"]').fill('anything');
+        await pat.getByRole('button', { name: 'Sign-in' }).click();
+      }
+      await Promise.race([consent.waitFor().then(() => consent.click()), pat.waitForURL((u) => u.href.startsWith(base))]);
+    };
+    await viaIdp();
+    await pat.waitForURL(`${base}/auth/error?code=join_request_pending`);
+    await pat.getByText('Your request to join is waiting for approval').waitFor();
     await page.goto(`${base}/orgs/${orgId}/members`);
     await hydrated();
     const req = page.locator(`tr[data-email="pat@${domain}"]`);
     await req.waitFor();
-    assert.match(await req.innerText(), /Password/);
+    assert.match(await req.innerText(), /Identity provider/);
     await req.getByRole('button', { name: 'Approve' }).click();
     await req.waitFor({ state: 'detached' });
     await page.getByRole('row', { name: new RegExp(`pat@${domain}.*member`) }).waitFor();
-    await pat.goto(`${base}/orgs/${orgId}`);
+    await viaIdp();
+    await pat.waitForURL(`${base}/orgs/${orgId}`);
     await pat.getByRole('heading', { name: orgName }).waitFor();
     await ctx.close();
+    // Back to auto-join for the next members.
+    await page.goto(`${base}/orgs/${orgId}/domains`);
+    await hydrated();
+    await page.getByLabel('Auto-join', { exact: true }).selectOption('auto');
+    await page.waitForFunction(async (id) => {
+      const r = await fetch(`/api/user/organizations/${id}/domains`);
+      return (await r.json()).data[0].autoJoin === 'auto';
+    }, orgId);
   });
 
   await step('the owner enrols TOTP and requires a second factor on the Security page', async () => {
@@ -301,7 +362,7 @@ async function main() {
     memberPage = await memberCtx.newPage();
     memberPage.setDefaultTimeout(20_000);
     await memberPage.goto(loginUrl);
-    await memberPage.locator('input[name="login"]').fill('mfa.member@example.com');
+    await memberPage.locator('input[name="login"]').fill(`mfa.member@${domain}`);
     await memberPage.locator('input[name="password"]').fill('anything');
     await memberPage.getByRole('button', { name: 'Sign-in' }).click();
     await memberPage.getByRole('button', { name: 'Continue' }).click();
@@ -322,7 +383,7 @@ async function main() {
   await step('the owner revokes the member\'s session and the member is signed out', async () => {
     await page.goto(`${base}/orgs/${orgId}/sessions`);
     await hydrated();
-    const row = page.locator('tr[data-email="mfa.member@example.com"]');
+    const row = page.locator(`tr[data-email="mfa.member@${domain}"]`);
     await row.waitFor();
     assert.match(await row.innerText(), /SSO/);
     page.once('dialog', (d) => d.accept());
