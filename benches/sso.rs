@@ -1,18 +1,26 @@
-//! SSO benchmark (not a test): prints the OIDC callback's cost and complete sign-ins per second against a
-//! local IdP (end2end/peers/forge-idp.mjs: real discovery, RS256-signed ID tokens, PKCE and client_secret_basic
-//! checked), on SQLite and, when LATCHKEY_TEST_POSTGRES_URL is set, PostgreSQL. Run: `cargo bench --bench sso`.
+//! SSO benchmark (not a test). Runs the real `latchkey` binary as its own process (so its CPU can be read from
+//! /proc/<pid>/stat apart from the load generator's) against a local IdP (end2end/peers/forge-idp.mjs: real
+//! discovery, RS256-signed ID tokens, PKCE and client_secret_basic checked), on SQLite and, when
+//! LATCHKEY_TEST_POSTGRES_URL is set, PostgreSQL. Prints, per database:
+//! - the OIDC callback's latency for a returning user (sequential);
+//! - complete sign-ins per second with 8 concurrent browsers, and the server's CPU per sign-in;
+//! - `/healthz` latency while 8 clients keep signing in with a password (argon2 runs off the async workers);
+//! - the server's peak RSS.
+//! Run: `cargo bench --bench sso`.
 #![recursion_limit = "256"]
 
 #[path = "../tests/api/peers.rs"]
 mod peers;
 
-use latchkey::config::Config;
 use reqwest::Client;
 use serde_json::json;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 const SIGN_INS: usize = 400;
 const CONCURRENCY: usize = 8;
+const PASSWORD_SIGN_INS: usize = 96;
 
 fn client() -> Client {
     Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
@@ -22,34 +30,67 @@ fn location(r: &reqwest::Response) -> String {
     r.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
 }
 
-async fn app(database_url: String, dir: &std::path::Path) -> String {
-    let config = Config {
-        bind: "127.0.0.1:0".into(),
-        database_url,
-        public_url: None,
-        key_file: dir.join("key"),
-        allow_private_idp: true,
-        dns_server: None,
-        domain_check_unit_ms: 60_000,
-        site_root: "target/site".into(),
-        trusted_proxies: vec![],
-        // The load generator is one client address: lift the per-client SSO limit.
-        sso_rate_limit: 1_000_000,
-        log_format: "text".into(),
-    };
-    let app = latchkey::startup::build(config).await.unwrap();
-    let base = format!("http://{}", app.addr);
-    tokio::spawn(latchkey::startup::run(app));
-    base
+/// The server process: started from the binary Cargo built for this bench, on a free port.
+struct Server {
+    base: String,
+    child: tokio::process::Child,
+}
+
+impl Server {
+    async fn start(database_url: &str, dir: &std::path::Path) -> Server {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
+            .args(["--bind", "127.0.0.1:0", "--database-url", database_url, "--allow-private-idp"])
+            .arg("--key-file")
+            .arg(dir.join("key"))
+            // The load generator is one client address: lift the per-client SSO limit.
+            .args(["--sso-rate-limit", "1000000"])
+            .env("RUST_LOG", "warn,latchkey::startup=info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the latchkey binary runs");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let base = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(i) = line.find("listening on ") {
+                    return line[i + "listening on ".len()..].trim().to_string();
+                }
+            }
+            panic!("latchkey exited before listening")
+        })
+        .await
+        .expect("latchkey listens within 30 s");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+        tokio::spawn(async move { while let Ok(Some(_)) = err.next_line().await {} });
+        Server { base, child }
+    }
+
+    /// utime + stime of the server process so far, in seconds.
+    fn cpu_secs(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id().unwrap())).unwrap();
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let f: Vec<&str> = after.split_whitespace().collect();
+        let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+        ticks / 100.0 // USER_HZ is 100 on Linux
+    }
+
+    fn peak_rss_mib(&self) -> f64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id().unwrap()))
+            .ok()
+            .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+            .unwrap_or(0.0)
+            / 1024.0
+    }
 }
 
 /// One complete sign-in by a new browser: login → IdP → callback. Returns the callback's latency.
-async fn sign_in(base: &str, i: usize, idp: &str) -> Duration {
+async fn sign_in(base: &str) -> Duration {
     let b = client();
     let r = b.get(format!("{base}/api/auth/sso/bench/login")).send().await.unwrap();
     let r = b.get(location(&r)).send().await.unwrap();
     let callback = location(&r);
-    let _ = (i, idp);
     let t = Instant::now();
     let r = b.get(&callback).send().await.unwrap();
     let took = t.elapsed();
@@ -57,62 +98,125 @@ async fn sign_in(base: &str, i: usize, idp: &str) -> Duration {
     took
 }
 
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn percentiles(mut v: Vec<Duration>) -> String {
+    v.sort();
+    let mean = v.iter().map(|d| ms(*d)).sum::<f64>() / v.len() as f64;
+    let p = |q: usize| ms(v[(v.len() * q / 100).min(v.len() - 1)]);
+    format!("mean {mean:.2} ms, p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms (n={})", p(50), p(95), p(99), v.len())
+}
+
 async fn run(label: &str, database_url: String) {
     let dir = tempfile::tempdir().unwrap();
     let idp = peers::Peer::start("forge-idp.mjs", &[("CLIENT_ID", "bench"), ("CLIENT_SECRET", "bench-secret")]).await;
-    let base = app(database_url, dir.path()).await;
+    let server = Server::start(&database_url, dir.path()).await;
+    let base = server.base.clone();
     let owner = client();
     owner.post(format!("{base}/api/auth/signup")).json(&json!({"email": "o@example.com", "password": "correct horse battery", "name": "O"})).send().await.unwrap();
     let org: serde_json::Value = owner.post(format!("{base}/api/user/organizations")).json(&json!({"name": "Bench", "slug": "bench"})).send().await.unwrap().json().await.unwrap();
     let org = org["data"]["id"].as_str().unwrap().to_string();
     let body = json!({"provider": "oidc", "issuerUrl": idp.url, "clientId": "bench", "clientSecret": "bench-secret"});
     owner.put(format!("{base}/api/user/organizations/{org}/settings/sso")).json(&body).send().await.unwrap();
+    // The org has proven example.com (arranged in the database; the DNS proof is not what is measured here).
+    {
+        sqlx::any::install_default_drivers();
+        let db = sqlx::AnyPool::connect(&database_url).await.unwrap();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+        sqlx::query(
+            "INSERT INTO domains (id, org_id, name, status, token, auto_join, attempts, next_check_at, pending_since, verified_at, created_at, updated_at) \
+             VALUES ($1, $2, 'example.com', 'verified', 'bench', 'off', 0, $3, $4, $4, $4, $4)",
+        )
+        .bind(ulid::Ulid::new().to_string())
+        .bind(&org)
+        .bind(now + 86_400_000)
+        .bind(now)
+        .execute(&db)
+        .await
+        .unwrap();
+        db.close().await;
+    }
 
     // Warm-up: discovery and JWKS are cached after the first sign-in; same subject → returning user.
     idp.post("/scenario", json!({"sub": "bench-user", "email": "bench@example.com"})).await;
-    for i in 0..20 {
-        sign_in(&base, i, &idp.url).await;
+    for _ in 0..20 {
+        sign_in(&base).await;
     }
-    // Sequential: the callback's latency (token exchange with the local IdP + verification + DB writes).
-    let mut lat: Vec<Duration> = Vec::new();
-    for i in 0..200 {
-        lat.push(sign_in(&base, i, &idp.url).await);
+    let mut lat = Vec::new();
+    for _ in 0..200 {
+        lat.push(sign_in(&base).await);
     }
-    lat.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let mean = lat.iter().map(|d| ms(*d)).sum::<f64>() / lat.len() as f64;
-    println!(
-        "{label:<10} callback latency (returning user, sequential, n={}): mean {:.2} ms, p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms",
-        lat.len(), mean, ms(lat[lat.len() / 2]), ms(lat[lat.len() * 95 / 100]), ms(lat[lat.len() * 99 / 100])
-    );
-    // Concurrent: complete sign-ins (3 HTTP round trips to Latchkey, 2 to the IdP) per second.
+    println!("{label:<10} callback latency (returning user, sequential): {}", percentiles(lat));
+
+    // Concurrent complete sign-ins (3 HTTP round trips to Latchkey, 2 to the IdP), and the server's CPU for them.
+    let cpu0 = server.cpu_secs();
     let t = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for w in 0..CONCURRENCY {
-        let (base, url) = (base.clone(), idp.url.clone());
+    for _ in 0..CONCURRENCY {
+        let base = base.clone();
         tasks.spawn(async move {
-            for i in 0..SIGN_INS / CONCURRENCY {
-                sign_in(&base, w * 1000 + i, &url).await;
+            for _ in 0..SIGN_INS / CONCURRENCY {
+                sign_in(&base).await;
             }
         });
     }
     while tasks.join_next().await.is_some() {}
     let secs = t.elapsed().as_secs_f64();
-    println!("{label:<10} complete sign-ins: {} in {:.2} s with {CONCURRENCY} browsers = {:.0} sign-ins/s", SIGN_INS, secs, SIGN_INS as f64 / secs);
-}
+    let cpu = server.cpu_secs() - cpu0;
+    println!(
+        "{label:<10} complete sign-ins: {SIGN_INS} in {secs:.2} s with {CONCURRENCY} browsers = {:.0}/s; server CPU {:.2} ms per sign-in ({:.0}% of one core)",
+        SIGN_INS as f64 / secs,
+        cpu * 1000.0 / SIGN_INS as f64,
+        cpu / secs * 100.0
+    );
 
-fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<f64>().unwrap_or(0.0)))
-        .unwrap_or(0.0)
-        / 1024.0
+    // /healthz while 8 clients sign in with a password (argon2id, 19 MiB, t=2): the workers stay free.
+    let mut idle = Vec::new();
+    for _ in 0..50 {
+        let t = Instant::now();
+        client().get(format!("{base}/healthz")).send().await.unwrap();
+        idle.push(t.elapsed());
+    }
+    let cpu0 = server.cpu_secs();
+    let t = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..CONCURRENCY {
+        let base = base.clone();
+        tasks.spawn(async move {
+            for _ in 0..PASSWORD_SIGN_INS / CONCURRENCY {
+                let r = client().post(format!("{base}/api/auth/signin")).json(&json!({"email": "o@example.com", "password": "correct horse battery"})).send().await.unwrap();
+                assert_eq!(r.status(), 200);
+            }
+        });
+    }
+    let mut busy = Vec::new();
+    while !tasks.is_empty() {
+        let t = Instant::now();
+        client().get(format!("{base}/healthz")).send().await.unwrap();
+        busy.push(t.elapsed());
+        while let Some(done) = tasks.try_join_next() {
+            done.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let cpu = server.cpu_secs() - cpu0;
+    println!("{label:<10} /healthz idle: {}", percentiles(idle));
+    println!(
+        "{label:<10} /healthz during {PASSWORD_SIGN_INS} password sign-ins by {CONCURRENCY} clients ({:.1}/s, server CPU {:.1} ms each): {}",
+        PASSWORD_SIGN_INS as f64 / secs,
+        cpu * 1000.0 / PASSWORD_SIGN_INS as f64,
+        percentiles(busy)
+    );
+    println!("{label:<10} server peak RSS: {:.1} MiB", server.peak_rss_mib());
 }
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
-        println!("Latchkey SSO benchmark (2 cores; app, IdP and load generator share the machine)");
+        println!("Latchkey SSO benchmark (2 cores; server, IdP and load generator share the machine)");
         let dir = tempfile::tempdir().unwrap();
         run("SQLite", format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display())).await;
         if let Ok(pg) = std::env::var("LATCHKEY_TEST_POSTGRES_URL") {
@@ -126,6 +230,5 @@ fn main() {
         } else {
             println!("PostgreSQL skipped: set LATCHKEY_TEST_POSTGRES_URL");
         }
-        println!("peak RSS of the benchmark process (server + load generator): {:.1} MiB", rss_mib());
     });
 }

@@ -1,5 +1,5 @@
 //! Configuration: every setting is a flag and an environment variable (SPEC §5).
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Parser)]
@@ -9,7 +9,7 @@ pub struct Config {
     #[arg(long, env = "LATCHKEY_BIND", default_value = "127.0.0.1:3000")]
     pub bind: String,
     /// `sqlite://file.db?mode=rwc` (default, one node) or `postgres://…` (several nodes).
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://latchkey.db?mode=rwc")]
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://latchkey.db?mode=rwc", global = true)]
     pub database_url: String,
     /// The URL people and identity providers reach Latchkey at; callback URLs are built from it.
     /// Default: `http://` + the bound address (http://127.0.0.1:3000 with the default --bind).
@@ -42,6 +42,28 @@ pub struct Config {
     /// Log format: `text` or `json`.
     #[arg(long, env = "LATCHKEY_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+    /// Without a command, Latchkey serves. With one, it acts on the database and exits.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Instance operators (they manage registered applications). Works while a server runs, on SQLite and PostgreSQL.
+    Operators {
+        #[command(subcommand)]
+        action: OperatorAction,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum OperatorAction {
+    /// Grants the operator role to the account with this email.
+    Add { email: String },
+    /// Takes the operator role away.
+    Remove { email: String },
+    /// Lists the operators.
+    List,
 }
 
 /// A CIDR (`10.0.0.0/8`) or a single address (`127.0.0.1`, taken as /32 or /128).

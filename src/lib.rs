@@ -3,6 +3,7 @@
 #![recursion_limit = "256"]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod cli;
 pub mod config;
 pub mod csrf;
 pub mod health;

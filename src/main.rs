@@ -14,6 +14,9 @@ async fn main() -> std::process::ExitCode {
         let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
         tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).init();
     }
+    if let Some(command) = config.command.clone() {
+        return latchkey::cli::run(&config, command).await;
+    }
     let result = match startup::build(config).await {
         Ok(app) => startup::run(app).await,
         Err(e) => Err(e),

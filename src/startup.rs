@@ -103,7 +103,7 @@ pub async fn build(config: Config) -> anyhow::Result<Application> {
 }
 
 /// Headers on every response: no framing (clickjacking), no MIME sniffing, no referrer beyond the origin, and
-/// `Cache-Control: no-store` on everything but the built assets, so no API key, TOTP secret, recovery code or
+/// `Cache-Control: no-store` on everything but the built assets and what says otherwise (the JWKS), so no API key, TOTP secret, recovery code or
 /// signed-in page is ever kept by a browser or proxy cache.
 async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
     use axum::http::{header, HeaderValue};
@@ -117,7 +117,7 @@ async fn security_headers(req: axum::extract::Request, next: axum::middleware::N
     );
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin"));
-    if !cacheable {
+    if !cacheable && !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     resp

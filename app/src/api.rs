@@ -292,3 +292,46 @@ pub async fn revoke_org_session(org_id: String, id: String) -> Result<(), AppErr
     let (state, p) = ctx::principal().await?;
     Ok(crate::service::policy::revoke_org_session(&state, &p, &org_id, &id, &ctx::meta().await).await?)
 }
+
+/// One redirect URI per line (the console's textarea), as a list.
+#[cfg(feature = "ssr")]
+fn lines(raw: &str) -> Vec<String> {
+    raw.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect()
+}
+
+#[server(prefix = "/sfn", endpoint = "list_applications")]
+pub async fn list_applications() -> Result<Vec<ApplicationInfo>, AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::applications::list(&state, &p).await?)
+}
+
+#[server(prefix = "/sfn", endpoint = "create_application")]
+pub async fn create_application(name: String, redirect_uris: String, mfa_handling: String) -> Result<ApplicationWithSecret, AppError> {
+    let (state, p) = ctx::principal().await?;
+    let input = crate::service::applications::ApplicationInput {
+        name: Some(name),
+        redirect_uris: Some(lines(&redirect_uris)),
+        mfa_handling: Some(mfa_handling),
+        ..Default::default()
+    };
+    Ok(crate::service::applications::create(&state, &p, &input, &ctx::meta().await).await?)
+}
+
+#[server(prefix = "/sfn", endpoint = "update_redirect_uris")]
+pub async fn update_redirect_uris(id: String, redirect_uris: String) -> Result<ApplicationInfo, AppError> {
+    let (state, p) = ctx::principal().await?;
+    let input = crate::service::applications::ApplicationInput { redirect_uris: Some(lines(&redirect_uris)), ..Default::default() };
+    Ok(crate::service::applications::update(&state, &p, &id, &input, &ctx::meta().await).await?)
+}
+
+#[server(prefix = "/sfn", endpoint = "rotate_application_secret")]
+pub async fn rotate_application_secret(id: String) -> Result<ApplicationWithSecret, AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::applications::rotate_secret(&state, &p, &id, &ctx::meta().await).await?)
+}
+
+#[server(prefix = "/sfn", endpoint = "delete_application")]
+pub async fn delete_application(id: String) -> Result<(), AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::applications::delete(&state, &p, &id, &ctx::meta().await).await?)
+}

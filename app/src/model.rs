@@ -12,6 +12,9 @@ pub struct Me {
     /// The session must pass its second factor (`POST /api/auth/mfa/challenge`) before anything else works.
     #[serde(default)]
     pub mfa_pending: bool,
+    /// An operator of this instance (manages registered applications at /admin).
+    #[serde(default)]
+    pub operator: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -145,6 +148,7 @@ pub fn sign_in_error_text(code: &str) -> (&'static str, &'static str, &'static s
         "sso_email_domain_not_allowed" => ("This email cannot sign in here", "Your identity provider asserted an email address at a domain that another organization has verified. An identity provider only speaks for its own organization's domains.", "Sign in through your own organization's sign-in page. If this address should belong here, the domain's owner must release it first."),
         "sso_domain_not_verified" => ("Your email domain is not verified yet", "This organization has not proven that it owns your email domain, so its identity provider cannot sign you in with that address yet.", "Ask your IT admin to verify the domain on the organization's Domains page (a DNS TXT record), then sign in again."),
         "oauth_issuer_mismatch" => ("Sign-in came from the wrong identity provider", "The answer was issued by a different identity provider than the one this organization uses.", "Start again from the sign-in page. If it keeps happening, your IT admin should check the issuer URL."),
+        "application_invalid" => ("This application is not set up to sign in here", "The application that sent you here is unknown to Latchkey, or asked to send you back to an address it has not registered.", "Go back to the application and try again. If it keeps happening, its operator must register the exact redirect URI."),
         "rate_limited" => ("Too many sign-in attempts", "Too many sign-ins were started from your network in the last minute.", "Wait a minute, then start again from the sign-in page."),
         "service_unavailable" => ("Sign-in is briefly unavailable", "Latchkey could not reach its database to finish your sign-in.", "Wait a few seconds, then start again from the sign-in page."),
         "sso_email_in_use" => ("An account with this email already exists", "Your email address belongs to an existing Latchkey account that is not linked to this identity provider.", "Sign in with your password instead. Linking happens automatically once your organization has verified its email domain."),
@@ -307,4 +311,42 @@ pub struct MfaEnrollment {
     pub secret: String,
     pub otpauth_uri: String,
     pub qr_svg: String,
+}
+
+/// A registered application (operators only), as the API and the console show it. The secret never appears.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationInfo {
+    pub id: String,
+    /// Public: goes in sign-in URLs (`app_…`).
+    pub client_id: String,
+    pub name: String,
+    /// Exact-match list: the browser is only ever sent back to one of these.
+    pub redirect_uris: Vec<String>,
+    pub session_duration_minutes: i64,
+    pub max_session_minutes: i64,
+    /// `latchkey`: Latchkey's pages challenge the second factor before handing back; `app`: hand back at once with
+    /// an intermediate session and the app runs the challenge through the API.
+    pub mfa_handling: String,
+    /// Secrets that still work (a rotated one until its grace period ends); only their first characters.
+    pub secrets: Vec<ApplicationSecretInfo>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationSecretInfo {
+    pub id: String,
+    pub prefix: String,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+}
+
+/// A new application or a rotated secret: the whole secret, shown this once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationWithSecret {
+    pub application: ApplicationInfo,
+    pub client_secret: String,
 }

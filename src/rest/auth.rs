@@ -27,7 +27,7 @@ pub struct SignIn {
 pub async fn sign_up(State(state): State<AppState>, session: Session, Meta(meta): Meta, Json(body): Json<SignUp>) -> Result<Response, ApiError> {
     let user = auth::sign_up(&state, &body.name, &body.email, &body.password, &meta).await?;
     sessions::establish(&state, &session, &user, "password", None, &meta).await?;
-    let me = app::model::Me { id: user.id, email: user.email, name: user.name, auth_method: "password".into(), mfa_pending: false };
+    let me = app::model::Me { id: user.id, email: user.email, name: user.name, auth_method: "password".into(), mfa_pending: false, operator: false };
     Ok(ok(StatusCode::CREATED, "Account created and signed in", me))
 }
 
@@ -35,7 +35,8 @@ pub async fn sign_in(State(state): State<AppState>, session: Session, Meta(meta)
     let user = auth::sign_in_password(&state, &body.email, &body.password, &meta).await?;
     sessions::establish(&state, &session, &user, "password", None, &meta).await?;
     let mfa_pending = app::service::mfa::enrolled(&state, &user.id).await?;
-    let me = app::model::Me { id: user.id, email: user.email, name: user.name, auth_method: "password".into(), mfa_pending };
+    let me_id = user.id.clone();
+    let me = app::model::Me { id: user.id, email: user.email, name: user.name, auth_method: "password".into(), mfa_pending, operator: app::repo::applications::is_operator(&state.db, &me_id).await.map_err(app::service::ServiceError::from)? };
     let message = if mfa_pending { "Password accepted. Finish signing in with your authenticator code (POST /api/auth/mfa/challenge)." } else { "Signed in" };
     Ok(ok(StatusCode::OK, message, me))
 }

@@ -1,9 +1,11 @@
 //! The REST API under `/api` (SPEC §2). Each handler parses input, calls one service function with the
 //! caller, and wraps the result in the envelope.
 mod account;
+mod admin;
 mod auth;
 pub mod caller;
 mod domains;
+mod handoff;
 pub mod envelope;
 mod orgs;
 mod security;
@@ -19,7 +21,9 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// Plain browser routes outside `/api` (no envelope).
 pub fn browser_routes() -> Router<AppState> {
-    Router::new().route("/signin/continue", get(domains::continue_sign_in))
+    Router::new()
+        .route("/signin/continue", get(domains::continue_sign_in))
+        .route("/.well-known/jwks.json", get(handoff::jwks))
 }
 
 pub fn router() -> Router<AppState> {
@@ -56,7 +60,15 @@ pub fn router() -> Router<AppState> {
         .route("/auth/mfa/enroll/confirm", post(security::mfa_confirm))
         .route("/auth/mfa/challenge", post(security::mfa_challenge))
         .route("/auth/mfa/disable", post(security::mfa_disable))
+        .route("/admin/applications", get(admin::list).post(admin::create))
+        .route("/admin/applications/{id}", get(admin::get).patch(admin::update).delete(admin::delete))
+        .route("/admin/applications/{id}/secrets", post(admin::rotate))
         .route("/auth/sso/callback", get(sso::callback))
+        .route("/auth/sso/handoff", get(handoff::resume))
+        .route("/auth/sso/authenticate", post(handoff::authenticate))
+        .route("/auth/sessions/authenticate", post(handoff::check_session))
+        .route("/auth/sessions/revoke", post(handoff::revoke_session))
+        .route("/auth/mfa/totp/authenticate", post(handoff::totp))
         .route("/auth/sso/{slug}/login", get(sso::login))
         .fallback(envelope::not_found)
         .method_not_allowed_fallback(envelope::method_not_allowed)

@@ -70,6 +70,13 @@ pub struct LoginQuery {
     return_to: Option<String>,
     #[serde(default)]
     login_hint: Option<String>,
+    /// A sign-in started by a registered application: where to hand the user back.
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    redirect_uri: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
 }
 
 pub async fn login(
@@ -78,8 +85,15 @@ pub async fn login(
     q: Result<Query<LoginQuery>, QueryRejection>,
     Meta(meta): Meta,
 ) -> Response {
-    let Query(q) = q.unwrap_or(Query(LoginQuery { return_to: None, login_hint: None }));
-    match oidc::begin_login(&state, &slug, q.return_to.as_deref(), q.login_hint.as_deref(), &meta).await {
+    let Ok(Query(q)) = q else {
+        return error_page("invalid_request");
+    };
+    let app = q.client_id.as_ref().map(|client_id| app::service::signin::handoff::AppRequest {
+        client_id: client_id.clone(),
+        redirect_uri: q.redirect_uri.clone().unwrap_or_default(),
+        state: q.state.clone(),
+    });
+    match oidc::begin_login(&state, &slug, q.return_to.as_deref(), q.login_hint.as_deref(), app.as_ref(), &meta).await {
         Ok(start) => {
             let mut resp = Redirect::to(&start.url).into_response();
             if let Some(v) = binding_cookie(&state, &start.cookie_name, &start.browser_token, oidc::FLOW_TTL_MS / 1000) {

@@ -55,6 +55,7 @@ pub async fn config(backend: Backend) -> Option<(Config, tempfile::TempDir)> {
         trusted_proxies: vec![],
         sso_rate_limit: 60,
         log_format: "text".into(),
+        command: None,
     };
     Some((config, dir))
 }

@@ -3,10 +3,12 @@
 mod abuse;
 mod accounts;
 mod api_keys;
+mod applications;
 mod db_outage;
 mod dns_server;
 mod domains;
 mod errors;
+mod handoff;
 mod hardening;
 mod helpers;
 mod orgs;

@@ -1,5 +1,6 @@
 //! The console: routes, the HTML shell, the signed-in frame, and small shared components.
 mod account;
+mod admin;
 mod auth;
 mod domains;
 mod security;
@@ -58,6 +59,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/orgs/:org_id/sessions") view=security::Sessions ssr=SsrMode::Async/>
                 <Route path=path!("/mfa") view=security::Mfa ssr=SsrMode::Async/>
                 <Route path=path!("/account") view=account::Account ssr=SsrMode::Async/>
+                <Route path=path!("/admin") view=admin::Admin ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }
@@ -152,6 +154,7 @@ fn Header(me: Me) -> impl IntoView {
                 </details>
             </nav>
             <span class="spacer"></span>
+            {me.operator.then(|| view! { <A href="/admin">"Applications"</A> })}
             <A href="/account">{me.email}</A>
             <ActionForm action=sign_out attr:class="inline">
                 <button type="submit" class="link">"Sign out"</button>

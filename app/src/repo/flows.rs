@@ -14,12 +14,19 @@ pub struct FlowRow {
     pub created_at: i64,
     pub expires_at: i64,
     pub used_at: Option<i64>,
+    /// A sign-in started by an application: which one, where to send the browser back, and the app's state.
+    pub application_id: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub app_state: Option<String>,
 }
+
+const COLS: &str = "state_hash, org_id, connection_id, browser_hash, nonce, pkce_verifier, return_to, created_at, expires_at, used_at, \
+                    application_id, redirect_uri, app_state";
 
 pub async fn insert<'e>(ex: impl Executor<'e, Database = Any>, f: &FlowRow) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO sso_flows (state_hash, org_id, connection_id, browser_hash, nonce, pkce_verifier, return_to, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO sso_flows (state_hash, org_id, connection_id, browser_hash, nonce, pkce_verifier, return_to, created_at, expires_at, \
+         application_id, redirect_uri, app_state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(&f.state_hash)
     .bind(&f.org_id)
@@ -30,6 +37,9 @@ pub async fn insert<'e>(ex: impl Executor<'e, Database = Any>, f: &FlowRow) -> s
     .bind(&f.return_to)
     .bind(f.created_at)
     .bind(f.expires_at)
+    .bind(&f.application_id)
+    .bind(&f.redirect_uri)
+    .bind(&f.app_state)
     .execute(ex)
     .await
     .map(|_| ())
@@ -38,10 +48,9 @@ pub async fn insert<'e>(ex: impl Executor<'e, Database = Any>, f: &FlowRow) -> s
 /// Marks the flow used and returns it, only if it is unused, unexpired and presented by the browser that started
 /// it (`browser_hash`), all in one statement: a replayed, expired or foreign state gets `None` and burns nothing.
 pub async fn claim<'e>(ex: impl Executor<'e, Database = Any>, state_hash: &str, browser_hash: &str, now: i64) -> sqlx::Result<Option<FlowRow>> {
-    sqlx::query_as::<_, FlowRow>(
-        "UPDATE sso_flows SET used_at = $2 WHERE state_hash = $1 AND browser_hash = $3 AND used_at IS NULL AND expires_at > $2 \
-         RETURNING state_hash, org_id, connection_id, browser_hash, nonce, pkce_verifier, return_to, created_at, expires_at, used_at",
-    )
+    sqlx::query_as::<_, FlowRow>(&format!(
+        "UPDATE sso_flows SET used_at = $2 WHERE state_hash = $1 AND browser_hash = $3 AND used_at IS NULL AND expires_at > $2 RETURNING {COLS}"
+    ))
     .bind(state_hash)
     .bind(now)
     .bind(browser_hash)
@@ -51,10 +60,7 @@ pub async fn claim<'e>(ex: impl Executor<'e, Database = Any>, state_hash: &str, 
 
 /// The flow with this state, if it still exists (to say why a claim failed).
 pub async fn lookup<'e>(ex: impl Executor<'e, Database = Any>, state_hash: &str) -> sqlx::Result<Option<FlowRow>> {
-    sqlx::query_as::<_, FlowRow>(
-        "SELECT state_hash, org_id, connection_id, browser_hash, nonce, pkce_verifier, return_to, created_at, expires_at, used_at \
-         FROM sso_flows WHERE state_hash = $1",
-    )
+    sqlx::query_as::<_, FlowRow>(&format!("SELECT {COLS} FROM sso_flows WHERE state_hash = $1"))
     .bind(state_hash)
     .fetch_optional(ex)
     .await

@@ -1,16 +1,19 @@
 //! Repositories: the only modules that write SQL, one per aggregate. Every query runs unchanged on SQLite and
 //! PostgreSQL through sqlx's `Any` driver (`$n` placeholders, BIGINT millisecond times, TEXT ids).
 pub mod api_keys;
+pub mod applications;
 pub mod audit;
 pub mod connections;
 pub mod domains;
 pub mod flows;
+pub mod jwt_keys;
 pub mod leases;
 pub mod mfa;
 pub mod orgs;
 pub mod policies;
 pub mod rate_limits;
 pub mod sessions;
+pub mod sso_tokens;
 pub mod users;
 
 pub use sqlx::Any;

@@ -37,7 +37,8 @@ pub async fn insert<'e>(ex: impl Executor<'e, Database = Any>, s: &AuthSessionRo
 
 /// The session if it exists and has not expired.
 pub async fn live_by_id<'e>(ex: impl Executor<'e, Database = Any>, id: &str, now: i64) -> sqlx::Result<Option<AuthSessionRow>> {
-    sqlx::query_as::<_, AuthSessionRow>(&format!("SELECT {COLS} FROM auth_sessions WHERE id = $1 AND expires_at > $2"))
+    // Browser sessions only: a session handed to an application is reached by its token, never by a cookie.
+    sqlx::query_as::<_, AuthSessionRow>(&format!("SELECT {COLS} FROM auth_sessions WHERE id = $1 AND expires_at > $2 AND application_id IS NULL"))
         .bind(id)
         .bind(now)
         .fetch_optional(ex)
@@ -162,4 +163,83 @@ pub async fn purge_expired(db: &crate::state::Db, now: i64) -> sqlx::Result<u64>
     let a = sqlx::query("DELETE FROM http_sessions WHERE expiry_date <= $1").bind(now).execute(db).await?;
     let b = sqlx::query("DELETE FROM auth_sessions WHERE expires_at <= $1").bind(now).execute(db).await?;
     Ok(a.rows_affected() + b.rows_affected())
+}
+
+/// A session handed to an application: the browser-session fields plus the application, the org and the digest
+/// of its token.
+#[derive(Debug, Clone, FromRow)]
+pub struct AppSessionRow {
+    pub id: String,
+    pub user_id: String,
+    pub method: String,
+    pub connection_id: Option<String>,
+    pub mfa_done: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub application_id: String,
+    pub org_id: String,
+    /// Still owes its second factor (the application runs the challenge).
+    pub intermediate: i64,
+}
+
+pub async fn insert_app<'e>(
+    ex: impl Executor<'e, Database = Any>,
+    s: &AuthSessionRow,
+    application_id: &str,
+    org_id: &str,
+    token_hash: &str,
+    intermediate: bool,
+) -> sqlx::Result<()> {
+    sqlx::query(&format!(
+        "INSERT INTO auth_sessions ({COLS}, application_id, org_id, token_hash, intermediate) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    ))
+    .bind(&s.id)
+    .bind(&s.user_id)
+    .bind(&s.method)
+    .bind(&s.connection_id)
+    .bind(s.mfa_done)
+    .bind(s.created_at)
+    .bind(s.expires_at)
+    .bind(s.last_seen_at)
+    .bind(&s.ip)
+    .bind(&s.user_agent)
+    .bind(application_id)
+    .bind(org_id)
+    .bind(token_hash)
+    .bind(intermediate as i64)
+    .execute(ex)
+    .await
+    .map(|_| ())
+}
+
+const APP_COLS: &str = "id, user_id, method, connection_id, mfa_done, created_at, expires_at, application_id, org_id, intermediate";
+
+/// Completes an intermediate session: the second factor was passed.
+pub async fn complete_intermediate<'e>(ex: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<bool> {
+    sqlx::query("UPDATE auth_sessions SET intermediate = 0, mfa_done = 1 WHERE id = $1 AND intermediate = 1")
+        .bind(id)
+        .execute(ex)
+        .await
+        .map(|r| r.rows_affected() > 0)
+}
+
+/// The live session of `application_id` whose token has this digest.
+pub async fn app_by_token<'e>(ex: impl Executor<'e, Database = Any>, token_hash: &str, application_id: &str, now: i64) -> sqlx::Result<Option<AppSessionRow>> {
+    sqlx::query_as(&format!("SELECT {APP_COLS} FROM auth_sessions WHERE token_hash = $1 AND application_id = $2 AND expires_at > $3"))
+        .bind(token_hash)
+        .bind(application_id)
+        .bind(now)
+        .fetch_optional(ex)
+        .await
+}
+
+/// The live session of `application_id` with this id (a JWT's `sid`).
+pub async fn app_by_id<'e>(ex: impl Executor<'e, Database = Any>, id: &str, application_id: &str, now: i64) -> sqlx::Result<Option<AppSessionRow>> {
+    sqlx::query_as(&format!("SELECT {APP_COLS} FROM auth_sessions WHERE id = $1 AND application_id = $2 AND expires_at > $3"))
+        .bind(id)
+        .bind(application_id)
+        .bind(now)
+        .fetch_optional(ex)
+        .await
 }

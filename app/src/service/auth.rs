@@ -151,5 +151,6 @@ pub async fn authenticate_partial(state: &AppState, auth_session_id: Option<&str
 /// The caller as `GET /api/user/me` shows it; `mfaPending` when the session still owes its second factor.
 pub async fn me(state: &AppState, p: &Principal) -> ServiceResult<Me> {
     let mfa_pending = p.session_id().is_some() && !p.mfa_done() && super::mfa::enrolled(state, &p.user_id).await?;
-    Ok(Me { id: p.user_id.clone(), email: p.email.clone(), name: p.name.clone(), auth_method: p.auth_method().to_string(), mfa_pending })
+    let operator = p.pinned_org().is_none() && repo::applications::is_operator(&state.db, &p.user_id).await?;
+    Ok(Me { id: p.user_id.clone(), email: p.email.clone(), name: p.name.clone(), auth_method: p.auth_method().to_string(), mfa_pending, operator })
 }

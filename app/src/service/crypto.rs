@@ -111,24 +111,52 @@ pub fn verify_password(password: &str, phc: Option<&str>) -> bool {
     ok && real
 }
 
-/// At most this many password hashes run at once on a node: one per core. Each runs on the blocking pool, so the
-/// async workers keep answering (health checks, other requests) while sign-ins queue here.
-fn argon_permits() -> &'static tokio::sync::Semaphore {
-    static SEM: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    SEM.get_or_init(|| tokio::sync::Semaphore::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)))
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Password hashing runs on a few dedicated threads, one per core: the async workers keep answering (health
+/// checks, other requests) while sign-ins queue here, and the memory argon2 takes (19 MiB a hash) stays with
+/// these threads instead of spreading over the blocking pool's many (glibc keeps an arena per thread).
+fn argon_pool() -> &'static std::sync::Mutex<std::sync::mpsc::Sender<Job>> {
+    static POOL: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<Job>>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) {
+            let rx = rx.clone();
+            let _ = std::thread::Builder::new().name(format!("argon2-{i}")).spawn(move || loop {
+                let job = match rx.lock() {
+                    Ok(guard) => guard.recv(),
+                    Err(_) => return,
+                };
+                match job {
+                    Ok(job) => job(),
+                    Err(_) => return,
+                }
+            });
+        }
+        std::sync::Mutex::new(tx)
+    })
 }
 
 async fn off_the_workers<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ServiceResult<T> {
-    let _permit = argon_permits().acquire().await.map_err(|e| ServiceError::internal("argon2 queue", e))?;
-    tokio::task::spawn_blocking(f).await.map_err(|e| ServiceError::internal("argon2 task", e))
+    let (done, result) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
+        let _ = done.send(f());
+    });
+    argon_pool()
+        .lock()
+        .map_err(|_| ServiceError::internal("argon2 pool", "poisoned"))?
+        .send(job)
+        .map_err(|e| ServiceError::internal("argon2 pool", e))?;
+    result.await.map_err(|e| ServiceError::internal("argon2 job", e))
 }
 
-/// `hash_password` on the blocking pool, behind the per-node concurrency limit.
+/// `hash_password` on the password-hashing threads.
 pub async fn hash_password_blocking(password: String) -> ServiceResult<String> {
     off_the_workers(move || hash_password(&password)).await?
 }
 
-/// `verify_password` on the blocking pool, behind the per-node concurrency limit.
+/// `verify_password` on the password-hashing threads.
 pub async fn verify_password_blocking(password: String, phc: Option<String>) -> ServiceResult<bool> {
     off_the_workers(move || verify_password(&password, phc.as_deref())).await
 }

@@ -13,6 +13,12 @@ pub enum ServiceError {
     InvalidCredentials,
     #[error("This API key is not valid: it is unknown or has been revoked.")]
     InvalidApiKey,
+    /// An application's credentials (HTTP Basic client id and secret) are missing or wrong.
+    #[error("The application credentials are not valid: send HTTP Basic with the client id and a current client secret.")]
+    InvalidClient,
+    /// A single-use or session token that is unknown, expired, already used, revoked or another application's.
+    #[error("{0}")]
+    InvalidToken(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -52,6 +58,8 @@ impl ServiceError {
             Self::Unauthenticated => "UNAUTHORIZED",
             Self::InvalidCredentials => "INVALID_CREDENTIALS",
             Self::InvalidApiKey => "INVALID_API_KEY",
+            Self::InvalidClient => "INVALID_CLIENT",
+            Self::InvalidToken(_) => "INVALID_TOKEN",
             Self::Forbidden(_) => "FORBIDDEN",
             Self::NotFound(_) => "NOT_FOUND",
             Self::Conflict(_) => "CONFLICT",
@@ -66,7 +74,7 @@ impl ServiceError {
     pub fn http_status(&self) -> u16 {
         match self {
             Self::Validation { .. } => 422,
-            Self::Unauthenticated | Self::InvalidCredentials | Self::InvalidApiKey => 401,
+            Self::Unauthenticated | Self::InvalidCredentials | Self::InvalidApiKey | Self::InvalidClient | Self::InvalidToken(_) => 401,
             Self::Forbidden(_) | Self::SsoRequired(_) | Self::MfaRequired(_) => 403,
             Self::NotFound(_) => 404,
             Self::Conflict(_) => 409,

@@ -70,7 +70,19 @@ pub async fn begin_enrollment(state: &AppState, p: &Principal) -> ServiceResult<
 }
 
 /// Checks a TOTP code against the stored secret and claims its step (never twice); or a recovery code.
-async fn check_code(state: &AppState, p: &Principal, code: &str, allow_unconfirmed: bool, allow_recovery: bool) -> ServiceResult<&'static str> {
+/// Whose code is checked: a signed-in caller, or the user of an application's intermediate session.
+pub(crate) struct UserRef<'a> {
+    pub user_id: &'a str,
+    pub email: &'a str,
+}
+
+impl<'a> UserRef<'a> {
+    fn of(p: &'a Principal) -> Self {
+        Self { user_id: &p.user_id, email: &p.email }
+    }
+}
+
+pub(crate) async fn check_code(state: &AppState, p: &UserRef<'_>, code: &str, allow_unconfirmed: bool, allow_recovery: bool) -> ServiceResult<&'static str> {
     let key = format!("mfa:user:{}", p.user_id);
     super::auth::limit(state, &key, ATTEMPTS, ATTEMPT_WINDOW_MS).await?;
     let row = repo::mfa::get(&state.db, &p.user_id)
@@ -109,7 +121,7 @@ pub async fn confirm_enrollment(state: &AppState, p: &Principal, code: &str, met
     if enrolled(state, &p.user_id).await? {
         return Err(ServiceError::Conflict("Two-factor authentication is already on.".into()));
     }
-    check_code(state, p, code, true, false).await?;
+    check_code(state, &UserRef::of(p), code, true, false).await?;
     let codes: Vec<String> = (0..RECOVERY_CODES)
         .map(|_| {
             let raw = random_token(8).to_ascii_lowercase().replace(['-', '_'], "x");
@@ -128,7 +140,7 @@ pub async fn confirm_enrollment(state: &AppState, p: &Principal, code: &str, met
 /// The challenge after sign-in: a TOTP or recovery code makes this session verified.
 pub async fn challenge(state: &AppState, p: &Principal, code: &str, meta: &RequestMeta) -> ServiceResult<()> {
     let sid = session_only(p)?.to_string();
-    match check_code(state, p, code, false, true).await {
+    match check_code(state, &UserRef::of(p), code, false, true).await {
         Ok(kind) => {
             repo::sessions::set_mfa_done(&state.db, &sid).await?;
             audit::record(&state.db, p, meta, Event { org_id: None, action: "mfa.challenge", target: Some(&sid), outcome: Outcome::Success, detail: Some(kind.into()) }).await?;
@@ -147,7 +159,7 @@ pub async fn disable(state: &AppState, p: &Principal, code: &str, meta: &Request
     if !enrolled(state, &p.user_id).await? {
         return Err(ServiceError::NotFound("Two-factor authentication is not on.".into()));
     }
-    check_code(state, p, code, false, true).await?;
+    check_code(state, &UserRef::of(p), code, false, true).await?;
     let mut tx = crate::repo::begin(&state.db).await?;
     repo::mfa::delete(&mut tx, &p.user_id).await?;
     audit::record(&mut *tx, p, meta, Event { org_id: None, action: "mfa.disable", target: Some(&p.user_id), outcome: Outcome::Success, detail: None }).await?;

@@ -1,6 +1,7 @@
 //! The service layer: every rule of the product lives here, behind `ssr`. REST handlers and server functions
 //! call these functions with the caller (`Principal`) and parsed input; nothing here knows HTTP.
 pub mod api_keys;
+pub mod applications;
 pub mod audit;
 pub mod auth;
 pub mod connections;
@@ -8,10 +9,12 @@ pub mod crypto;
 pub mod domain;
 pub mod domains;
 pub mod error;
+pub mod jwt;
 pub mod mfa;
 pub mod orgs;
 pub mod policy;
 pub mod oidc;
+pub mod operators;
 pub mod principal;
 pub mod safe_http;
 pub mod session_store;

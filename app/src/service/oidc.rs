@@ -189,9 +189,15 @@ pub async fn begin_login(
     slug: &str,
     return_to: Option<&str>,
     login_hint: Option<&str>,
+    app: Option<&signin::handoff::AppRequest>,
     meta: &RequestMeta,
 ) -> Result<LoginRedirect, SsoFailure> {
     client_limit(state, "login", meta).await?;
+    // An application's sign-in: checked before anything else, and never a redirect when it is wrong.
+    let target = match app {
+        Some(req) => Some(signin::handoff::validate(state, req).await?),
+        None => None,
+    };
     let org = repo::orgs::by_slug(&state.db, slug.trim())
         .await?
         .ok_or_else(|| SsoFailure::new("sso_connection_not_found", format!("no organization with slug {slug:?}"), None))?;
@@ -228,6 +234,9 @@ pub async fn begin_login(
         created_at: now,
         expires_at: now + FLOW_TTL_MS,
         used_at: None,
+        application_id: target.as_ref().map(|t| t.app.id.clone()),
+        redirect_uri: target.as_ref().map(|t| t.redirect_uri.clone()),
+        app_state: target.and_then(|t| t.state),
     };
     repo::flows::insert(&state.db, &flow).await?;
     Ok(LoginRedirect { url: url.to_string(), cookie_name, browser_token })
@@ -400,31 +409,17 @@ async fn finish_inner(
         name: name.as_deref(),
         signed_in_as: signed_in_as.as_deref(),
     };
-    let done = signin::provision(state, &org, &conn, &assertion, meta).await?;
-    let user = done.user;
-    sessions::establish(state, session, &user, "sso", Some(&conn.id), meta).await?;
-    audit::record_anonymous(&state.db, Some(&user.id), &user.email, meta, Event {
-        org_id: Some(&org.id),
-        action: "sso.login",
-        target: Some(&conn.id),
-        outcome: Outcome::Success,
-        detail: Some(format!("sub={subject}")),
-    })
-    .await?;
-    // After a takeover the person first learns why their old password, keys and authenticator are gone.
-    let next = if done.took_over {
-        "/account?notice=account_secured".to_string()
-    } else {
-        flow.return_to.unwrap_or_else(|| format!("/orgs/{}", org.id))
+    let app = match &flow.application_id {
+        Some(app_id) => {
+            let app = repo::applications::by_id(&state.db, app_id)
+                .await?
+                .ok_or_else(|| fail("application_invalid", "the application was deleted during sign-in".into()))?;
+            Some(signin::handoff::AppTarget { app, redirect_uri: flow.redirect_uri.clone().unwrap_or_default(), state: flow.app_state.clone() })
+        }
+        None => None,
     };
-    // The session is intermediate until the second factor when the user has one, or the org requires one.
-    let policy = repo::policies::get(&state.db, &org.id).await?;
-    let org_requires_mfa = policy.is_some_and(|p| p.auth_required == "mfa" || p.require_mfa != 0);
-    if org_requires_mfa || super::mfa::enrolled(state, &user.id).await.map_err(SsoFailure::from)? {
-        let enc: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
-        return Ok(format!("/mfa?next={enc}"));
-    }
-    Ok(next)
+    let end = signin::Ending { method: "sso", protocol: "oidc", return_to: flow.return_to.clone(), app };
+    signin::complete(state, session, &org, &conn, &assertion, end, meta).await
 }
 
 /// The user this browser is fully signed in as (second factor passed when they have one), if any.

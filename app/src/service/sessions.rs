@@ -12,7 +12,8 @@ const AUTH_KEY: &str = "auth_session_id";
 /// Absolute lifetime of a signed-in session.
 pub const SESSION_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
 
-/// Signs `user` in on this browser: rotates the cookie's session id (no fixation) and records how.
+/// Signs `user` in on this browser: rotates the cookie's session id (no fixation) and records how. Returns the
+/// `auth_sessions` id.
 pub async fn establish(
     state: &AppState,
     session: &Session,
@@ -20,7 +21,7 @@ pub async fn establish(
     method: &str,
     connection_id: Option<&str>,
     meta: &RequestMeta,
-) -> ServiceResult<()> {
+) -> ServiceResult<String> {
     if let Some(old) = current_id(session).await? {
         repo::sessions::delete(&state.db, &old).await?;
     }
@@ -50,7 +51,7 @@ pub async fn establish(
     .await?;
     tx.commit().await?;
     session.insert(AUTH_KEY, &row.id).await.map_err(|e| ServiceError::internal("session insert", e))?;
-    Ok(())
+    Ok(row.id)
 }
 
 /// The `auth_sessions` id this browser's cookie points at, if any. A store that cannot be read is the database

@@ -15,6 +15,8 @@
 //!   Latchkey sends no email), so the account is **taken over cleanly** by the proven owner: its password is
 //!   removed and its sessions, API keys, second factor and other identities are revoked, and this is audited
 //!   (`identity.takeover`). Whoever typed that address before keeps nothing.
+pub mod handoff;
+
 use super::audit::{self, Event, Outcome};
 use super::domain::{Email, Role};
 use super::{new_id, now_ms, RequestMeta};
@@ -66,6 +68,8 @@ pub struct Assertion<'a> {
 pub struct Provisioned {
     pub user: UserRow,
     pub took_over: bool,
+    /// This sign-in created the user (JIT).
+    pub provisioned: bool,
 }
 
 /// Checks that `conn` may speak for `email`: the domain is verified (in force) by the connection's own org, and
@@ -97,14 +101,18 @@ pub async fn provision(state: &AppState, org: &OrgRow, conn: &ConnectionRow, a: 
     let jit = conn.jit_provisioning != 0;
     let default_role = Role::parse(&conn.default_role).unwrap_or(Role::Member);
     let mut took_over = false;
+    let mut created = false;
     let mut tx = crate::repo::begin(&state.db).await?;
     let user = match repo::connections::identity(&mut *tx, &conn.id, a.issuer, a.subject).await? {
         Some(identity) => {
             repo::connections::touch_identity(&mut *tx, &conn.id, a.subject, a.email.as_str(), now).await?;
             let user = repo::users::by_id(&mut *tx, &identity.user_id).await?.ok_or_else(|| fail("server_error", "identity without user".into()))?;
             // An identity never crosses orgs: an account whose own address another org verified is not this IdP's.
+            // (Read on this transaction's connection: taking a second one from the pool here would deadlock the
+            // pool under concurrent sign-ins.)
             if let Ok(account) = Email::parse(&user.email) {
-                if super::domains::governing(state, &account).await?.is_some_and(|d| d.org_id != org.id) {
+                let held = repo::domains::verified_by_name(&mut *tx, account.domain()).await?.filter(|d| super::domains::in_force(d, now));
+                if held.is_some_and(|d| d.org_id != org.id) {
                     return Err(fail("sso_email_domain_not_allowed", format!("identity {} leads to {}, at another organization's domain", a.subject, user.email)));
                 }
             }
@@ -145,6 +153,7 @@ pub async fn provision(state: &AppState, org: &OrgRow, conn: &ConnectionRow, a: 
                         email_proven_org: Some(org.id.clone()),
                     };
                     repo::users::insert(&mut *tx, &user).await?;
+                    created = true;
                     user
                 }
             };
@@ -189,7 +198,7 @@ pub async fn provision(state: &AppState, org: &OrgRow, conn: &ConnectionRow, a: 
         }
     }
     tx.commit().await?;
-    Ok(Provisioned { user, took_over })
+    Ok(Provisioned { user, took_over, provisioned: created })
 }
 
 /// The proven owner of an address takes over the account that someone created with it: every credential the
@@ -221,4 +230,64 @@ async fn take_over(
     })
     .await?;
     Ok(())
+}
+
+/// How a protocol's sign-in ends: the method and protocol names, where the console should land, and the
+/// application to hand the user to when the sign-in was started by one.
+pub struct Ending {
+    pub method: &'static str,
+    pub protocol: &'static str,
+    pub return_to: Option<String>,
+    pub app: Option<handoff::AppTarget>,
+}
+
+/// The one ending of every sign-in: provisioning by the rules above, the browser session, the audit event, the
+/// second factor the org or the user needs, then the console or the application. Returns where the browser goes.
+pub async fn complete(
+    state: &AppState,
+    session: &tower_sessions::Session,
+    org: &OrgRow,
+    conn: &ConnectionRow,
+    a: &Assertion<'_>,
+    end: Ending,
+    meta: &RequestMeta,
+) -> Result<String, SsoFailure> {
+    let done = provision(state, org, conn, a, meta).await?;
+    let user = &done.user;
+    let browser_session = super::sessions::establish(state, session, user, end.method, Some(&conn.id), meta).await?;
+    audit::record_anonymous(&state.db, Some(&user.id), &user.email, meta, Event {
+        org_id: Some(&org.id),
+        action: "sso.login",
+        target: Some(&conn.id),
+        outcome: Outcome::Success,
+        detail: Some(format!("protocol={} sub={}{}", end.protocol, a.subject, end.app.as_ref().map(|t| format!(" application={}", t.app.client_id)).unwrap_or_default())),
+    })
+    .await?;
+    // The session is intermediate until the second factor when the user has one, or the org requires one.
+    let policy = repo::policies::get(&state.db, &org.id).await?;
+    let org_requires_mfa = policy.is_some_and(|p| p.auth_required == "mfa" || p.require_mfa != 0);
+    let mfa_owed = org_requires_mfa || super::mfa::enrolled(state, &user.id).await?;
+    if let Some(target) = &end.app {
+        let signed = handoff::Signed {
+            user_id: &user.id,
+            org_id: &org.id,
+            connection_id: Some(&conn.id),
+            method: end.method,
+            protocol: Some(end.protocol),
+            subject: Some(a.subject),
+            provisioned: done.provisioned,
+        };
+        return handoff::hand_off(state, target, &signed, mfa_owed, &browser_session).await;
+    }
+    // After a takeover the person first learns why their old password, keys and authenticator are gone.
+    let next = if done.took_over {
+        "/account?notice=account_secured".to_string()
+    } else {
+        end.return_to.unwrap_or_else(|| format!("/orgs/{}", org.id))
+    };
+    if mfa_owed {
+        let enc: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+        return Ok(format!("/mfa?next={enc}"));
+    }
+    Ok(next)
 }

@@ -1,0 +1,118 @@
+//! The application side of the hand-off: token exchange, session checks and revocation, the TOTP step of an
+//! intermediate session (all with HTTP Basic client credentials), the browser's return from `/mfa`, and the JWKS.
+use super::caller::Meta;
+use super::envelope::{ok, ApiError, Json};
+use app::repo::applications::ApplicationRow;
+use app::service::signin::handoff;
+use app::service::{applications, jwt, ServiceError};
+use app::state::AppState;
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::Engine;
+use serde::Deserialize;
+use tower_sessions::Session;
+
+/// The calling application, authenticated by HTTP Basic `clientId:secret`.
+pub struct AppClient(pub ApplicationRow);
+
+impl FromRequestParts<AppState> for AppClient {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let basic = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+            .and_then(|raw| String::from_utf8(raw).ok())
+            .ok_or(ServiceError::InvalidClient)?;
+        let (id, secret) = basic.split_once(':').ok_or(ServiceError::InvalidClient)?;
+        Ok(AppClient(applications::authenticate_client(state, id, secret).await?))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RedeemBody {
+    sso_token: String,
+    #[serde(default)]
+    session_duration_minutes: Option<i64>,
+    #[serde(default)]
+    session_custom_claims: Option<serde_json::Value>,
+}
+
+pub async fn authenticate(State(state): State<AppState>, AppClient(app): AppClient, Meta(meta): Meta, Json(b): Json<RedeemBody>) -> Result<Response, ApiError> {
+    let r = handoff::redeem(&state, &app, &b.sso_token, b.session_duration_minutes, b.session_custom_claims.as_ref(), &meta).await?;
+    let message = if r.member_authenticated { "Member authenticated" } else { "Second factor required: complete the intermediate session" };
+    Ok(ok(StatusCode::OK, message, r))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SessionBody {
+    #[serde(default)]
+    session_token: Option<String>,
+    #[serde(default)]
+    session_jwt: Option<String>,
+}
+
+pub async fn check_session(State(state): State<AppState>, AppClient(app): AppClient, Json(b): Json<SessionBody>) -> Result<Response, ApiError> {
+    let r = handoff::check(&state, &app, b.session_token.as_deref(), b.session_jwt.as_deref()).await?;
+    Ok(ok(StatusCode::OK, "Session is active", r))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RevokeBody {
+    session_token: String,
+}
+
+pub async fn revoke_session(State(state): State<AppState>, AppClient(app): AppClient, Meta(meta): Meta, Json(b): Json<RevokeBody>) -> Result<Response, ApiError> {
+    handoff::revoke(&state, &app, &b.session_token, &meta).await?;
+    Ok(ok(StatusCode::OK, "Session revoked", ()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TotpBody {
+    intermediate_session_token: String,
+    code: String,
+}
+
+pub async fn totp(State(state): State<AppState>, AppClient(app): AppClient, Meta(meta): Meta, Json(b): Json<TotpBody>) -> Result<Response, ApiError> {
+    let r = handoff::totp(&state, &app, &b.intermediate_session_token, &b.code, &meta).await?;
+    Ok(ok(StatusCode::OK, "Member authenticated", r))
+}
+
+#[derive(Deserialize)]
+pub struct ResumeQuery {
+    h: String,
+}
+
+/// The browser comes back from `/mfa`: the waiting hand-off of this session goes on to the application.
+pub async fn resume(State(state): State<AppState>, session: Session, q: Result<Query<ResumeQuery>, axum::extract::rejection::QueryRejection>) -> Response {
+    let Ok(Query(q)) = q else { return Redirect::to("/auth/error?code=sso_state_invalid").into_response() };
+    let current = async {
+        let id = app::service::sessions::current_id(&session).await.ok().flatten()?;
+        app::repo::sessions::live_by_id(&state.db, &id, app::service::now_ms()).await.ok().flatten()
+    }
+    .await;
+    let result = handoff::resume(&state, &q.h, current.as_ref().map(|s| s.id.as_str()), current.as_ref().is_some_and(|s| s.mfa_done != 0)).await;
+    match result {
+        Ok(to) => Redirect::to(&to).into_response(),
+        Err(f) => {
+            tracing::warn!(code = f.code, detail = %f.detail, "hand-off could not resume");
+            Redirect::to(&format!("/auth/error?code={}", f.code)).into_response()
+        }
+    }
+}
+
+/// `GET /.well-known/jwks.json`: cacheable for five minutes (a rotated key stays listed longer than that).
+pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let keys = jwt::jwks(&state).await?;
+    let mut resp = axum::Json(keys).into_response();
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    Ok(resp)
+}
