@@ -210,7 +210,66 @@ async fn run(label: &str, database_url: String) {
         cpu * 1000.0 / PASSWORD_SIGN_INS as f64,
         percentiles(busy)
     );
+    handoff(label, &server, &database_url, &owner).await;
     println!("{label:<10} server peak RSS: {:.1} MiB", server.peak_rss_mib());
+}
+
+/// The application hand-off: token exchange and session checks, latency and the server's CPU per call.
+async fn handoff(label: &str, server: &Server, database_url: &str, owner: &Client) {
+    let base = &server.base;
+    let ok = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["--database-url", database_url, "operators", "add", "o@example.com"])
+        .output()
+        .unwrap();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let redirect = "http://127.0.0.1:9/cb";
+    let app: serde_json::Value = owner
+        .post(format!("{base}/api/admin/applications"))
+        .json(&json!({"name": "Bench app", "redirectUris": [redirect]}))
+        .send().await.unwrap().json().await.unwrap();
+    let (client_id, secret) = (app["data"]["application"]["clientId"].as_str().unwrap().to_string(), app["data"]["clientSecret"].as_str().unwrap().to_string());
+    const N: usize = 200;
+    let mut tokens = Vec::new();
+    for _ in 0..N {
+        let b = client();
+        let r = b.get(format!("{base}/api/auth/sso/bench/login?client_id={client_id}&redirect_uri={redirect}&state=s")).send().await.unwrap();
+        let r = b.get(location(&r)).send().await.unwrap();
+        let landing = location(&b.get(location(&r)).send().await.unwrap());
+        let url = url::Url::parse(&landing).unwrap_or_else(|_| panic!("no hand-off: {landing}"));
+        tokens.push(url.query_pairs().find(|(k, _)| k == "token").unwrap().1.to_string());
+    }
+    let api = Client::new();
+    let mut lat = Vec::new();
+    let mut session = String::new();
+    let cpu0 = server.cpu_secs();
+    for t in &tokens {
+        let start = Instant::now();
+        let r: serde_json::Value = api.post(format!("{base}/api/auth/sso/authenticate")).basic_auth(&client_id, Some(&secret))
+            .json(&json!({"ssoToken": t})).send().await.unwrap().json().await.unwrap();
+        lat.push(start.elapsed());
+        session = r["data"]["sessionToken"].as_str().expect("redeemed").to_string();
+    }
+    let cpu = server.cpu_secs() - cpu0;
+    println!("{label:<10} token exchange: {}; server CPU {:.3} ms per call", percentiles(lat), cpu * 1000.0 / N as f64);
+    const M: usize = 1000;
+    let mut lat = Vec::new();
+    let cpu0 = server.cpu_secs();
+    let t0 = Instant::now();
+    for _ in 0..M {
+        let start = Instant::now();
+        let r = api.post(format!("{base}/api/auth/sessions/authenticate")).basic_auth(&client_id, Some(&secret))
+            .json(&json!({"sessionToken": session})).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        r.bytes().await.unwrap();
+        lat.push(start.elapsed());
+    }
+    let (secs, cpu) = (t0.elapsed().as_secs_f64(), server.cpu_secs() - cpu0);
+    println!(
+        "{label:<10} session authenticate: {:.0}/s sequential, {}; server CPU {:.3} ms per call (includes signing a fresh JWT)",
+        M as f64 / secs,
+        percentiles(lat),
+        cpu * 1000.0 / M as f64
+    );
 }
 
 fn main() {

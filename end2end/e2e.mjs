@@ -12,7 +12,8 @@
 // held at the MFA page, enrols (the test computes codes from the shown key) and reaches the console; the owner
 // revokes that member's session on the Sessions page and the member's browser is signed out.
 import { chromium } from 'playwright-core';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -30,9 +31,12 @@ let server;
 let browser;
 let idp;
 let dns;
+let downstream;
+const dbUrl = `sqlite://${join(work, 'e2e.db')}?mode=rwc`;
 function cleanup(code) {
   clearTimeout(deadline);
   if (dns) dns.stop();
+  if (downstream && downstream.exitCode === null) downstream.kill('SIGTERM');
   if (server && server.exitCode === null) server.kill('SIGTERM');
   if (idp && idp.exitCode === null) idp.kill('SIGTERM');
   const done = () => { rmSync(work, { recursive: true, force: true }); process.exit(code); };
@@ -45,7 +49,7 @@ function startServer(dnsAddr) {
       '--dns-server', dnsAddr,
       '--domain-check-unit-ms', '300',
       '--bind', '127.0.0.1:0',
-      '--database-url', `sqlite://${join(work, 'e2e.db')}?mode=rwc`,
+      '--database-url', dbUrl,
       '--key-file', join(work, 'latchkey.key'),
       '--site-root', siteRoot,
       '--allow-private-idp',
@@ -72,6 +76,25 @@ function startIdp(callbackUrl) {
     idp.stdout.on('data', (c) => { out += c.toString(); const m = out.match(/READY (\S+)/); if (m) resolvePromise(m[1]); });
     idp.on('exit', (code) => reject(new Error(`oidc-provider exited (${code})`)));
     setTimeout(() => reject(new Error('oidc-provider did not start in 20 s')), 20_000);
+  });
+}
+
+function freePort() {
+  return new Promise((resolvePromise, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolvePromise(port)); });
+    s.on('error', reject);
+  });
+}
+
+function startDownstream(env) {
+  return new Promise((resolvePromise, reject) => {
+    downstream = spawn(process.execPath, [join(import.meta.dirname, 'peers/downstream-app.mjs')],
+      { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+    let out = '';
+    downstream.stdout.on('data', (c) => { out += c.toString(); const m = out.match(/READY (\S+)/); if (m) resolvePromise(m[1]); });
+    downstream.on('exit', (code) => reject(new Error(`downstream app exited (${code})`)));
+    setTimeout(() => reject(new Error('downstream app did not start in 20 s')), 20_000);
   });
 }
 
@@ -335,6 +358,42 @@ async function main() {
       const r = await fetch(`/api/user/organizations/${id}/domains`);
       return (await r.json()).data[0].autoJoin === 'auto';
     }, orgId);
+  });
+
+  await step('an operator registers an application on /admin; a member signs in to it through Latchkey and the IdP', async () => {
+    const cli = spawnSync(bin, ['--database-url', dbUrl, 'operators', 'add', email], { encoding: 'utf8', env: { ...process.env, RUST_LOG: 'error' } });
+    assert.equal(cli.status, 0, cli.stderr);
+    assert.match(cli.stdout, /is now an operator/);
+    const port = await freePort();
+    const redirect = `http://127.0.0.1:${port}/callback`;
+    await page.goto(`${base}/admin`);
+    await hydrated();
+    await page.getByLabel('Name', { exact: true }).fill('Downstream CRM');
+    await page.getByLabel('Redirect URIs (one per line, exact match)').fill(redirect);
+    await page.getByRole('button', { name: 'Register application' }).click();
+    const panel = page.locator('#new-secret');
+    await panel.waitFor();
+    const clientId = (await panel.locator('code.value[aria-label="client id"]').innerText()).trim();
+    const secret = (await panel.locator('code.value[aria-label="client secret"]').innerText()).trim();
+    assert.match(clientId, /^app_/);
+    assert.match(secret, /^lks_/);
+    await page.locator(`section[data-client-id="${clientId}"]`).waitFor();
+    const appUrl = await startDownstream({ PORT: String(port), LATCHKEY_URL: base, CLIENT_ID: clientId, CLIENT_SECRET: secret, ORG_SLUG: `e2e-${stamp}` });
+    const ctx = await browser.newContext();
+    const user = await ctx.newPage();
+    user.setDefaultTimeout(20_000);
+    await user.goto(appUrl);
+    await user.getByRole('link', { name: 'Sign in with SSO' }).click();
+    await user.locator('input[name="login"]').fill(`dana@${domain}`);
+    await user.locator('input[name="password"]').fill('anything');
+    await user.getByRole('button', { name: 'Sign-in' }).click();
+    await user.getByRole('button', { name: 'Continue' }).click();
+    await user.locator('#who').filter({ hasText: `Signed in as dana@${domain}` }).waitFor();
+    assert.ok(user.url().startsWith(appUrl), `back at the application: ${user.url()}`);
+    const me = await user.evaluate(async () => (await fetch('/me.json')).json());
+    assert.equal(me.claims.org_slug, `e2e-${stamp}`, JSON.stringify(me));
+    assert.deepEqual(me.claims.amr, ['sso']);
+    await ctx.close();
   });
 
   await step('the owner enrols TOTP and requires a second factor on the Security page', async () => {

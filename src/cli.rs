@@ -1,5 +1,5 @@
 //! The command-line side of the binary: `latchkey operators add|remove|list` against the configured database.
-use crate::config::{Command, Config, OperatorAction};
+use crate::config::{Command, Config, KeyAction, OperatorAction};
 use app::service::operators;
 use std::process::ExitCode;
 
@@ -15,6 +15,7 @@ pub async fn run(config: &Config, command: Command) -> ExitCode {
         Command::Operators { action: OperatorAction::Add { email } } => operators::add(&db, &email).await,
         Command::Operators { action: OperatorAction::Remove { email } } => operators::remove(&db, &email).await,
         Command::Operators { action: OperatorAction::List } => operators::list(&db).await,
+        Command::Keys { action: KeyAction::Rotate } => rotate_key(config, &db).await,
     };
     db.close().await;
     match result {
@@ -27,4 +28,17 @@ pub async fn run(config: &Config, command: Command) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `latchkey keys rotate`: needs the server's key file (the private key is sealed with it); never creates one.
+async fn rotate_key(config: &Config, db: &app::state::Db) -> app::service::ServiceResult<String> {
+    if !config.key_file.exists() {
+        return Err(app::service::ServiceError::validation(
+            "keyFile",
+            format!("{} does not exist: pass the server's --key-file", config.key_file.display()),
+        ));
+    }
+    let (secrets, _) = app::service::crypto::SecretBox::load_or_create(&config.key_file).map_err(|e| app::service::ServiceError::internal("key file", e))?;
+    let key = app::service::jwt::rotate(db, &secrets).await?;
+    Ok(format!("Session JWTs are now signed with key {}; the previous key stays in the JWKS for {} seconds.", key.kid, app::service::jwt::JWT_TTL_SECS))
 }

@@ -16,7 +16,7 @@ pub struct Config {
     #[arg(long, env = "LATCHKEY_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// File holding the key that encrypts secrets at rest; generated on first start.
-    #[arg(long, env = "LATCHKEY_KEY_FILE", default_value = "latchkey.key")]
+    #[arg(long, env = "LATCHKEY_KEY_FILE", default_value = "latchkey.key", global = true)]
     pub key_file: PathBuf,
     /// Allow server-side fetches of IdP URLs that resolve to private, loopback or link-local addresses.
     #[arg(long, env = "LATCHKEY_ALLOW_PRIVATE_IDP")]
@@ -54,6 +54,17 @@ pub enum Command {
         #[command(subcommand)]
         action: OperatorAction,
     },
+    /// The signing keys of session JWTs.
+    Keys {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum KeyAction {
+    /// Starts signing with a new key; the previous public key stays in the JWKS until its tokens have expired.
+    Rotate,
 }
 
 #[derive(Debug, Clone, Subcommand)]

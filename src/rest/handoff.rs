@@ -116,3 +116,18 @@ pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
     Ok(resp)
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LoginUrlBody {
+    domain: String,
+    #[serde(default)]
+    redirect_uri: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+}
+
+pub async fn login_url(State(state): State<AppState>, AppClient(app): AppClient, Json(b): Json<LoginUrlBody>) -> Result<Response, ApiError> {
+    let r = handoff::login_url(&state, &app, &b.domain, b.redirect_uri.as_deref(), b.state.as_deref()).await?;
+    Ok(ok(StatusCode::OK, "Send the browser to authorizeUrl", r))
+}

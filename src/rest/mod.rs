@@ -66,6 +66,7 @@ pub fn router() -> Router<AppState> {
         .route("/auth/sso/callback", get(sso::callback))
         .route("/auth/sso/handoff", get(handoff::resume))
         .route("/auth/sso/authenticate", post(handoff::authenticate))
+        .route("/auth/sso/login-url", post(handoff::login_url))
         .route("/auth/sessions/authenticate", post(handoff::check_session))
         .route("/auth/sessions/revoke", post(handoff::revoke_session))
         .route("/auth/mfa/totp/authenticate", post(handoff::totp))

@@ -62,9 +62,14 @@ async fn call(app: &TestApp, a: &App, path: &str, body: Value) -> Answer {
 
 /// jose (npm) verifies the JWT against our JWKS: an independent implementation.
 async fn jose_verify(app: &TestApp, a: &App, jwt: &str) -> Value {
+    jose_verify_as(app, &app.base, a, jwt).await
+}
+
+/// Like `jose_verify`, with the issuer (the public URL) given.
+async fn jose_verify_as(app: &TestApp, issuer: &str, a: &App, jwt: &str) -> Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/end2end/peers/verify-jwt.mjs");
     let out = tokio::process::Command::new("node")
-        .args([script, &app.url("/.well-known/jwks.json"), &app.base, &a.client_id, jwt])
+        .args([script, &app.url("/.well-known/jwks.json"), issuer, &a.client_id, jwt])
         .output()
         .await
         .unwrap();
@@ -224,3 +229,92 @@ both!(sso a_second_factor_is_passed_before_the_member_is_authenticated, |app: Te
     assert_eq!(jose_verify(&app, &m, done.data()["sessionJwt"].as_str().unwrap()).await["ok"], true);
     call(&app, &m, "/api/auth/sessions/authenticate", json!({"sessionToken": inter})).await.expect(200, "OK");
 });
+
+fn kid(jwt: &str) -> String {
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(jwt.split('.').next().unwrap()).unwrap();
+    serde_json::from_slice::<Value>(&header).unwrap()["kid"].as_str().unwrap().to_string()
+}
+
+both!(sso login_url_routes_by_domain_and_a_rotated_key_keeps_its_tokens_valid, |app: TestApp| async move {
+    let (org, idp) = setup(&app).await;
+    let a = registered(&app, "latchkey").await;
+    // The connection is untested (not active): no route yet.
+    call(&app, &a, "/api/auth/sso/login-url", json!({"domain": "example.com"})).await.expect(404, "NOT_FOUND");
+    app.post(&format!("/api/user/organizations/{org}/settings/sso/test"), json!(null)).await.expect(200, "OK");
+    call(&app, &a, "/api/auth/sso/login-url", json!({"domain": "nobody.example"})).await.expect(404, "NOT_FOUND");
+    call(&app, &a, "/api/auth/sso/login-url", json!({"domain": "example.com", "redirectUri": "https://evil.example/cb"})).await.expect(422, "VALIDATION_ERROR");
+    app.send(app.browser().post(app.url("/api/auth/sso/login-url")).json(&json!({"domain": "example.com"}))).await.expect(401, "INVALID_CLIENT");
+    let r = call(&app, &a, "/api/auth/sso/login-url", json!({"domain": "EXAMPLE.com", "state": "st"})).await.expect(200, "OK");
+    assert_eq!(r.data()["protocol"], "oidc");
+    assert!(r.data()["connectionId"].is_string());
+    let authorize = r.data()["authorizeUrl"].as_str().unwrap().to_string();
+    assert!(authorize.starts_with(&format!("{}/api/auth/sso/acme/login?client_id={}", app.base, a.client_id)), "{authorize}");
+    // Following it ends in a hand-off.
+    idp.post("/scenario", json!({"sub": "erin-sub", "email": "erin@example.com"})).await;
+    let b = app.browser();
+    let to_idp = location(&b.get(&authorize).send().await.unwrap());
+    let back = location(&b.get(&to_idp).send().await.unwrap());
+    let token = token_of(&location(&b.get(&back).send().await.unwrap()), "st");
+    let d = call(&app, &a, "/api/auth/sso/authenticate", json!({"ssoToken": token})).await.expect(200, "OK").data().clone();
+    let old_jwt = d["sessionJwt"].as_str().unwrap().to_string();
+
+    // Rotation from the command line: new tokens use the new key, the old key stays listed for its tokens.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .arg("--database-url").arg(&app.config.database_url).arg("--key-file").arg(&app.config.key_file)
+        .args(["keys", "rotate"]).env("RUST_LOG", "error").output().await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let jwks: Value = app.client.get(app.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
+    let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+    assert_eq!(kids.len(), 2, "{jwks}");
+    assert!(kids.contains(&kid(&old_jwt).as_str()));
+    assert_eq!(jose_verify(&app, &a, &old_jwt).await["ok"], true, "a token of the retired key still verifies");
+    let fresh = call(&app, &a, "/api/auth/sessions/authenticate", json!({"sessionJwt": old_jwt})).await.expect(200, "OK");
+    let new_jwt = fresh.data()["sessionJwt"].as_str().unwrap();
+    assert_ne!(kid(new_jwt), kid(&old_jwt));
+    assert_eq!(jose_verify(&app, &a, new_jwt).await["ok"], true);
+});
+
+/// Two nodes on one database (sharing the key file, as several nodes must): a sign-in started on one finishes on
+/// the other, the token is redeemed there, and a session revoked on one node fails on the other at once.
+async fn two_nodes(backend: Backend) {
+    let Some((mut config, dir)) = config(backend).await else { return };
+    config.allow_private_idp = true;
+    // Both nodes sit behind one public URL (the load balancer's); the test plays the balancer.
+    const PUBLIC: &str = "http://localhost:1";
+    config.public_url = Some(PUBLIC.into());
+    let a_node = spawn_with(config.clone(), dir).await;
+    let b_node = spawn_with(config, tempfile::tempdir().unwrap()).await;
+    let (org, idp) = setup(&a_node).await;
+    let _ = org;
+    let a = registered(&a_node, "latchkey").await;
+    idp.post("/scenario", json!({"sub": "nina-sub", "email": "nina@example.com"})).await;
+    let browser = a_node.browser();
+    let q: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", &a.client_id)
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("state", "two")
+        .finish();
+    let to_idp = location(&browser.get(a_node.url(&format!("/api/auth/sso/acme/login?{q}"))).send().await.unwrap());
+    let callback = location(&browser.get(&to_idp).send().await.unwrap());
+    // The load balancer sends the callback to the other node.
+    let on_b = callback.replacen(PUBLIC, &b_node.base, 1);
+    assert_ne!(on_b, callback);
+    let token = token_of(&location(&browser.get(&on_b).send().await.unwrap()), "two");
+    let d = call(&b_node, &a, "/api/auth/sso/authenticate", json!({"ssoToken": token})).await.expect(200, "OK").data().clone();
+    call(&a_node, &a, "/api/auth/sso/authenticate", json!({"ssoToken": token})).await.expect(401, "INVALID_TOKEN");
+    call(&a_node, &a, "/api/auth/sessions/authenticate", json!({"sessionJwt": d["sessionJwt"]})).await.expect(200, "OK");
+    assert_eq!(jose_verify_as(&a_node, PUBLIC, &a, d["sessionJwt"].as_str().unwrap()).await["ok"], true, "one key for every node");
+    call(&b_node, &a, "/api/auth/sessions/revoke", json!({"sessionToken": d["sessionToken"]})).await.expect(200, "OK");
+    call(&a_node, &a, "/api/auth/sessions/authenticate", json!({"sessionToken": d["sessionToken"]})).await.expect(401, "INVALID_TOKEN");
+    call(&a_node, &a, "/api/auth/sessions/authenticate", json!({"sessionJwt": d["sessionJwt"]})).await.expect(401, "INVALID_TOKEN");
+}
+
+#[tokio::test]
+async fn a_sign_in_started_on_one_node_finishes_on_another_sqlite() {
+    two_nodes(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_sign_in_started_on_one_node_finishes_on_another_postgres() {
+    two_nodes(Backend::Postgres).await;
+}

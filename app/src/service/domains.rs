@@ -230,7 +230,7 @@ fn serves(c: &repo::connections::ConnectionRow, domain: &str) -> bool {
 }
 
 /// The org's connection that serves `domain` and may take sign-ins now, if any.
-async fn routing_connection(state: &AppState, org_id: &str, domain: &str) -> ServiceResult<Option<repo::connections::ConnectionRow>> {
+pub(crate) async fn routing_connection(state: &AppState, org_id: &str, domain: &str) -> ServiceResult<Option<repo::connections::ConnectionRow>> {
     let conns = repo::connections::for_org(&state.db, org_id).await?;
     Ok(conns.into_iter().find(|c| serves(c, domain)))
 }

@@ -39,12 +39,12 @@ async fn current_key(state: &AppState) -> ServiceResult<KeyRow> {
     if let Some(k) = repo::jwt_keys::current(&state.db).await? {
         return Ok(k);
     }
-    rotate(state).await
+    rotate(&state.db, &state.secrets).await
 }
 
 /// Creates a new signing key and retires the previous one (its public key stays in the JWKS until its tokens
 /// have expired). Returns the new key.
-pub async fn rotate(state: &AppState) -> ServiceResult<KeyRow> {
+pub async fn rotate(db: &crate::state::Db, secrets: &super::crypto::SecretBox) -> ServiceResult<KeyRow> {
     let signing = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
     let der = signing.to_pkcs8_der().map_err(|e| E::internal("pkcs8", e))?;
     let kid = super::new_id();
@@ -53,11 +53,11 @@ pub async fn rotate(state: &AppState) -> ServiceResult<KeyRow> {
         kid: kid.clone(),
         alg: "EdDSA".into(),
         public_key: signing.verifying_key().to_bytes().to_vec(),
-        private_key: state.secrets.seal(der.as_bytes(), &aad(&kid))?,
+        private_key: secrets.seal(der.as_bytes(), &aad(&kid))?,
         created_at: now,
         retired_at: None,
     };
-    let mut tx = repo::begin(&state.db).await?;
+    let mut tx = repo::begin(db).await?;
     repo::jwt_keys::retire_all(&mut *tx, now).await?;
     repo::jwt_keys::insert(&mut *tx, &row).await?;
     tx.commit().await?;

@@ -378,3 +378,41 @@ pub async fn totp(state: &AppState, app: &ApplicationRow, intermediate: &str, co
         provisioned: false,
     })
 }
+
+/// The answer of `POST /api/auth/sso/login-url` (reference 001).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginUrl {
+    pub authorize_url: String,
+    pub connection_id: String,
+    pub protocol: String,
+}
+
+/// Where to send a browser to sign in at `domain` for `app`: the domain is verified (in force) by an org with an
+/// active connection for it, and `redirect_uri` (default: the app's first) is registered exactly.
+pub async fn login_url(state: &AppState, app: &ApplicationRow, domain: &str, redirect_uri: Option<&str>, app_state: Option<&str>) -> ServiceResult<LoginUrl> {
+    let domain = crate::service::domains::parse_domain(domain)?;
+    let none = || ServiceError::NotFound(format!("No organization signs in {domain} with single sign-on: the domain is not verified, or its connection is not active."));
+    let d = repo::domains::verified_by_name(&state.db, &domain)
+        .await?
+        .filter(|d| crate::service::domains::in_force(d, now_ms()))
+        .ok_or_else(none)?;
+    let conn = crate::service::domains::routing_connection(state, &d.org_id, &d.name).await?.ok_or_else(none)?;
+    let org = repo::orgs::by_id(&state.db, &d.org_id).await?.ok_or_else(none)?;
+    let registered = crate::service::applications::redirect_uris(app);
+    let redirect = match redirect_uri {
+        Some(r) if registered.iter().any(|u| u == r) => r.to_string(),
+        Some(_) => return Err(ServiceError::validation("redirectUri", "This redirect URI is not registered for the application (exact match).")),
+        None => registered.first().cloned().ok_or_else(|| ServiceError::validation("redirectUri", "The application has no redirect URI."))?,
+    };
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("client_id", &app.client_id).append_pair("redirect_uri", &redirect);
+    if let Some(s) = app_state.filter(|s| !s.is_empty()) {
+        q.append_pair("state", s);
+    }
+    Ok(LoginUrl {
+        authorize_url: format!("{}/api/auth/sso/{}/login?{}", state.settings.public_url, org.slug, q.finish()),
+        connection_id: conn.id,
+        protocol: conn.protocol,
+    })
+}
