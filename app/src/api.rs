@@ -59,14 +59,28 @@ pub async fn current_user() -> Result<Option<Me>, AppError> {
     }
 }
 
+/// The password step; with `client_id` (the hosted sign-in page of an application) it ends in the hand-off.
 #[server(prefix = "/sfn", endpoint = "sign_in")]
-pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
+pub async fn sign_in(
+    email: String,
+    password: String,
+    #[server(default)] client_id: Option<String>,
+    #[server(default)] redirect_uri: Option<String>,
+    #[server(default)] state: Option<String>,
+    #[server(default)] organization: Option<String>,
+) -> Result<(), AppError> {
     use crate::service::{auth, sessions};
-    let state = ctx::state()?;
+    let app_state = ctx::state()?;
     let meta = ctx::meta().await;
-    let user = auth::sign_in_password(&state, &email, &password, &meta).await?;
-    sessions::establish(&state, &ctx::session().await?, &user, "password", None, &meta).await?;
-    let mfa = crate::service::mfa::enrolled(&state, &user.id).await?;
+    let user = auth::sign_in_password(&app_state, &email, &password, &meta).await?;
+    let sid = sessions::establish(&app_state, &ctx::session().await?, &user, "password", None, &meta).await?;
+    if let Some(client_id) = client_id.filter(|c| !c.is_empty()) {
+        let req = crate::service::signin::handoff::AppRequest { client_id, redirect_uri: redirect_uri.unwrap_or_default(), state };
+        let to = crate::service::signin::handoff::after_password(&app_state, &user, &sid, &req, organization.as_deref()).await?;
+        leptos_axum::redirect(&to);
+        return Ok(());
+    }
+    let mfa = crate::service::mfa::enrolled(&app_state, &user.id).await?;
     leptos_axum::redirect(if mfa { "/mfa?next=/orgs" } else { "/orgs" });
     Ok(())
 }

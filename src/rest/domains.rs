@@ -86,18 +86,39 @@ pub async fn discover(State(state): State<AppState>, Json(b): Json<DiscoverBody>
 #[derive(Deserialize)]
 pub struct ContinueQuery {
     email: Option<String>,
+    /// An application's hosted sign-in: carried on to the IdP or to the password step.
+    client_id: Option<String>,
+    redirect_uri: Option<String>,
+    state: Option<String>,
+    organization: Option<String>,
+}
+
+fn app_params(q: Option<&ContinueQuery>) -> String {
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    if let Some(q) = q {
+        for (k, v) in [("client_id", &q.client_id), ("redirect_uri", &q.redirect_uri), ("state", &q.state), ("organization", &q.organization)] {
+            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+                out.append_pair(k, v);
+            }
+        }
+    }
+    out.finish()
 }
 
 /// The console's email step (a plain GET form, so it works without JavaScript): to the IdP when the domain
 /// routes to SSO, else to the password step.
 pub async fn continue_sign_in(State(state): State<AppState>, q: Result<Query<ContinueQuery>, axum::extract::rejection::QueryRejection>) -> Response {
-    let email = q.ok().and_then(|Query(q)| q.email).unwrap_or_default();
+    let q = q.map(|Query(q)| q).ok();
+    let email = q.as_ref().and_then(|q| q.email.clone()).unwrap_or_default();
+    // The application's parameters, passed along untouched (they are checked where the sign-in ends).
+    let app = app_params(q.as_ref());
+    let with_app = |url: &str| if app.is_empty() { url.to_string() } else { format!("{url}&{app}") };
     let password_step = || {
         let enc: String = url::form_urlencoded::byte_serialize(email.trim().as_bytes()).collect();
-        Redirect::to(&format!("/signin?email={enc}")).into_response()
+        Redirect::to(&with_app(&format!("/signin?email={enc}"))).into_response()
     };
     match domains::discover(&state, &email).await {
-        Ok(d) if d.method == "sso" => Redirect::to(d.url.as_deref().unwrap_or("/signin")).into_response(),
+        Ok(d) if d.method == "sso" => Redirect::to(&with_app(d.url.as_deref().unwrap_or("/signin?"))).into_response(),
         Ok(_) => password_step(),
         Err(_) if email.trim().is_empty() => Redirect::to("/signin").into_response(),
         Err(_) => password_step(),

@@ -318,3 +318,37 @@ async fn a_sign_in_started_on_one_node_finishes_on_another_sqlite() {
 async fn a_sign_in_started_on_one_node_finishes_on_another_postgres() {
     two_nodes(Backend::Postgres).await;
 }
+
+both!(sso a_password_sign_in_hands_off_and_the_policy_still_holds, |app: TestApp| async move {
+    let (org, _idp) = setup(&app).await;
+    let a = registered(&app, "latchkey").await;
+    let (_, pat_id) = app.other_user("pat@elsewhere.test").await;
+    app.add_member(&org, &pat_id, "member").await;
+    let signin = |client_id: &str, redirect: &str| {
+        json!({"email": "pat@elsewhere.test", "password": "correct horse battery", "clientId": client_id, "redirectUri": redirect, "state": "pw"})
+    };
+    // The hosted sign-in page carries the application's parameters from the email step to the password step.
+    let q = format!("email=pat%40elsewhere.test&client_id={}&redirect_uri={}&state=pw", a.client_id, url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>());
+    let r = app.browser().get(app.url(&format!("/signin/continue?{q}"))).send().await.unwrap();
+    assert_eq!(location(&r), format!("/signin?{q}"));
+
+    let r = app.as_client(&app.browser(), Method::POST, "/api/auth/signin", Some(signin(&a.client_id, REDIRECT))).await.expect(200, "OK");
+    let token = token_of(r.data()["redirectTo"].as_str().unwrap(), "pw");
+    let d = call(&app, &a, "/api/auth/sso/authenticate", json!({"ssoToken": token})).await.expect(200, "OK").data().clone();
+    assert_eq!((d["member"]["email"].as_str(), d["organization"]["slug"].as_str()), (Some("pat@elsewhere.test"), Some("acme")));
+    assert_eq!(d["amr"], json!(["pwd"]));
+    assert!(d["connectionId"].is_null());
+    // Unknown application or unregistered redirect: 422, no hand-off.
+    app.as_client(&app.browser(), Method::POST, "/api/auth/signin", Some(signin("app_nope", REDIRECT))).await.expect(422, "VALIDATION_ERROR");
+    app.as_client(&app.browser(), Method::POST, "/api/auth/signin", Some(signin(&a.client_id, "https://evil.example/cb"))).await.expect(422, "VALIDATION_ERROR");
+
+    // An sso-only org never hands back a password session of a non-exempt member.
+    app.post(&format!("/api/user/organizations/{org}/settings/sso/test"), json!(null)).await.expect(200, "OK");
+    let sec = format!("/api/user/organizations/{org}/settings/security");
+    app.send(app.client.put(app.url(&sec)).json(&json!({"authRequired": "sso", "requireMfa": false, "exemptRoles": ["owner"]}))).await.expect(200, "OK");
+    app.as_client(&app.browser(), Method::POST, "/api/auth/signin", Some(signin(&a.client_id, REDIRECT))).await.expect(403, "SSO_REQUIRED");
+    // An MFA org never authenticates the member before the factor: Latchkey's /mfa comes first.
+    app.send(app.client.put(app.url(&sec)).json(&json!({"authRequired": "mfa", "requireMfa": false, "exemptRoles": []}))).await.expect(200, "OK");
+    let r = app.as_client(&app.browser(), Method::POST, "/api/auth/signin", Some(signin(&a.client_id, REDIRECT))).await.expect(200, "OK");
+    assert!(r.data()["redirectTo"].as_str().unwrap().starts_with("/mfa?next=%2Fapi%2Fauth%2Fsso%2Fhandoff"), "{}", r.body);
+});

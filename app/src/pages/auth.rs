@@ -12,6 +12,15 @@ use leptos_router::hooks::use_query_map;
 pub fn SignIn() -> impl IntoView {
     let query = use_query_map();
     let email = move || query.with(|q| q.get("email").unwrap_or_default());
+    // An application's hosted sign-in (`/signin?client_id=…&redirect_uri=…&state=…`): both steps carry these on.
+    let param = move |k: &'static str| query.with(|q| q.get(k).unwrap_or_default());
+    let app_fields = move || {
+        ["client_id", "redirect_uri", "state", "organization"]
+            .into_iter()
+            .filter(|k| !param(k).is_empty())
+            .map(|k| view! { <input type="hidden" name=k prop:value=move || param(k)/> })
+            .collect_view()
+    };
     let action = ServerAction::<SignInFn>::new();
     view! {
         <Title text="Sign in · Latchkey"/>
@@ -19,8 +28,9 @@ pub fn SignIn() -> impl IntoView {
             <h1>"Sign in to Latchkey"</h1>
             <Show
                 when=move || !email().is_empty()
-                fallback=|| view! {
+                fallback=move || view! {
                     <form method="get" action="/signin/continue" class="stack">
+                        {app_fields}
                         <label for="email">"Work email"</label>
                         <input id="email" name="email" type="email" autocomplete="username" required autofocus/>
                         <button type="submit">"Continue"</button>
@@ -31,6 +41,7 @@ pub fn SignIn() -> impl IntoView {
                 <ActionForm action=action attr:class="stack">
                     <p>"Signing in as " <strong>{email}</strong> " · " <a href="/signin">"Use another email"</a></p>
                     <input type="hidden" name="email" prop:value=email/>
+                    {app_fields}
                     <label for="password">"Password"</label>
                     <input id="password" name="password" type="password" autocomplete="current-password" required autofocus/>
                     <ActionError result=action.value().into()/>

@@ -416,3 +416,43 @@ pub async fn login_url(state: &AppState, app: &ApplicationRow, domain: &str, red
         protocol: conn.protocol,
     })
 }
+
+/// A password sign-in (hosted sign-in page or `POST /api/auth/signin`) started by an application: the org it is
+/// for (`org`: a slug or id the user is an active member of; without it, the user's only organization), the
+/// org's policy (`sso` refuses a non-exempt member), then the same hand-off as SSO. Returns where the browser goes.
+pub async fn after_password(
+    state: &AppState,
+    user: &repo::users::UserRow,
+    browser_session: &str,
+    req: &AppRequest,
+    org: Option<&str>,
+) -> ServiceResult<String> {
+    let target = validate(state, req).await.map_err(|f| ServiceError::validation("clientId", format!("{} ({})", "The application is unknown, or the redirect URI is not registered for it exactly.", f.code)))?;
+    let orgs: Vec<_> = repo::orgs::list_for_user(&state.db, &user.id).await?.into_iter().filter(|m| m.status == "active").collect();
+    let wanted = org.map(str::trim).filter(|o| !o.is_empty());
+    let chosen = match wanted {
+        Some(o) => orgs.into_iter().find(|m| m.slug == o || m.id == o),
+        None if orgs.len() == 1 => orgs.into_iter().next(),
+        None => {
+            return Err(ServiceError::validation(
+                "organization",
+                "Say which organization to sign in to (organization = its slug): you are a member of several, or of none.",
+            ))
+        }
+    }
+    .ok_or_else(|| ServiceError::validation("organization", "You are not an active member of that organization."))?;
+    let p = crate::service::Principal {
+        user_id: user.id.clone(),
+        email: user.email.clone(),
+        name: user.name.clone(),
+        via: crate::service::Via::Session { session_id: browser_session.into(), method: "password".into(), connection_id: None, mfa_done: false },
+    };
+    let role = crate::service::domain::Role::parse(&chosen.role)?;
+    let mfa_owed = match crate::service::policy::enforce(state, &p, &chosen.id, &chosen.slug, role).await {
+        Ok(()) => crate::service::mfa::enrolled(state, &user.id).await?,
+        Err(ServiceError::MfaRequired(_)) => true,
+        Err(other) => return Err(other),
+    };
+    let signed = Signed { user_id: &user.id, org_id: &chosen.id, connection_id: None, method: "password", protocol: None, subject: None, provisioned: false };
+    hand_off(state, &target, &signed, mfa_owed, browser_session).await.map_err(|f| ServiceError::internal("hand-off", f.detail))
+}
