@@ -55,6 +55,8 @@ pub struct SsoRuntime {
     cache: Mutex<HashMap<String, (Instant, Arc<CoreProviderMetadata>)>>,
     /// Callbacks with a state no flow ever had, counted (and logged) instead of one audit row each.
     pub unknown_states: std::sync::atomic::AtomicU64,
+    /// The JWT signing key this node last opened, by key id (the database says which key is current).
+    pub jwt_key: Mutex<Option<(String, ed25519_dalek::SigningKey)>>,
 }
 
 impl SsoRuntime {
@@ -64,6 +66,7 @@ impl SsoRuntime {
             allow_private,
             cache: Mutex::new(HashMap::new()),
             unknown_states: std::sync::atomic::AtomicU64::new(0),
+            jwt_key: Mutex::new(None),
         })
     }
 }
