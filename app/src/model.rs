@@ -293,6 +293,9 @@ pub struct OrgSessionInfo {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub current: bool,
+    /// The registered application this session was handed to, if any (its name).
+    #[serde(default)]
+    pub application: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -160,7 +160,8 @@ fn SessionTable(org_id: String, list: Vec<OrgSessionInfo>, revoke: ServerAction<
                     view! {
                         <tr data-email=s.email.clone()>
                             <td>{s.name.clone()}<br/><small>{s.email.clone()}</small></td>
-                            <td>{if s.method == "sso" { "SSO" } else { "password" }}</td>
+                            <td>{if s.method == "sso" { "SSO" } else { "password" }}
+                                {s.application.clone().map(|a| format!(" · for {a}"))}</td>
                             <td>{if s.mfa_done { "yes" } else { "no" }}</td>
                             <td><time datetime=s.created_at.clone()>{s.created_at.clone()}</time></td>
                             <td><time datetime=s.last_seen_at.clone()>{s.last_seen_at.clone()}</time></td>

@@ -101,11 +101,13 @@ pub struct OrgSessionRow {
     pub last_seen_at: i64,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    pub application: Option<String>,
 }
 
 const ORG_SESSIONS: &str = "SELECT s.id, s.user_id, u.email, u.name, s.method, s.connection_id, s.mfa_done, s.created_at, s.expires_at, \
-                            s.last_seen_at, s.ip, s.user_agent FROM auth_sessions s JOIN users u ON u.id = s.user_id \
-                            JOIN memberships m ON m.user_id = s.user_id AND m.org_id = $1 AND m.status = 'active'";
+                            s.last_seen_at, s.ip, s.user_agent, a.name AS application FROM auth_sessions s JOIN users u ON u.id = s.user_id \
+                            JOIN memberships m ON m.user_id = s.user_id AND m.org_id = $1 AND m.status = 'active' \
+                            LEFT JOIN applications a ON a.id = s.application_id";
 
 /// Live sessions of the org's active members.
 pub async fn live_for_org<'e>(ex: impl Executor<'e, Database = Any>, org_id: &str, now: i64) -> sqlx::Result<Vec<OrgSessionRow>> {

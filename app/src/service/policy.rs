@@ -227,6 +227,7 @@ fn session_info(s: repo::sessions::OrgSessionRow, current: Option<&str>) -> OrgS
         last_seen_at: rfc3339(s.last_seen_at),
         ip: s.ip,
         user_agent: s.user_agent,
+        application: s.application,
     }
 }
 
