@@ -135,11 +135,15 @@ pub async fn expire_secrets<'e>(ex: impl Executor<'e, Database = Any>, applicati
         .map(|r| r.rows_affected())
 }
 
-/// The application a live secret digest belongs to.
-pub async fn by_secret_hash<'e>(ex: impl Executor<'e, Database = Any>, hash: &str, now: i64) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("SELECT application_id FROM application_secrets WHERE secret_hash = $1 AND (expires_at IS NULL OR expires_at > $2)")
-        .bind(hash)
-        .bind(now)
-        .fetch_optional(ex)
-        .await
+/// The application whose live secret has this digest, in one query (every application API call starts here).
+pub async fn by_live_secret<'e>(ex: impl Executor<'e, Database = Any>, hash: &str, now: i64) -> sqlx::Result<Option<ApplicationRow>> {
+    sqlx::query_as(
+        "SELECT a.id, a.client_id, a.name, a.redirect_uris, a.session_duration_minutes, a.max_session_minutes, a.mfa_handling, \
+         a.created_at, a.updated_at FROM application_secrets s JOIN applications a ON a.id = s.application_id \
+         WHERE s.secret_hash = $1 AND (s.expires_at IS NULL OR s.expires_at > $2)",
+    )
+    .bind(hash)
+    .bind(now)
+    .fetch_optional(ex)
+    .await
 }

@@ -61,6 +61,18 @@ pub async fn insert_membership<'e>(
 }
 
 /// The org with the caller's membership, if any (any status).
+/// A user with their membership of an org, in one query: (email, name, org id, slug, org name, role, status).
+pub async fn member_of<'e>(ex: impl Executor<'e, Database = Any>, org_id: &str, user_id: &str) -> sqlx::Result<Option<(String, String, String, String, String, String, String)>> {
+    sqlx::query_as(
+        "SELECT u.email, u.name, o.id, o.slug, o.name, m.role, m.status FROM users u \
+         JOIN memberships m ON m.user_id = u.id JOIN organizations o ON o.id = m.org_id WHERE o.id = $1 AND u.id = $2",
+    )
+    .bind(org_id)
+    .bind(user_id)
+    .fetch_optional(ex)
+    .await
+}
+
 pub async fn with_membership<'e>(
     ex: impl Executor<'e, Database = Any>,
     org_id: &str,

@@ -182,6 +182,7 @@ pub struct AppSessionRow {
     pub org_id: String,
     /// Still owes its second factor (the application runs the challenge).
     pub intermediate: i64,
+    pub last_seen_at: i64,
 }
 
 pub async fn insert_app<'e>(
@@ -215,7 +216,7 @@ pub async fn insert_app<'e>(
     .map(|_| ())
 }
 
-const APP_COLS: &str = "id, user_id, method, connection_id, mfa_done, created_at, expires_at, application_id, org_id, intermediate";
+const APP_COLS: &str = "id, user_id, method, connection_id, mfa_done, created_at, expires_at, application_id, org_id, intermediate, last_seen_at";
 
 /// Completes an intermediate session: the second factor was passed.
 pub async fn complete_intermediate<'e>(ex: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<bool> {

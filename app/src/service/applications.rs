@@ -271,8 +271,7 @@ pub async fn authenticate_client(state: &AppState, client_id: &str, secret: &str
     if !secret.starts_with(SECRET_PREFIX) || secret.len() > 128 || client_id.len() > 128 {
         return Err(invalid());
     }
-    let app_id = repo::applications::by_secret_hash(&state.db, &sha256_hex(secret), now_ms()).await?.ok_or_else(invalid)?;
-    let app = repo::applications::by_id(&state.db, &app_id).await?.ok_or_else(invalid)?;
+    let app = repo::applications::by_live_secret(&state.db, &sha256_hex(secret), now_ms()).await?.ok_or_else(invalid)?;
     if !constant_time_eq(app.client_id.as_bytes(), client_id.as_bytes()) {
         return Err(invalid());
     }
