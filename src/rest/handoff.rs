@@ -94,12 +94,10 @@ pub struct ResumeQuery {
 /// The browser comes back from `/mfa`: the waiting hand-off of this session goes on to the application.
 pub async fn resume(State(state): State<AppState>, session: Session, q: Result<Query<ResumeQuery>, axum::extract::rejection::QueryRejection>) -> Response {
     let Ok(Query(q)) = q else { return Redirect::to("/auth/error?code=sso_state_invalid").into_response() };
-    let current = async {
-        let id = app::service::sessions::current_id(&session).await.ok().flatten()?;
-        app::repo::sessions::live_by_id(&state.db, &id, app::service::now_ms()).await.ok().flatten()
-    }
-    .await;
-    let result = handoff::resume(&state, &q.h, current.as_ref().map(|s| s.id.as_str()), current.as_ref().is_some_and(|s| s.mfa_done != 0)).await;
+    let result = match app::service::sessions::current(&state, &session).await {
+        Ok(current) => handoff::resume(&state, &q.h, current.as_ref().map(|s| s.id.as_str()), current.as_ref().is_some_and(|s| s.mfa_done != 0)).await,
+        Err(e) => Err(e.into()),
+    };
     match result {
         Ok(to) => Redirect::to(&to).into_response(),
         Err(f) => {

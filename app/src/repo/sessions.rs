@@ -18,9 +18,11 @@ pub struct AuthSessionRow {
 
 const COLS: &str = "id, user_id, method, connection_id, mfa_done, created_at, expires_at, last_seen_at, ip, user_agent";
 
-pub async fn insert<'e>(ex: impl Executor<'e, Database = Any>, s: &AuthSessionRow) -> sqlx::Result<()> {
-    sqlx::query(&format!("INSERT INTO auth_sessions ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
-        .bind(&s.id)
+type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds the row's columns in `COLS` order ($1…$10), for both kinds of session.
+fn bind_row<'q>(q: AnyQuery<'q>, s: &'q AuthSessionRow) -> AnyQuery<'q> {
+    q.bind(&s.id)
         .bind(&s.user_id)
         .bind(&s.method)
         .bind(&s.connection_id)
@@ -30,9 +32,11 @@ pub async fn insert<'e>(ex: impl Executor<'e, Database = Any>, s: &AuthSessionRo
         .bind(s.last_seen_at)
         .bind(&s.ip)
         .bind(&s.user_agent)
-        .execute(ex)
-        .await
-        .map(|_| ())
+}
+
+pub async fn insert<'e>(ex: impl Executor<'e, Database = Any>, s: &AuthSessionRow) -> sqlx::Result<()> {
+    let sql = format!("INSERT INTO auth_sessions ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
+    bind_row(sqlx::query(&sql), s).execute(ex).await.map(|_| ())
 }
 
 /// The session if it exists and has not expired.
@@ -193,27 +197,18 @@ pub async fn insert_app<'e>(
     token_hash: &str,
     intermediate: bool,
 ) -> sqlx::Result<()> {
-    sqlx::query(&format!(
+    let sql = format!(
         "INSERT INTO auth_sessions ({COLS}, application_id, org_id, token_hash, intermediate) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-    ))
-    .bind(&s.id)
-    .bind(&s.user_id)
-    .bind(&s.method)
-    .bind(&s.connection_id)
-    .bind(s.mfa_done)
-    .bind(s.created_at)
-    .bind(s.expires_at)
-    .bind(s.last_seen_at)
-    .bind(&s.ip)
-    .bind(&s.user_agent)
-    .bind(application_id)
-    .bind(org_id)
-    .bind(token_hash)
-    .bind(intermediate as i64)
-    .execute(ex)
-    .await
-    .map(|_| ())
+    );
+    bind_row(sqlx::query(&sql), s)
+        .bind(application_id)
+        .bind(org_id)
+        .bind(token_hash)
+        .bind(intermediate as i64)
+        .execute(ex)
+        .await
+        .map(|_| ())
 }
 
 const APP_COLS: &str = "id, user_id, method, connection_id, mfa_done, created_at, expires_at, application_id, org_id, intermediate, last_seen_at";

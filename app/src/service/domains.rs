@@ -513,7 +513,12 @@ pub fn spawn_worker(state: AppState) {
 
 /// The domain row that decides routing and auto-join for `email`: verified by some org and in force.
 pub async fn governing(state: &AppState, email: &Email) -> ServiceResult<Option<DomainRow>> {
-    let d = repo::domains::verified_by_name(&state.db, &email.domain().to_ascii_lowercase()).await?;
+    governing_on(&state.db, email).await
+}
+
+/// `governing` on a given connection (inside a transaction, so a sign-in never takes a second pool connection).
+pub async fn governing_on<'e>(ex: impl sqlx::Executor<'e, Database = sqlx::Any>, email: &Email) -> ServiceResult<Option<DomainRow>> {
+    let d = repo::domains::verified_by_name(ex, &email.domain().to_ascii_lowercase()).await?;
     Ok(d.filter(|d| in_force(d, now_ms())))
 }
 

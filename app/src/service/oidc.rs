@@ -427,8 +427,7 @@ async fn finish_inner(
 
 /// The user this browser is fully signed in as (second factor passed when they have one), if any.
 async fn signed_in_user(state: &AppState, session: &Session) -> Result<Option<String>, SsoFailure> {
-    let Some(id) = sessions::current_id(session).await? else { return Ok(None) };
-    let Some(row) = repo::sessions::live_by_id(&state.db, &id, now_ms()).await? else { return Ok(None) };
+    let Some(row) = sessions::current(state, session).await? else { return Ok(None) };
     if row.mfa_done == 0 && super::mfa::enrolled(state, &row.user_id).await? {
         return Ok(None);
     }

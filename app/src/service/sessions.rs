@@ -60,22 +60,26 @@ pub async fn current_id(session: &Session) -> ServiceResult<Option<String>> {
     session.get::<String>(AUTH_KEY).await.map_err(|e| ServiceError::Unavailable(format!("session store: {e}")))
 }
 
+/// The live `auth_sessions` row this browser's cookie points at, if any. Database errors stay errors (503).
+pub async fn current(state: &AppState, session: &Session) -> ServiceResult<Option<AuthSessionRow>> {
+    let Some(id) = current_id(session).await? else { return Ok(None) };
+    Ok(repo::sessions::live_by_id(&state.db, &id, now_ms()).await?)
+}
+
 /// Signs this browser out: the session row goes, the cookie record is flushed.
 pub async fn sign_out(state: &AppState, session: &Session, meta: &RequestMeta) -> ServiceResult<()> {
-    if let Some(id) = current_id(session).await? {
-        if let Some(row) = repo::sessions::live_by_id(&state.db, &id, now_ms()).await? {
-            repo::sessions::delete(&state.db, &id).await?;
-            let user = repo::users::by_id(&state.db, &row.user_id).await?;
-            let actor = user.map(|u| u.email).unwrap_or_default();
-            audit::record_anonymous(&state.db, Some(&row.user_id), &actor, meta, Event {
-                org_id: None,
-                action: "session.signout",
-                target: Some(&id),
-                outcome: Outcome::Success,
-                detail: None,
-            })
-            .await?;
-        }
+    if let Some(row) = current(state, session).await? {
+        repo::sessions::delete(&state.db, &row.id).await?;
+        let user = repo::users::by_id(&state.db, &row.user_id).await?;
+        let actor = user.map(|u| u.email).unwrap_or_default();
+        audit::record_anonymous(&state.db, Some(&row.user_id), &actor, meta, Event {
+            org_id: None,
+            action: "session.signout",
+            target: Some(&row.id),
+            outcome: Outcome::Success,
+            detail: None,
+        })
+        .await?;
     }
     session.flush().await.map_err(|e| ServiceError::internal("session flush", e))
 }

@@ -430,7 +430,9 @@ pub async fn after_password(
     req: &AppRequest,
     org: Option<&str>,
 ) -> ServiceResult<String> {
-    let target = validate(state, req).await.map_err(|f| ServiceError::validation("clientId", format!("{} ({})", "The application is unknown, or the redirect URI is not registered for it exactly.", f.code)))?;
+    let target = validate(state, req).await.map_err(|f| {
+        f.or_else(|f| ServiceError::validation("clientId", format!("The application is unknown, or the redirect URI is not registered for it exactly ({}).", f.code)))
+    })?;
     let orgs: Vec<_> = repo::orgs::list_for_user(&state.db, &user.id).await?.into_iter().filter(|m| m.status == "active").collect();
     let wanted = org.map(str::trim).filter(|o| !o.is_empty());
     let chosen = match wanted {
@@ -457,5 +459,5 @@ pub async fn after_password(
         Err(other) => return Err(other),
     };
     let signed = Signed { user_id: &user.id, org_id: &chosen.id, connection_id: None, method: "password", protocol: None, subject: None, provisioned: false };
-    hand_off(state, &target, &signed, mfa_owed, browser_session).await.map_err(|f| ServiceError::internal("hand-off", f.detail))
+    hand_off(state, &target, &signed, mfa_owed, browser_session).await.map_err(|f| f.or_else(|f| ServiceError::internal("hand-off", f.detail)))
 }

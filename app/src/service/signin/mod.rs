@@ -37,6 +37,17 @@ impl SsoFailure {
     }
 }
 
+impl SsoFailure {
+    /// For callers that answer with the REST envelope: a database outage stays 503, anything else is `other`.
+    pub fn or_else(self, other: impl FnOnce(SsoFailure) -> super::ServiceError) -> super::ServiceError {
+        if self.code == "service_unavailable" {
+            super::ServiceError::Unavailable(self.detail)
+        } else {
+            other(self)
+        }
+    }
+}
+
 impl From<sqlx::Error> for SsoFailure {
     fn from(e: sqlx::Error) -> Self {
         super::ServiceError::from(e).into()
@@ -111,8 +122,7 @@ pub async fn provision(state: &AppState, org: &OrgRow, conn: &ConnectionRow, a: 
             // (Read on this transaction's connection: taking a second one from the pool here would deadlock the
             // pool under concurrent sign-ins.)
             if let Ok(account) = Email::parse(&user.email) {
-                let held = repo::domains::verified_by_name(&mut *tx, account.domain()).await?.filter(|d| super::domains::in_force(d, now));
-                if held.is_some_and(|d| d.org_id != org.id) {
+                if super::domains::governing_on(&mut *tx, &account).await?.is_some_and(|d| d.org_id != org.id) {
                     return Err(fail("sso_email_domain_not_allowed", format!("identity {} leads to {}, at another organization's domain", a.subject, user.email)));
                 }
             }
