@@ -77,6 +77,13 @@ both!(operators_manage_applications_and_nobody_else_does, |app: TestApp| async m
         app.as_client(&owner, m, &path, None).await.expect(403, "FORBIDDEN");
     }
     app.as_client(&app.browser(), Method::GET, "/api/admin/applications", None).await.expect(401, "UNAUTHORIZED");
+    // The operator's own key pinned to an org never acts as an operator; an unpinned one does.
+    let org = app.create_org("Ops", "ops").await;
+    for (body, want) in [(json!({"name": "pinned", "organizationId": org}), 403), (json!({"name": "unpinned"}), 200)] {
+        let key = app.post("/api/user/api-keys", body).await.expect(201, "OK").data()["key"].as_str().unwrap().to_string();
+        let a = app.send(app.browser().get(app.url("/api/admin/applications")).header("X-Api-Key", key)).await;
+        assert_eq!(a.status.as_u16(), want, "{}", a.body);
+    }
 
     // Redirect URIs: exact https, loopback http; each mistake is a 422 naming the field.
     let patch = |b: serde_json::Value| app.client.patch(app.url(&format!("/api/admin/applications/{id}"))).json(&b);

@@ -203,7 +203,12 @@ both!(sso every_refusal_of_the_hand_off, |app: TestApp| async move {
     assert!(r.message().contains("\"sub\""), "{}", r.message());
     call(&app, &a, "/api/auth/sso/authenticate", json!({"ssoToken": t, "sessionCustomClaims": {"big": "x".repeat(5000)}})).await.expect(422, "VALIDATION_ERROR");
     call(&app, &a, "/api/auth/sso/authenticate", json!({"ssoToken": t, "sessionDurationMinutes": 999999})).await.expect(422, "VALIDATION_ERROR");
-    call(&app, &a, "/api/auth/sso/authenticate", json!({"ssoToken": t})).await.expect(200, "OK");
+    let s = call(&app, &a, "/api/auth/sso/authenticate", json!({"ssoToken": t})).await.expect(200, "OK").data().clone();
+    // A session token (or JWT) used by another application: unknown to it.
+    call(&app, &other, "/api/auth/sessions/authenticate", json!({"sessionToken": s["sessionToken"]})).await.expect(401, "INVALID_TOKEN");
+    call(&app, &other, "/api/auth/sessions/authenticate", json!({"sessionJwt": s["sessionJwt"]})).await.expect(401, "INVALID_TOKEN");
+    call(&app, &other, "/api/auth/sessions/revoke", json!({"sessionToken": s["sessionToken"]})).await.expect(401, "INVALID_TOKEN");
+    call(&app, &a, "/api/auth/sessions/authenticate", json!({"sessionToken": s["sessionToken"]})).await.expect(200, "OK");
     // Expired.
     let t = token_of(&sign_in(&app, &app.browser(), "acme", &a, REDIRECT, "s").await, "s");
     sqlx::query("UPDATE sso_tokens SET expires_at = 1").execute(&app.db).await.unwrap();
@@ -378,6 +383,10 @@ both!(sso a_password_sign_in_hands_off_and_the_policy_still_holds, |app: TestApp
     // Unknown application or unregistered redirect: 422, no hand-off.
     app.as_client(&app.browser(), Method::POST, "/api/auth/signin", Some(signin("app_nope", REDIRECT))).await.expect(422, "VALIDATION_ERROR");
     app.as_client(&app.browser(), Method::POST, "/api/auth/signin", Some(signin(&a.client_id, "https://evil.example/cb"))).await.expect(422, "VALIDATION_ERROR");
+    // An organization the user is not a member of: 422, no hand-off into it.
+    let mut other_org = signin(&a.client_id, REDIRECT);
+    other_org["organization"] = json!("someone-elses-org");
+    app.as_client(&app.browser(), Method::POST, "/api/auth/signin", Some(other_org)).await.expect(422, "VALIDATION_ERROR");
 
     // An sso-only org never hands back a password session of a non-exempt member.
     app.post(&format!("/api/user/organizations/{org}/settings/sso/test"), json!(null)).await.expect(200, "OK");
