@@ -121,13 +121,14 @@ pub struct IdentityRow {
     pub subject: String,
     pub user_id: String,
     pub email: String,
+    pub last_login_at: i64,
 }
 
 /// The identity asserted by `issuer` for `subject` at this connection. All identities of a connection share its
 /// current issuer (changing the issuer deletes them); the issuer is matched too, so a stale row never answers.
 pub async fn identity<'e>(ex: impl Executor<'e, Database = Any>, connection_id: &str, issuer: &str, subject: &str) -> sqlx::Result<Option<IdentityRow>> {
     sqlx::query_as::<_, IdentityRow>(
-        "SELECT connection_id, issuer, subject, user_id, email FROM identities WHERE connection_id = $1 AND subject = $2 AND issuer = $3",
+        "SELECT connection_id, issuer, subject, user_id, email, last_login_at FROM identities WHERE connection_id = $1 AND subject = $2 AND issuer = $3",
     )
     .bind(connection_id)
     .bind(subject)

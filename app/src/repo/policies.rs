@@ -10,6 +10,20 @@ pub struct PolicyRow {
     pub exempt_roles: String,
 }
 
+/// Whether a new session of `user_id` in `org_id` owes a second factor: the org requires one, or the user has one.
+/// One statement for what a sign-in's ending asks (each statement is a round trip to the database).
+pub async fn mfa_owed<'e>(ex: impl Executor<'e, Database = Any>, org_id: &str, user_id: &str) -> sqlx::Result<bool> {
+    let owed: i64 = sqlx::query_scalar(
+        "SELECT CAST(CASE WHEN EXISTS (SELECT 1 FROM security_policies WHERE org_id = $1 AND (auth_required = 'mfa' OR require_mfa <> 0)) \
+                OR EXISTS (SELECT 1 FROM mfa_totp WHERE user_id = $2 AND confirmed_at IS NOT NULL) THEN 1 ELSE 0 END AS BIGINT)",
+    )
+    .bind(org_id)
+    .bind(user_id)
+    .fetch_one(ex)
+    .await?;
+    Ok(owed != 0)
+}
+
 pub async fn get<'e>(ex: impl Executor<'e, Database = Any>, org_id: &str) -> sqlx::Result<Option<PolicyRow>> {
     sqlx::query_as("SELECT org_id, auth_required, require_mfa, exempt_roles FROM security_policies WHERE org_id = $1")
         .bind(org_id)

@@ -25,7 +25,10 @@ pub async fn establish(
     if let Some(old) = current_id(session).await? {
         repo::sessions::delete(&state.db, &old).await?;
     }
-    session.cycle_id().await.map_err(|e| ServiceError::internal("session cycle", e))?;
+    // A browser that brought a session gets a new id (no fixation); one without gets its first id when saved.
+    if session.id().is_some() {
+        session.cycle_id().await.map_err(|e| ServiceError::internal("session cycle", e))?;
+    }
     let now = now_ms();
     let row = AuthSessionRow {
         id: new_id(),

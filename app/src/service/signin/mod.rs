@@ -116,12 +116,18 @@ pub async fn provision(state: &AppState, org: &OrgRow, conn: &ConnectionRow, a: 
     let mut tx = crate::repo::begin(&state.db).await?;
     let user = match repo::connections::identity(&mut *tx, &conn.id, a.issuer, a.subject).await? {
         Some(identity) => {
-            repo::connections::touch_identity(&mut *tx, &conn.id, a.subject, a.email.as_str(), now).await?;
+            // The IdP's current address for the subject, and when it was last used (to the minute: a write less
+            // per sign-in of a returning user).
+            if identity.email != a.email.as_str() || now - identity.last_login_at >= 60_000 {
+                repo::connections::touch_identity(&mut *tx, &conn.id, a.subject, a.email.as_str(), now).await?;
+            }
             let user = repo::users::by_id(&mut *tx, &identity.user_id).await?.ok_or_else(|| fail("server_error", "identity without user".into()))?;
             // An identity never crosses orgs: an account whose own address another org verified is not this IdP's.
             // (Read on this transaction's connection: taking a second one from the pool here would deadlock the
-            // pool under concurrent sign-ins.)
-            if let Ok(account) = Email::parse(&user.email) {
+            // pool under concurrent sign-ins.) When the account's address is the asserted one, `check_domain`
+            // above has already found its domain governed by this org.
+            let same_address = user.email.eq_ignore_ascii_case(a.email.as_str());
+            if let Some(account) = Email::parse(&user.email).ok().filter(|_| !same_address) {
                 if super::domains::governing_on(&mut *tx, &account).await?.is_some_and(|d| d.org_id != org.id) {
                     return Err(fail("sso_email_domain_not_allowed", format!("identity {} leads to {}, at another organization's domain", a.subject, user.email)));
                 }
@@ -173,6 +179,7 @@ pub async fn provision(state: &AppState, org: &OrgRow, conn: &ConnectionRow, a: 
                 subject: a.subject.to_string(),
                 user_id: user.id.clone(),
                 email: a.email.as_str().to_string(),
+                last_login_at: now,
             };
             repo::connections::insert_identity(&mut *tx, &identity, now).await?;
             user
@@ -274,9 +281,7 @@ pub async fn complete(
     })
     .await?;
     // The session is intermediate until the second factor when the user has one, or the org requires one.
-    let policy = repo::policies::get(&state.db, &org.id).await?;
-    let org_requires_mfa = policy.is_some_and(|p| p.auth_required == "mfa" || p.require_mfa != 0);
-    let mfa_owed = org_requires_mfa || super::mfa::enrolled(state, &user.id).await?;
+    let mfa_owed = repo::policies::mfa_owed(&state.db, &org.id, &user.id).await?;
     if let Some(target) = &end.app {
         let signed = handoff::Signed {
             user_id: &user.id,
