@@ -1,5 +1,5 @@
 # The two commands of the README. Both install what is missing first (.ci/install-tools is idempotent).
-.PHONY: run test test-rust test-e2e
+.PHONY: run test test-rust test-e2e release
 
 # Serve the console on http://127.0.0.1:3000 with the embedded SQLite default.
 run:
@@ -16,6 +16,13 @@ test:
 test-rust:
 	cargo nextest run -p latchkey -p app --no-fail-fast
 
-test-e2e:
-	cargo leptos build
-	cd end2end && node e2e.mjs
+# The browser test runs against the production build, the one `make release` makes and people deploy.
+test-e2e: release
+	cd end2end && LATCHKEY_BIN=$(CURDIR)/target/release/latchkey node e2e.mjs
+
+# The production build: server (optimized, stripped) and console (WASM size-optimized by wasm-opt), in
+# target/release/latchkey and target/site. Prints the sizes; fails when the console WASM is over its budget.
+release:
+	.ci/install-tools
+	cargo leptos build --release
+	.ci/sizes --check

@@ -30,15 +30,24 @@ fn location(r: &reqwest::Response) -> String {
     r.headers().get("location").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
 }
 
-/// The server process: started from the binary Cargo built for this bench, on a free port.
+/// The binary measured: `LATCHKEY_BIN` (e.g. the stripped production build of `make release`), else the one Cargo
+/// built for this bench.
+fn binary() -> String {
+    std::env::var("LATCHKEY_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_latchkey").to_string())
+}
+
+/// The server process: started from `binary()`, on a free port.
 struct Server {
     base: String,
     child: tokio::process::Child,
+    /// From spawning the process to its "listening" line (migrations included).
+    startup: Duration,
 }
 
 impl Server {
     async fn start(database_url: &str, dir: &std::path::Path) -> Server {
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        let spawned = Instant::now();
+        let mut child = tokio::process::Command::new(binary())
             .args(["--bind", "127.0.0.1:0", "--database-url", database_url, "--allow-private-idp"])
             .arg("--key-file")
             .arg(dir.join("key"))
@@ -61,10 +70,20 @@ impl Server {
         })
         .await
         .expect("latchkey listens within 30 s");
+        let startup = spawned.elapsed();
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
         tokio::spawn(async move { while let Ok(Some(_)) = err.next_line().await {} });
-        Server { base, child }
+        Server { base, child, startup }
+    }
+
+    /// A line of /proc/<pid>/status in MiB (`VmRSS:` now, `VmHWM:` the peak).
+    fn status_mib(&self, field: &str) -> f64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id().unwrap()))
+            .ok()
+            .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+            .unwrap_or(0.0)
+            / 1024.0
     }
 
     /// utime + stime of the server process so far, in seconds.
@@ -77,11 +96,7 @@ impl Server {
     }
 
     fn peak_rss_mib(&self) -> f64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id().unwrap()))
-            .ok()
-            .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
-            .unwrap_or(0.0)
-            / 1024.0
+        self.status_mib("VmHWM:")
     }
 }
 
@@ -113,6 +128,8 @@ async fn run(label: &str, database_url: String) {
     let dir = tempfile::tempdir().unwrap();
     let idp = peers::Peer::start("forge-idp.mjs", &[("CLIENT_ID", "bench"), ("CLIENT_SECRET", "bench-secret")]).await;
     let server = Server::start(&database_url, dir.path()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    println!("{label:<10} start-up (spawn to listening, migrations included): {:.0} ms; idle RSS {:.1} MiB", ms(server.startup), server.status_mib("VmRSS:"));
     let base = server.base.clone();
     let owner = client();
     owner.post(format!("{base}/api/auth/signup")).json(&json!({"email": "o@example.com", "password": "correct horse battery", "name": "O"})).send().await.unwrap();
@@ -166,10 +183,11 @@ async fn run(label: &str, database_url: String) {
     let secs = t.elapsed().as_secs_f64();
     let cpu = server.cpu_secs() - cpu0;
     println!(
-        "{label:<10} complete sign-ins: {SIGN_INS} in {secs:.2} s with {CONCURRENCY} browsers = {:.0}/s; server CPU {:.2} ms per sign-in ({:.0}% of one core)",
+        "{label:<10} complete sign-ins: {SIGN_INS} in {secs:.2} s with {CONCURRENCY} browsers = {:.0}/s; server CPU {:.2} ms per sign-in ({:.0}% of one core); RSS after {:.1} MiB",
         SIGN_INS as f64 / secs,
         cpu * 1000.0 / SIGN_INS as f64,
-        cpu / secs * 100.0
+        cpu / secs * 100.0,
+        server.status_mib("VmRSS:")
     );
 
     // /healthz while 8 clients sign in with a password (argon2id, 19 MiB, t=2): the workers stay free.
@@ -217,7 +235,7 @@ async fn run(label: &str, database_url: String) {
 /// The application hand-off: token exchange and session checks, latency and the server's CPU per call.
 async fn handoff(label: &str, server: &Server, database_url: &str, owner: &Client) {
     let base = &server.base;
-    let ok = std::process::Command::new(env!("CARGO_BIN_EXE_latchkey"))
+    let ok = std::process::Command::new(binary())
         .args(["--database-url", database_url, "operators", "add", "o@example.com"])
         .output()
         .unwrap();
@@ -272,10 +290,23 @@ async fn handoff(label: &str, server: &Server, database_url: &str, owner: &Clien
     );
 }
 
+/// The console bundle of the last `cargo leptos build --release` (`make release`), raw and gzipped.
+fn wasm_size() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/target/site/pkg/latchkey.wasm");
+    let Ok(raw) = std::fs::metadata(path).map(|m| m.len()) else {
+        println!("console WASM: not built (run `make release` first)");
+        return;
+    };
+    let gz = std::process::Command::new("sh").arg("-c").arg(format!("gzip -9 -c {path} | wc -c")).output().ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<u64>().ok()).unwrap_or(0);
+    println!("console WASM ({path}): {:.1} KB raw, {:.1} KB gzip -9", raw as f64 / 1000.0, gz as f64 / 1000.0);
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
-        println!("Latchkey SSO benchmark (2 cores; server, IdP and load generator share the machine)");
+        println!("Latchkey SSO benchmark (2 cores; server, IdP and load generator share the machine); binary {}", binary());
+        wasm_size();
         let dir = tempfile::tempdir().unwrap();
         run("SQLite", format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display())).await;
         if let Ok(pg) = std::env::var("LATCHKEY_TEST_POSTGRES_URL") {

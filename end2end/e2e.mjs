@@ -172,6 +172,32 @@ async function main() {
     await page.getByRole('row', { name: /e2e key/ }).waitFor();
   });
 
+  await step('without JavaScript: a wrong password is explained, then sign-in works and a new key is shown once', async () => {
+    const ctx = await browser.newContext({ javaScriptEnabled: false });
+    const p = await ctx.newPage();
+    p.setDefaultTimeout(20_000);
+    await p.goto(`${base}/signin`);
+    await p.getByLabel('Work email').fill(email);
+    await p.getByRole('button', { name: 'Continue' }).click();
+    await p.getByLabel('Password', { exact: true }).fill('not the password 123');
+    await p.getByRole('button', { name: 'Sign in' }).click();
+    await p.getByRole('alert').filter({ hasText: 'INVALID_CREDENTIALS' }).waitFor();
+    await p.getByLabel('Password', { exact: true }).fill('correct horse battery staple');
+    await p.getByRole('button', { name: 'Sign in' }).click();
+    await p.waitForURL(`${base}/orgs`);
+    await p.goto(`${base}/account`);
+    await p.getByLabel('Name', { exact: true }).fill('no-js key');
+    await p.getByRole('button', { name: 'Create key' }).click();
+    const panel = p.locator('#new-key');
+    await panel.waitFor();
+    assert.match((await panel.locator('code.value').innerText()).trim(), /^lk_[A-Za-z0-9_-]{40,}$/);
+    await p.getByRole('row', { name: /no-js key/ }).waitFor();
+    await p.reload();
+    await p.getByRole('row', { name: /no-js key/ }).waitFor();
+    assert.equal(await p.locator('#new-key').count(), 0, 'the key is shown only once');
+    await ctx.close();
+  });
+
   await step('the key calls the REST API and finds the org', async () => {
     const res = await fetch(`${base}/api/user/organizations`, { headers: { 'X-Api-Key': key } });
     assert.equal(res.status, 200);
@@ -312,7 +338,8 @@ async function main() {
   await step('auto-join needs approval: an IdP sign-in files a request the owner approves on Members', async () => {
     await page.goto(`${base}/orgs/${orgId}/domains`);
     await hydrated();
-    await page.getByLabel('Auto-join', { exact: true }).selectOption('approval');
+    // Choosing submits the form (a plain post; the page comes back with the saved choice).
+    await Promise.all([page.waitForNavigation(), page.getByLabel('Auto-join', { exact: true }).selectOption('approval')]);
     await page.locator(`li[data-domain="${domain}"] select`).evaluate((el) => el.value).then((v) => assert.equal(v, 'approval'));
     await page.waitForFunction(async (id) => {
       const r = await fetch(`/api/user/organizations/${id}/domains`);
@@ -353,7 +380,8 @@ async function main() {
     // Back to auto-join for the next members.
     await page.goto(`${base}/orgs/${orgId}/domains`);
     await hydrated();
-    await page.getByLabel('Auto-join', { exact: true }).selectOption('auto');
+    // Choosing submits the form (a plain post; the page comes back with the saved choice).
+    await Promise.all([page.waitForNavigation(), page.getByLabel('Auto-join', { exact: true }).selectOption('auto')]);
     await page.waitForFunction(async (id) => {
       const r = await fetch(`/api/user/organizations/${id}/domains`);
       return (await r.json()).data[0].autoJoin === 'auto';

@@ -78,7 +78,10 @@ pub async fn build(config: Config) -> anyhow::Result<Application> {
 
     let context = {
         let state = state.clone();
-        move || provide_context(state.clone())
+        move || {
+            provide_context(state.clone());
+            provide_context(app::api::ctx::RequestScope::default());
+        }
     };
     let routes = generate_route_list(App);
     let router = Router::new()

@@ -30,23 +30,91 @@ pub mod ctx {
         service::principal::request_meta(peer, &headers, &trusted)
     }
 
+    /// What one console request works out once, however many server functions its page calls while it is rendered
+    /// (a page asks for the caller in every resource, and may render its signed-in part twice): the caller, and the
+    /// notices taken out of the session. Provided fresh for every request (see `startup`).
+    #[derive(Clone, Default)]
+    pub struct RequestScope {
+        caller: std::sync::Arc<tokio::sync::OnceCell<Result<Principal, AppError>>>,
+        partial_caller: std::sync::Arc<tokio::sync::OnceCell<Result<Principal, AppError>>>,
+        notices: std::sync::Arc<tokio::sync::Mutex<std::collections::HashMap<String, Option<crate::model::Notice>>>>,
+    }
+
+    async fn caller(partial: bool) -> Result<(AppState, Principal), AppError> {
+        let state = state()?;
+        let authenticate = || async {
+            let session = session().await?;
+            let id = service::sessions::current_id(&session).await?;
+            let p = if partial {
+                service::auth::authenticate_partial(&state, id.as_deref(), None).await?
+            } else {
+                service::auth::authenticate(&state, id.as_deref(), None).await?
+            };
+            Ok::<_, AppError>(p)
+        };
+        let p = match use_context::<RequestScope>() {
+            Some(scope) => {
+                let cell = if partial { &scope.partial_caller } else { &scope.caller };
+                cell.get_or_init(authenticate).await.clone()?
+            }
+            None => authenticate().await?,
+        };
+        Ok((state, p))
+    }
+
     /// The signed-in caller of this console request.
     pub async fn principal() -> Result<(AppState, Principal), AppError> {
-        let state = state()?;
-        let session = session().await?;
-        let id = service::sessions::current_id(&session).await?;
-        let p = service::auth::authenticate(&state, id.as_deref(), None).await?;
-        Ok((state, p))
+        caller(false).await
     }
 
     /// Like `principal`, also for a session that still owes its second factor (the MFA page only).
     pub async fn partial_principal() -> Result<(AppState, Principal), AppError> {
-        let state = state()?;
-        let session = session().await?;
-        let id = service::sessions::current_id(&session).await?;
-        let p = service::auth::authenticate_partial(&state, id.as_deref(), None).await?;
-        Ok((state, p))
+        caller(true).await
     }
+
+    /// How long a notice waits for its page (a browser that never follows the redirect leaves it behind).
+    const NOTICE_TTL_MS: i64 = 10 * 60 * 1000;
+
+    /// Keeps `notice` for the next render of the page that shows it, sealed (it may carry a secret shown once).
+    pub async fn put_notice(notice: &crate::model::Notice) -> Result<(), AppError> {
+        let state = state()?;
+        let json = serde_json::to_vec(&(service::now_ms(), notice)).map_err(|_| AppError::new("INTERNAL_ERROR", "Could not keep the result."))?;
+        let sealed = state.secrets.seal(&json, &format!("notice:{}", notice.kind()))?;
+        session()
+            .await?
+            .insert(&format!("notice:{}", notice.kind()), hex::encode(sealed))
+            .await
+            .map_err(|_| AppError::new("INTERNAL_ERROR", "Could not keep the result."))
+    }
+
+    /// Takes the notice of `kind` out of the session, if one is there and still fresh (once per request).
+    pub async fn take_notice(kind: &str) -> Result<Option<crate::model::Notice>, AppError> {
+        // Once per request (a page may render twice); held across the take, so two renders at once do not
+        // both go to the session.
+        let scope = use_context::<RequestScope>();
+        let mut cache = match &scope {
+            Some(s) => Some(s.notices.lock().await),
+            None => None,
+        };
+        if let Some(seen) = cache.as_ref().and_then(|m| m.get(kind).cloned()) {
+            return Ok(seen);
+        }
+        let state = state()?;
+        // Read first: removing marks the session changed, and most page views have no notice to take.
+        let (session, key) = (session().await?, format!("notice:{kind}"));
+        let stored = match session.get::<String>(&key).await {
+            Ok(Some(_)) => session.remove::<String>(&key).await.ok().flatten(),
+            _ => None,
+        };
+        let opened = stored.and_then(|s| hex::decode(s).ok()).and_then(|sealed| state.secrets.open(&sealed, &format!("notice:{kind}")).ok());
+        let parsed = opened.and_then(|json| serde_json::from_slice::<(i64, crate::model::Notice)>(&json).ok());
+        let notice = parsed.filter(|(at, n)| service::now_ms() - at < NOTICE_TTL_MS && n.kind() == kind).map(|(_, n)| n);
+        if let Some(map) = cache.as_mut() {
+            map.insert(kind.to_string(), notice.clone());
+        }
+        Ok(notice)
+    }
+
 }
 
 /// The signed-in user, or `None` when this browser is not signed in.
@@ -57,6 +125,12 @@ pub async fn current_user() -> Result<Option<Me>, AppError> {
         Err(e) if e.is_unauthenticated() => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// The notice of `kind` a form left for this page (see `Notice`), taken out as it is shown.
+#[server(prefix = "/sfn", endpoint = "take_notice")]
+pub async fn take_notice(kind: String) -> Result<Option<Notice>, AppError> {
+    ctx::take_notice(&kind).await
 }
 
 /// The password step; with `client_id` (the hosted sign-in page of an application) it ends in the hand-off.
@@ -139,7 +213,9 @@ pub async fn list_api_keys() -> Result<Vec<ApiKeyInfo>, AppError> {
 #[server(prefix = "/sfn", endpoint = "create_api_key")]
 pub async fn create_api_key(name: String, organization_id: Option<String>) -> Result<CreatedApiKey, AppError> {
     let (state, p) = ctx::principal().await?;
-    Ok(crate::service::api_keys::create(&state, &p, &name, organization_id.as_deref(), &ctx::meta().await).await?)
+    let created = crate::service::api_keys::create(&state, &p, &name, organization_id.as_deref(), &ctx::meta().await).await?;
+    ctx::put_notice(&Notice::ApiKeyCreated(created.clone())).await?;
+    Ok(created)
 }
 
 #[server(prefix = "/sfn", endpoint = "revoke_api_key")]
@@ -177,7 +253,9 @@ pub async fn save_sso_settings(
 #[server(prefix = "/sfn", endpoint = "test_sso_settings")]
 pub async fn test_sso_settings(org_id: String) -> Result<SsoTestResult, AppError> {
     let (state, p) = ctx::principal().await?;
-    Ok(crate::service::connections::test_sso(&state, &p, &org_id, &ctx::meta().await).await?)
+    let result = crate::service::connections::test_sso(&state, &p, &org_id, &ctx::meta().await).await?;
+    ctx::put_notice(&Notice::SsoTested(result.clone())).await?;
+    Ok(result)
 }
 
 #[server(prefix = "/sfn", endpoint = "delete_sso_settings")]
@@ -249,19 +327,24 @@ pub async fn get_mfa_status() -> Result<MfaStatus, AppError> {
 #[server(prefix = "/sfn", endpoint = "begin_mfa_enrollment")]
 pub async fn begin_mfa_enrollment() -> Result<MfaEnrollment, AppError> {
     let (state, p) = ctx::principal().await?;
-    Ok(crate::service::mfa::begin_enrollment(&state, &p).await?)
+    // The page is rendered again after a mistyped code: it keeps showing the key the person already scanned.
+    Ok(crate::service::mfa::begin_enrollment(&state, &p, true).await?)
 }
 
 #[server(prefix = "/sfn", endpoint = "confirm_mfa_enrollment")]
 pub async fn confirm_mfa_enrollment(code: String) -> Result<Vec<String>, AppError> {
     let (state, p) = ctx::principal().await?;
-    Ok(crate::service::mfa::confirm_enrollment(&state, &p, &code, &ctx::meta().await).await?)
+    let codes = crate::service::mfa::confirm_enrollment(&state, &p, &code, &ctx::meta().await).await?;
+    ctx::put_notice(&Notice::RecoveryCodes(codes.clone())).await?;
+    Ok(codes)
 }
 
 #[server(prefix = "/sfn", endpoint = "mfa_challenge")]
-pub async fn mfa_challenge(code: String) -> Result<(), AppError> {
+pub async fn mfa_challenge(code: String, #[server(default)] next: Option<String>) -> Result<(), AppError> {
     let (state, p) = ctx::partial_principal().await?;
-    Ok(crate::service::mfa::challenge(&state, &p, &code, &ctx::meta().await).await?)
+    crate::service::mfa::challenge(&state, &p, &code, &ctx::meta().await).await?;
+    leptos_axum::redirect(&safe_return_to(next.as_deref()).unwrap_or_else(|| "/orgs".into()));
+    Ok(())
 }
 
 #[server(prefix = "/sfn", endpoint = "disable_mfa")]
@@ -292,7 +375,9 @@ pub async fn save_security_policy(
         .filter(|(_, v)| v.is_some())
         .map(|(r, _)| r.to_string())
         .collect();
-    Ok(crate::service::policy::put_security(&state, &p, &org_id, &auth_required, require_mfa.is_some(), &roles, &ctx::meta().await).await?)
+    let policy = crate::service::policy::put_security(&state, &p, &org_id, &auth_required, require_mfa.is_some(), &roles, &ctx::meta().await).await?;
+    ctx::put_notice(&Notice::PolicySaved).await?;
+    Ok(policy)
 }
 
 #[server(prefix = "/sfn", endpoint = "list_org_sessions")]
@@ -328,7 +413,9 @@ pub async fn create_application(name: String, redirect_uris: String, mfa_handlin
         mfa_handling: Some(mfa_handling),
         ..Default::default()
     };
-    Ok(crate::service::applications::create(&state, &p, &input, &ctx::meta().await).await?)
+    let created = crate::service::applications::create(&state, &p, &input, &ctx::meta().await).await?;
+    ctx::put_notice(&Notice::ApplicationCreated(created.clone())).await?;
+    Ok(created)
 }
 
 #[server(prefix = "/sfn", endpoint = "update_redirect_uris")]
@@ -341,7 +428,9 @@ pub async fn update_redirect_uris(id: String, redirect_uris: String) -> Result<A
 #[server(prefix = "/sfn", endpoint = "rotate_application_secret")]
 pub async fn rotate_application_secret(id: String) -> Result<ApplicationWithSecret, AppError> {
     let (state, p) = ctx::principal().await?;
-    Ok(crate::service::applications::rotate_secret(&state, &p, &id, &ctx::meta().await).await?)
+    let rotated = crate::service::applications::rotate_secret(&state, &p, &id, &ctx::meta().await).await?;
+    ctx::put_notice(&Notice::SecretRotated(rotated.clone())).await?;
+    Ok(rotated)
 }
 
 #[server(prefix = "/sfn", endpoint = "delete_application")]

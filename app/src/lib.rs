@@ -18,5 +18,6 @@ pub use pages::{shell, App};
 
 #[cfg(feature = "hydrate")]
 pub fn hydrate() {
-    leptos::mount::hydrate_body(App);
+    leptos::mount::hydrate_islands();
+    pages::enhance::install();
 }

@@ -353,3 +353,29 @@ pub struct ApplicationWithSecret {
     pub application: ApplicationInfo,
     pub client_secret: String,
 }
+
+/// The outcome of a console form that the page it returns to shows once. Console forms are plain HTML posts (the
+/// pages are rendered on the server), so a result the browser must see, such as a secret shown only once, travels
+/// in the session, sealed with the secret box, until that page is rendered; rendering takes it out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Notice {
+    ApiKeyCreated(CreatedApiKey),
+    ApplicationCreated(ApplicationWithSecret),
+    SecretRotated(ApplicationWithSecret),
+    RecoveryCodes(Vec<String>),
+    SsoTested(SsoTestResult),
+    PolicySaved,
+}
+
+impl Notice {
+    /// Which page shows it: one slot per kind, so a page never takes another page's notice.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Notice::ApiKeyCreated(_) => "api_key",
+            Notice::ApplicationCreated(_) | Notice::SecretRotated(_) => "application",
+            Notice::RecoveryCodes(_) => "recovery_codes",
+            Notice::SsoTested(_) => "sso_test",
+            Notice::PolicySaved => "policy",
+        }
+    }
+}

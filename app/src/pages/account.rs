@@ -1,7 +1,9 @@
 //! The account page: who you are, your API keys (create, shown once with a copy button, revoke) and sessions.
-use super::{ActionError, CopyValue, ErrorNotice, SignedIn};
-use crate::api::{list_api_keys, list_my_sessions, list_orgs, CreateApiKey, RevokeApiKey};
+use super::{ActionError, CopyValue, ErrorNotice, SignedIn, Submit};
+use crate::api::{list_api_keys, list_my_sessions, list_orgs, take_notice, CreateApiKey, RevokeApiKey};
+use crate::model::Notice;
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_router::hooks::use_query_map;
 
 #[component]
@@ -36,8 +38,9 @@ pub fn Account() -> impl IntoView {
 fn ApiKeys() -> impl IntoView {
     let create = ServerAction::<CreateApiKey>::new();
     let revoke = ServerAction::<RevokeApiKey>::new();
-    let keys = Resource::new(move || (create.version().get(), revoke.version().get()), |_| list_api_keys());
+    let keys = Resource::new(|| (), |_| list_api_keys());
     let orgs = Resource::new(|| (), |_| list_orgs());
+    let created = Resource::new(|| (), |_| take_notice("api_key".into()));
     view! {
         <section class="card" aria-labelledby="keys-title">
             <h2 id="keys-title">"API keys"</h2>
@@ -57,18 +60,21 @@ fn ApiKeys() -> impl IntoView {
                         })}
                     </Suspense>
                 </select>
-                <button type="submit" disabled=move || create.pending().get()>
-                    {move || if create.pending().get() { "Creating…" } else { "Create key" }}
-                </button>
+                <Submit label="Create key" busy="Creating…"/>
             </ActionForm>
             <ActionError result=create.value().into()/>
-            {move || create.value().get().and_then(Result::ok).map(|created| view! {
-                <div class="notice success" role="status" id="new-key">
-                    <p><strong>{format!("Key \"{}\" created.", created.api_key.name)}</strong>
-                        " Copy it now: it is shown only once and cannot be recovered."</p>
-                    <CopyValue value=created.key label="new API key"/>
-                </div>
-            })}
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let Ok(Some(Notice::ApiKeyCreated(created))) = created.await else { return None };
+                    Some(view! {
+                        <div class="notice success" role="status" id="new-key">
+                            <p><strong>{format!("Key \"{}\" created.", created.api_key.name)}</strong>
+                                " Copy it now: it is shown only once and cannot be recovered."</p>
+                            <CopyValue value=created.key label="new API key"/>
+                        </div>
+                    })
+                })}
+            </Suspense>
             <ActionError result=revoke.value().into()/>
             <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
                 {move || Suspend::new(async move {
@@ -91,11 +97,7 @@ fn ApiKeys() -> impl IntoView {
                                                 <td>{k.created_at}</td>
                                                 <td>{k.last_used_at.unwrap_or_else(|| "never".into())}</td>
                                                 <td>{if active { "active" } else { "revoked" }}</td>
-                                                <td>
-                                                    <Show when=move || active>
-                                                        <RevokeButton id=id.clone() name=name.clone() action=revoke/>
-                                                    </Show>
-                                                </td>
+                                                <td>{active.then(|| view! { <RevokeButton id=id.clone() name=name.clone()/> })}</td>
                                             </tr>
                                         }
                                     }).collect_view()}
@@ -112,21 +114,12 @@ fn ApiKeys() -> impl IntoView {
 
 /// Revoking asks for confirmation first (integrations using the key stop working at once).
 #[component]
-fn RevokeButton(id: String, name: String, action: ServerAction<RevokeApiKey>) -> impl IntoView {
-    let on_click = {
-        let id = id.clone();
-        move |ev: leptos::ev::MouseEvent| {
-            ev.prevent_default();
-            let question = format!("Revoke the API key \"{name}\"? Anything using it stops working at once.");
-            if window().confirm_with_message(&question).unwrap_or(false) {
-                action.dispatch(RevokeApiKey { id: id.clone() });
-            }
-        }
-    };
+fn RevokeButton(id: String, name: String) -> impl IntoView {
+    let question = format!("Revoke the API key \"{name}\"? Anything using it stops working at once.");
     view! {
-        <form method="post" action="/sfn/revoke_api_key">
+        <form method="post" action=RevokeApiKey::url() data-confirm=question>
             <input type="hidden" name="id" value=id/>
-            <button type="submit" class="danger" on:click=on_click>"Revoke"</button>
+            <button type="submit" class="danger">"Revoke"</button>
         </form>
     }
 }

@@ -1,5 +1,5 @@
 //! Sign-in (email first, then the password step) and sign-up.
-use super::ActionError;
+use super::{ActionError, Submit};
 use crate::api::{SignIn as SignInFn, SignUp as SignUpFn};
 use crate::model::sign_in_error_text;
 use leptos::prelude::*;
@@ -18,7 +18,7 @@ pub fn SignIn() -> impl IntoView {
         ["client_id", "redirect_uri", "state", "organization"]
             .into_iter()
             .filter(|k| !param(k).is_empty())
-            .map(|k| view! { <input type="hidden" name=k prop:value=move || param(k)/> })
+            .map(|k| view! { <input type="hidden" name=k value=param(k)/> })
             .collect_view()
     };
     let action = ServerAction::<SignInFn>::new();
@@ -40,14 +40,12 @@ pub fn SignIn() -> impl IntoView {
             >
                 <ActionForm action=action attr:class="stack">
                     <p>"Signing in as " <strong>{email}</strong> " · " <a href="/signin">"Use another email"</a></p>
-                    <input type="hidden" name="email" prop:value=email/>
+                    <input type="hidden" name="email" value=email/>
                     {app_fields}
                     <label for="password">"Password"</label>
                     <input id="password" name="password" type="password" autocomplete="current-password" required autofocus/>
                     <ActionError result=action.value().into()/>
-                    <button type="submit" disabled=move || action.pending().get()>
-                        {move || if action.pending().get() { "Signing in…" } else { "Sign in" }}
-                    </button>
+                    <Submit label="Sign in" busy="Signing in…"/>
                 </ActionForm>
             </Show>
         </main>
@@ -71,9 +69,7 @@ pub fn SignUp() -> impl IntoView {
                     aria-describedby="password-help"/>
                 <small id="password-help">"At least 10 characters. A long phrase is easier to remember and harder to guess."</small>
                 <ActionError result=action.value().into()/>
-                <button type="submit" disabled=move || action.pending().get()>
-                    {move || if action.pending().get() { "Creating…" } else { "Create account" }}
-                </button>
+                <Submit label="Create account" busy="Creating…"/>
             </ActionForm>
             <p>"Already have an account? " <a href="/signin">"Sign in"</a></p>
         </main>

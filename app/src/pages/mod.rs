@@ -1,4 +1,10 @@
 //! The console: routes, the HTML shell, the signed-in frame, and small shared components.
+//!
+//! Every page is rendered on the server and works without JavaScript: forms are plain posts to server functions,
+//! which redirect back (with the error, if any, in the query). The browser bundle only adds what HTML cannot do
+//! (see `enhance`): copy buttons, confirmation before destructive actions, progress labels, live regions.
+#[cfg(feature = "hydrate")]
+pub mod enhance;
 mod account;
 mod admin;
 mod auth;
@@ -22,7 +28,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
-                <HydrationScripts options/>
+                <HydrationScripts options islands=true/>
                 <MetaTags/>
             </head>
             <body>
@@ -35,12 +41,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    // Runs only in the browser, once the WASM has hydrated the page: tests and scripts can wait for it.
-    Effect::new(move |_| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
     view! {
         <Stylesheet id="leptos" href="/pkg/latchkey.css"/>
         <Title text="Latchkey"/>
@@ -185,38 +185,26 @@ pub fn ActionError<T: Clone + Send + Sync + 'static>(result: Signal<Option<Resul
     }
 }
 
-#[wasm_bindgen::prelude::wasm_bindgen]
-extern "C" {
-    /// `navigator.clipboard.writeText`, bound directly: web-sys marks the Clipboard API unstable.
-    #[wasm_bindgen(js_namespace = ["navigator", "clipboard"], js_name = writeText, catch)]
-    fn clipboard_write_text(text: &str) -> Result<js_sys::Promise, wasm_bindgen::JsValue>;
-}
-
-/// A value an admin must paste elsewhere, with a Copy button (works once the page is interactive).
+/// A value an admin must paste elsewhere, with a Copy button. The button appears once the page's script runs
+/// (`enhance`); without it the value stays selectable text.
 #[component]
 pub fn CopyValue(#[prop(into)] value: String, #[prop(into)] label: String) -> impl IntoView {
-    let status = RwSignal::new("Copy");
-    let to_copy = value.clone();
-    let on_click = move |_| {
-        let text = to_copy.clone();
-        match clipboard_write_text(&text) {
-            Ok(promise) => {
-                leptos::task::spawn_local(async move {
-                    let ok = wasm_bindgen_futures::JsFuture::from(promise).await.is_ok();
-                    status.set(if ok { "Copied" } else { "Select and copy" });
-                });
-            }
-            Err(_) => status.set("Select and copy"),
-        }
-    };
     view! {
         <div class="copy">
             <code class="value" aria-label=label.clone()>{value}</code>
-            <button type="button" class="secondary" on:click=on_click aria-label=format!("Copy {label}")>
-                {move || status.get()}
-            </button>
+            <button type="button" class="secondary" data-copy="" hidden aria-label=format!("Copy {label}")>"Copy"</button>
         </div>
     }
+}
+
+/// A form's submit button that says what is happening (`busy`) once pressed, while the server works.
+#[component]
+pub fn Submit(
+    label: &'static str,
+    busy: &'static str,
+    #[prop(optional)] class: &'static str,
+) -> impl IntoView {
+    view! { <button type="submit" class=class data-busy=busy>{label}</button> }
 }
 
 /// Percent-encodes a query value (everything but unreserved characters and `/`); works on server and browser.

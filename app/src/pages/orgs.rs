@@ -1,8 +1,9 @@
 //! Organization pages: the list with the create form, an org's overview, and its members.
-use super::{ActionError, CopyValue, ErrorNotice, SignedIn};
+use super::{ActionError, CopyValue, ErrorNotice, SignedIn, Submit};
 use crate::api::{get_org_detail, list_join_requests, list_members, list_orgs, my_join_requests, CreateOrg, DecideJoinRequest};
 use crate::model::JoinRequestInfo;
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_router::hooks::use_params_map;
 
 #[component]
@@ -66,9 +67,7 @@ pub fn OrgList() -> impl IntoView {
                             placeholder="acme-corp" aria-describedby="slug-help"/>
                         <small id="slug-help">"Lowercase letters, digits and hyphens. Leave empty to derive it from the name."</small>
                         <ActionError result=create.value().into()/>
-                        <button type="submit" disabled=move || create.pending().get()>
-                            {move || if create.pending().get() { "Creating…" } else { "Create organization" }}
-                        </button>
+                        <Submit label="Create organization" busy="Creating…"/>
                     </ActionForm>
                 </section>
             }
@@ -137,8 +136,8 @@ pub fn OrgMembers() -> impl IntoView {
     view! {
         <SignedIn title="Members" children=move |_me| {
             let decide = ServerAction::<DecideJoinRequest>::new();
-            let members = Resource::new(move || (org_id(), decide.version().get()), |(id, _)| list_members(id));
-            let requests = Resource::new(move || (org_id(), decide.version().get()), |(id, _)| list_join_requests(id));
+            let members = Resource::new(org_id, list_members);
+            let requests = Resource::new(org_id, list_join_requests);
             view! {
                 <h1>"Members"</h1>
                 <OrgNav org_id=org_id() current="Members"/>
@@ -156,7 +155,14 @@ pub fn OrgMembers() -> impl IntoView {
                                     <thead><tr><th scope="col">"Name"</th><th scope="col">"Email"</th><th scope="col">"Signed in with"</th><th scope="col">"Requested"</th><th scope="col">"Decision"</th></tr></thead>
                                     <tbody>
                                         {pending.into_iter().map(|r| {
-                                            let (o1, i1, o2, i2) = (r.organization_id.clone(), r.id.clone(), r.organization_id.clone(), r.id.clone());
+                                            let decision = |value: &'static str, label: &'static str, class: &'static str| view! {
+                                                <form method="post" action=DecideJoinRequest::url() class="inline">
+                                                    <input type="hidden" name="org_id" value=r.organization_id.clone()/>
+                                                    <input type="hidden" name="id" value=r.id.clone()/>
+                                                    <input type="hidden" name="decision" value=value/>
+                                                    <button type="submit" class=class>{label}</button>
+                                                </form>
+                                            };
                                             view! {
                                                 <tr data-email=r.email.clone()>
                                                     <td>{r.name.clone()}</td>
@@ -164,14 +170,8 @@ pub fn OrgMembers() -> impl IntoView {
                                                     <td>{if r.via == "sso" { "Identity provider" } else { "Password" }}</td>
                                                     <td><time datetime=r.created_at.clone()>{r.created_at.clone()}</time></td>
                                                     <td class="actions">
-                                                        <button type="button" disabled=move || decide.pending().get()
-                                                            on:click=move |_| { decide.dispatch(DecideJoinRequest { org_id: o1.clone(), id: i1.clone(), decision: "approve".into() }); }>
-                                                            "Approve"
-                                                        </button>
-                                                        <button type="button" class="secondary" disabled=move || decide.pending().get()
-                                                            on:click=move |_| { decide.dispatch(DecideJoinRequest { org_id: o2.clone(), id: i2.clone(), decision: "deny".into() }); }>
-                                                            "Deny"
-                                                        </button>
+                                                        {decision("approve", "Approve", "")}
+                                                        {decision("deny", "Deny", "secondary")}
                                                     </td>
                                                 </tr>
                                             }

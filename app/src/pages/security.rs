@@ -1,13 +1,14 @@
 //! The Security page (policy toggles, what each setting means, the lockout guard's messages), the Sessions
 //! page (members' live sessions, revoke), and `/mfa` (the second-factor challenge and enrolment).
 use super::orgs::OrgNav;
-use super::{ActionError, CopyValue, ErrorNotice, SignedIn};
+use super::{ActionError, CopyValue, ErrorNotice, SignedIn, Submit};
 use crate::api::{
-    begin_mfa_enrollment, current_user, get_mfa_status, get_security_page, list_org_sessions, ConfirmMfaEnrollment, DisableMfa, MfaChallenge,
-    RevokeOrgSession, SaveSecurityPolicy,
+    begin_mfa_enrollment, current_user, get_mfa_status, get_security_page, list_org_sessions, take_notice, ConfirmMfaEnrollment, DisableMfa,
+    MfaChallenge, RevokeOrgSession, SaveSecurityPolicy,
 };
-use crate::model::{OrgSessionInfo, SecurityPage};
+use crate::model::{Notice, OrgSessionInfo, SecurityPage};
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 use leptos_router::components::Redirect;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -19,14 +20,16 @@ pub fn Security() -> impl IntoView {
     view! {
         <SignedIn title="Security" children=move |_me| {
             let save = ServerAction::<SaveSecurityPolicy>::new();
-            let page = Resource::new(move || (org_id(), save.version().get()), |(id, _)| get_security_page(id));
+            let page = Resource::new(org_id, get_security_page);
+            let saved = Resource::new(|| (), |_| take_notice("policy".into()));
             view! {
                 <h1>"Security policy"</h1>
                 <OrgNav org_id=org_id() current="Security"/>
                 <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
                     {move || Suspend::new(async move {
+                        let saved = matches!(saved.await, Ok(Some(Notice::PolicySaved)));
                         match page.await {
-                            Ok(p) => view! { <PolicyForm org_id=org_id() page=p save=save/> }.into_any(),
+                            Ok(p) => view! { <PolicyForm org_id=org_id() page=p save=save saved=saved/> }.into_any(),
                             Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
                         }
                     })}
@@ -38,7 +41,7 @@ pub fn Security() -> impl IntoView {
 }
 
 #[component]
-fn PolicyForm(org_id: String, page: SecurityPage, save: ServerAction<SaveSecurityPolicy>) -> impl IntoView {
+fn PolicyForm(org_id: String, page: SecurityPage, save: ServerAction<SaveSecurityPolicy>, saved: bool) -> impl IntoView {
     let p = page.policy.clone();
     let roles = p.exempt_roles.clone();
     let exempt = move |r: &str| roles.iter().any(|x| x == r);
@@ -87,10 +90,8 @@ fn PolicyForm(org_id: String, page: SecurityPage, save: ServerAction<SaveSecurit
                 </fieldset>
                 <p class="muted">"API keys are never asked for a second factor. Under \"SSO only\", a key works for a non-exempt member only if it was created in an SSO session of this organization. Lowering the policy is always possible here, whatever your own session."</p>
                 <ActionError result=save.value().into()/>
-                {move || matches!(save.value().get(), Some(Ok(_))).then(|| view! { <div class="notice success" role="status">"Saved."</div> })}
-                <button type="submit" disabled=move || save.pending().get()>
-                    {move || if save.pending().get() { "Saving…" } else { "Save policy" }}
-                </button>
+                {saved.then(|| view! { <div class="notice success" role="status">"Saved."</div> })}
+                <Submit label="Save policy" busy="Saving…"/>
             </ActionForm>
         </section>
     }
@@ -120,7 +121,7 @@ pub fn Sessions() -> impl IntoView {
     view! {
         <SignedIn title="Sessions" children=move |_me| {
             let revoke = ServerAction::<RevokeOrgSession>::new();
-            let sessions = Resource::new(move || (org_id(), revoke.version().get()), |(id, _)| list_org_sessions(id));
+            let sessions = Resource::new(org_id, list_org_sessions);
             view! {
                 <h1>"Sessions"</h1>
                 <OrgNav org_id=org_id() current="Sessions"/>
@@ -129,7 +130,7 @@ pub fn Sessions() -> impl IntoView {
                 <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
                     {move || Suspend::new(async move {
                         match sessions.await {
-                            Ok(list) => view! { <SessionTable org_id=org_id() list=list revoke=revoke/> }.into_any(),
+                            Ok(list) => view! { <SessionTable org_id=org_id() list=list/> }.into_any(),
                             Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
                         }
                     })}
@@ -140,7 +141,7 @@ pub fn Sessions() -> impl IntoView {
 }
 
 #[component]
-fn SessionTable(org_id: String, list: Vec<OrgSessionInfo>, revoke: ServerAction<RevokeOrgSession>) -> impl IntoView {
+fn SessionTable(org_id: String, list: Vec<OrgSessionInfo>) -> impl IntoView {
     view! {
         <table>
             <caption class="sr-only">"Active sessions"</caption>
@@ -150,12 +151,12 @@ fn SessionTable(org_id: String, list: Vec<OrgSessionInfo>, revoke: ServerAction<
             </tr></thead>
             <tbody>
                 {list.into_iter().map(|s| {
-                    let (org, id, who) = (org_id.clone(), s.id.clone(), s.email.clone());
-                    let on_click = move |_| {
-                        let q = format!("Sign {who} out of this browser now?");
-                        if window().confirm_with_message(&q).unwrap_or(false) {
-                            revoke.dispatch(RevokeOrgSession { org_id: org.clone(), id: id.clone() });
-                        }
+                    let revoke = view! {
+                        <form method="post" action=RevokeOrgSession::url() data-confirm=format!("Sign {} out of this browser now?", s.email)>
+                            <input type="hidden" name="org_id" value=org_id.clone()/>
+                            <input type="hidden" name="id" value=s.id.clone()/>
+                            <button type="submit" class="danger" aria-label=format!("Revoke the session of {}", s.email)>"Revoke"</button>
+                        </form>
                     };
                     view! {
                         <tr data-email=s.email.clone()>
@@ -171,7 +172,7 @@ fn SessionTable(org_id: String, list: Vec<OrgSessionInfo>, revoke: ServerAction<
                             <td>{if s.current {
                                 view! { <span class="muted">"this browser"</span> }.into_any()
                             } else {
-                                view! { <button type="button" class="danger" on:click=on_click aria-label=format!("Revoke the session of {}", s.email)>"Revoke"</button> }.into_any()
+                                revoke.into_any()
                             }}</td>
                         </tr>
                     }
@@ -196,8 +197,8 @@ pub fn Mfa() -> impl IntoView {
     let challenge = ServerAction::<MfaChallenge>::new();
     let confirm = ServerAction::<ConfirmMfaEnrollment>::new();
     let disable = ServerAction::<DisableMfa>::new();
-        // Not refreshed by `confirm`: the recovery codes must stay on screen after enrolment.
-    let status = Resource::new(move || (challenge.version().get(), disable.version().get()), |_| get_mfa_status());
+    let status = Resource::new(|| (), |_| get_mfa_status());
+    let codes = Resource::new(|| (), |_| take_notice("recovery_codes".into()));
     view! {
         <Title text="Two-factor authentication · Latchkey"/>
         <main class="narrow card">
@@ -206,20 +207,22 @@ pub fn Mfa() -> impl IntoView {
                 {move || Suspend::new(async move {
                     let me = user.await;
                     let st = status.await;
+                    let codes = match codes.await { Ok(Some(Notice::RecoveryCodes(c))) => Some(c), _ => None };
                     match (me, st) {
                         (Ok(None), _) => view! { <Redirect path="/signin"/> }.into_any(),
                         (Ok(Some(me)), Ok(st)) if me.mfa_pending => view! {
                             <p>"Signed in as "<strong>{me.email}</strong>". Enter the 6-digit code from your authenticator app, or one of your recovery codes."</p>
                             <ActionForm action=challenge attr:class="stack">
+                                <input type="hidden" name="next" value=next()/>
                                 <label for="code">"Code"</label>
                                 <input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" required autofocus maxlength="20"/>
                                 <ActionError result=challenge.value().into()/>
-                                <button type="submit" disabled=move || challenge.pending().get()>
-                                    {move || if challenge.pending().get() { "Checking…" } else { "Verify" }}
-                                </button>
+                                <Submit label="Verify" busy="Checking…"/>
                             </ActionForm>
-                            {move || matches!(challenge.value().get(), Some(Ok(()))).then(|| view! { <Redirect path=next()/> })}
                             <p class="muted">{format!("{} recovery codes left.", st.recovery_codes_left)}</p>
+                        }.into_any(),
+                        (Ok(Some(_)), Ok(st)) if st.enabled && codes.is_some() => view! {
+                            <RecoveryCodes codes=codes.unwrap_or_default() next=next()/>
                         }.into_any(),
                         (Ok(Some(_)), Ok(st)) if st.enabled => view! {
                             <div class="notice success" role="status">"Two-factor authentication is on for your account."</div>
@@ -234,7 +237,7 @@ pub fn Mfa() -> impl IntoView {
                                 </ActionForm>
                             </details>
                         }.into_any(),
-                        (Ok(Some(_)), Ok(_)) => view! { <Enrol confirm=confirm next=next()/> }.into_any(),
+                        (Ok(Some(_)), Ok(_)) => view! { <Enrol confirm=confirm/> }.into_any(),
                         (Err(e), _) | (_, Err(e)) => view! { <ErrorNotice error=e/> }.into_any(),
                     }
                 })}
@@ -243,43 +246,41 @@ pub fn Mfa() -> impl IntoView {
     }
 }
 
+/// Right after enrolment: the recovery codes, shown this once.
 #[component]
-fn Enrol(confirm: ServerAction<ConfirmMfaEnrollment>, next: String) -> impl IntoView {
+fn RecoveryCodes(codes: Vec<String>, next: String) -> impl IntoView {
+    view! {
+        <div class="notice success" role="status">"Two-factor authentication is on."</div>
+        <h2>"Your recovery codes"</h2>
+        <p>"Each works once if you lose your device. Store them somewhere safe now: they are not shown again."</p>
+        <CopyValue value=codes.join("\n") label="recovery codes"/>
+        <ul class="codes" id="recovery-codes">{codes.into_iter().map(|c| view! { <li><code>{c}</code></li> }).collect_view()}</ul>
+        <p><a href=next class="button">"Continue"</a></p>
+    }
+}
+
+#[component]
+fn Enrol(confirm: ServerAction<ConfirmMfaEnrollment>) -> impl IntoView {
     let enrollment = Resource::new(|| (), |_| begin_mfa_enrollment());
     view! {
-        {move || confirm.value().get().and_then(|r| r.ok()).map(|codes| {
-            let next = next.clone();
-            view! {
-                <div class="notice success" role="status">"Two-factor authentication is on."</div>
-                <h2>"Your recovery codes"</h2>
-                <p>"Each works once if you lose your device. Store them somewhere safe now: they are not shown again."</p>
-                <CopyValue value=codes.join("\n") label="recovery codes"/>
-                <ul class="codes" id="recovery-codes">{codes.into_iter().map(|c| view! { <li><code>{c}</code></li> }).collect_view()}</ul>
-                <p><a href=next class="button">"Continue"</a></p>
-            }
-        })}
-        <Show when=move || !matches!(confirm.value().get(), Some(Ok(_)))>
-            <p>"This organization or your account needs a second factor. Scan the QR code with an authenticator app (or type the key), then enter the code it shows."</p>
-            <Suspense fallback=|| view! { <p class="loading">"Preparing a new key…"</p> }>
-                {move || Suspend::new(async move {
-                    match enrollment.await {
-                        Ok(e) => view! {
-                            <div class="qr" role="img" aria-label="QR code for your authenticator app" inner_html=e.qr_svg.clone()></div>
-                            <p>"Can't scan? Enter this key:"</p>
-                            <CopyValue value=e.secret.clone() label="authenticator key"/>
-                        }.into_any(),
-                        Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
-                    }
-                })}
-            </Suspense>
-            <ActionForm action=confirm attr:class="stack">
-                <label for="enrol-code">"Code from the app"</label>
-                <input id="enrol-code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" required maxlength="6"/>
-                <ActionError result=confirm.value().into()/>
-                <button type="submit" disabled=move || confirm.pending().get()>
-                    {move || if confirm.pending().get() { "Checking…" } else { "Turn on" }}
-                </button>
-            </ActionForm>
-        </Show>
+        <p>"This organization or your account needs a second factor. Scan the QR code with an authenticator app (or type the key), then enter the code it shows."</p>
+        <Suspense fallback=|| view! { <p class="loading">"Preparing a new key…"</p> }>
+            {move || Suspend::new(async move {
+                match enrollment.await {
+                    Ok(e) => view! {
+                        <div class="qr" role="img" aria-label="QR code for your authenticator app" inner_html=e.qr_svg.clone()></div>
+                        <p>"Can't scan? Enter this key:"</p>
+                        <CopyValue value=e.secret.clone() label="authenticator key"/>
+                    }.into_any(),
+                    Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                }
+            })}
+        </Suspense>
+        <ActionForm action=confirm attr:class="stack">
+            <label for="enrol-code">"Code from the app"</label>
+            <input id="enrol-code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" required maxlength="6"/>
+            <ActionError result=confirm.value().into()/>
+            <Submit label="Turn on" busy="Checking…"/>
+        </ActionForm>
     }
 }

@@ -1,10 +1,11 @@
 //! The owner's Identity provider page: presets that say where each IdP shows its values, the callback URL to
 //! paste there, save, test (with result and time), the members' login URL, and delete with a warning.
 use super::orgs::OrgNav;
-use super::{ActionError, CopyValue, ErrorNotice, SignedIn};
-use crate::api::{get_sso_page, DeleteSsoSettings, SaveSsoSettings, TestSsoSettings};
-use crate::model::{provider_preset, SsoPage};
+use super::{ActionError, CopyValue, ErrorNotice, SignedIn, Submit};
+use crate::api::{get_sso_page, take_notice, DeleteSsoSettings, SaveSsoSettings, TestSsoSettings};
+use crate::model::{provider_preset, Notice, SsoPage};
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_router::hooks::use_params_map;
 
 #[component]
@@ -16,17 +17,16 @@ pub fn IdentityProvider() -> impl IntoView {
             let save = ServerAction::<SaveSsoSettings>::new();
             let delete = ServerAction::<DeleteSsoSettings>::new();
             let test = ServerAction::<TestSsoSettings>::new();
-            let page = Resource::new(
-                move || (org_id(), save.version().get(), delete.version().get(), test.version().get()),
-                |(id, ..)| get_sso_page(id),
-            );
+            let page = Resource::new(org_id, get_sso_page);
+            let tested = Resource::new(|| (), |_| take_notice("sso_test".into()));
             view! {
                 <h1>"Identity provider"</h1>
                 <OrgNav org_id=org_id() current="Identity provider"/>
                 <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
                     {move || Suspend::new(async move {
+                        let tested = match tested.await { Ok(Some(Notice::SsoTested(r))) => Some(r), _ => None };
                         match page.await {
-                            Ok(data) => view! { <SsoForm org_id=org_id() data=data save=save delete=delete test=test/> }.into_any(),
+                            Ok(data) => view! { <SsoForm org_id=org_id() data=data save=save delete=delete test=test tested=tested/> }.into_any(),
                             Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
                         }
                     })}
@@ -43,31 +43,15 @@ fn SsoForm(
     save: ServerAction<SaveSsoSettings>,
     delete: ServerAction<DeleteSsoSettings>,
     test: ServerAction<TestSsoSettings>,
+    tested: Option<crate::model::SsoTestResult>,
 ) -> impl IntoView {
     let s = data.settings.clone();
-    let provider = RwSignal::new(s.as_ref().map(|s| s.provider.clone()).unwrap_or_else(|| "okta".into()));
+    let provider = s.as_ref().map(|s| s.provider.clone()).unwrap_or_else(|| "okta".into());
     let configured = s.is_some();
     let status_text = s.as_ref().map(|s| match s.status.as_str() {
         "active" => "Working: the last test passed.".to_string(),
         "error" => "Failing: the last test did not pass.".to_string(),
         _ => "Saved, not tested yet. Run the test before telling members to use SSO.".to_string(),
-    });
-    let on_delete = {
-        let org_id = org_id.clone();
-        move |ev: leptos::ev::MouseEvent| {
-            ev.prevent_default();
-            let q = "Remove this identity provider? Members will no longer be able to sign in with SSO until one is configured again.";
-            if window().confirm_with_message(q).unwrap_or(false) {
-                delete.dispatch(DeleteSsoSettings { org_id: org_id.clone() });
-            }
-        }
-    };
-    // The secret field empties once the secret is stored: it is never shown again, even to the owner.
-    let secret = RwSignal::new(String::new());
-    Effect::new(move |_| {
-        if matches!(save.value().get(), Some(Ok(_))) {
-            secret.set(String::new());
-        }
     });
     let issuer_value = s.as_ref().map(|s| s.issuer_url.clone()).unwrap_or_default();
     let client_id_value = s.as_ref().map(|s| s.client_id.clone()).unwrap_or_default();
@@ -83,19 +67,17 @@ fn SsoForm(
                     {s.last_tested_at.clone().map(|t| format!(" Last tested {t}."))}
                 </p>
                 {s.last_test_message.clone().map(|m| view! { <p class="muted">{m}</p> })}
-                <button type="button" class="secondary" disabled=move || test.pending().get()
-                    on:click=move |_| { test.dispatch(TestSsoSettings { org_id: org_for_test.clone() }); }>
-                    {move || if test.pending().get() { "Testing…" } else { "Test connection" }}
-                </button>
-                {move || test.value().get().map(|r| match r {
-                    Ok(r) => view! {
-                        <div class=if r.success { "notice success" } else { "notice error" } role="status" id="test-result">
-                            <strong>{if r.success { "Test passed. " } else { "Test failed. " }}</strong>
-                            {r.message.clone()}
-                            {format!(" ({} ms)", r.response_time_ms)}
-                        </div>
-                    }.into_any(),
-                    Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                <form method="post" action=TestSsoSettings::url()>
+                    <input type="hidden" name="org_id" value=org_for_test/>
+                    <Submit label="Test connection" busy="Testing…" class="secondary"/>
+                </form>
+                <ActionError result=test.value().into()/>
+                {tested.map(|r| view! {
+                    <div class=if r.success { "notice success" } else { "notice error" } role="status" id="test-result">
+                        <strong>{if r.success { "Test passed. " } else { "Test failed. " }}</strong>
+                        {r.message.clone()}
+                        {format!(" ({} ms)", r.response_time_ms)}
+                    </div>
                 })}
                 <h3>"Login URL for members"</h3>
                 <CopyValue value=s.login_url.clone() label="SSO login URL"/>
@@ -108,13 +90,15 @@ fn SsoForm(
                 <h2 id="remove">"Remove"</h2>
                 <p>"Members lose single sign-on at once. Password sign-in is unaffected."</p>
                 <ActionError result=delete.value().into()/>
-                <form method="post" action="/sfn/delete_sso_settings">
+                <form method="post" action=DeleteSsoSettings::url()
+                    data-confirm="Remove this identity provider? Members will no longer be able to sign in with SSO until one is configured again.">
                     <input type="hidden" name="org_id" value=org_id.clone()/>
-                    <button type="submit" class="danger" on:click=on_delete.clone()>"Remove identity provider"</button>
+                    <button type="submit" class="danger">"Remove identity provider"</button>
                 </form>
             </section>
         }
     });
+    let placeholder = provider_preset(&provider).1;
     view! {
         <section class="card" aria-labelledby="step1">
             <h2 id="step1">"1. Register Latchkey at your identity provider"</h2>
@@ -129,31 +113,32 @@ fn SsoForm(
             <ActionForm action=save attr:class="stack">
                 <input type="hidden" name="org_id" value=org_for_form/>
                 <label for="provider">"Identity provider"</label>
-                <select id="provider" name="provider" on:change=move |ev| provider.set(event_target_value(&ev)) prop:value=move || provider.get()>
+                // With the page's script, only the chosen provider's directions show; without it, all of them do.
+                <select id="provider" name="provider" data-switch="" aria-describedby="provider-hint">
                     {["okta", "azure", "google", "oidc"].into_iter().map(|p| view! {
-                        <option value=p selected=move || provider.get() == p>{provider_preset(p).0}</option>
+                        <option value=p selected=provider == p>{provider_preset(p).0}</option>
                     }).collect_view()}
                 </select>
-                <p class="hint" id="provider-hint">{move || provider_preset(&provider.get()).2}</p>
+                <div id="provider-hint">
+                    {["okta", "azure", "google", "oidc"].into_iter().map(|p| view! {
+                        <p class="hint" data-case=p>{provider_preset(p).2}</p>
+                    }).collect_view()}
+                </div>
                 <label for="issuer">"Issuer URL"</label>
                 <input id="issuer" name="issuer_url" type="url" required aria-describedby="provider-hint"
-                    value=issuer_value
-                    placeholder=move || provider_preset(&provider.get()).1/>
+                    value=issuer_value placeholder=placeholder/>
                 <label for="client-id">"Client ID"</label>
                 <input id="client-id" name="client_id" type="text" required autocomplete="off"
                     value=client_id_value/>
                 <label for="client-secret">"Client secret"</label>
                 <input id="client-secret" name="client_secret" type="password" autocomplete="new-password" required=!configured
-                    prop:value=move || secret.get() on:input=move |ev| secret.set(event_target_value(&ev))
                     placeholder=if configured { "Stored encrypted. Leave empty to keep it (same issuer and client ID only)." } else { "" }/>
-                <Show when=move || configured>
+                {configured.then(|| view! {
                     <p class="hint">"Changing the issuer URL or client ID needs the client secret again: the saved secret is only ever sent to the identity provider it was entered for. "
                         {format!("Changing the issuer URL also unlinks the {linked} people who signed in through it; they link again at their next sign-in, by their address at a verified domain.")}</p>
-                </Show>
+                })}
                 <ActionError result=save.value().into()/>
-                <button type="submit" disabled=move || save.pending().get()>
-                    {move || if save.pending().get() { "Saving…" } else { "Save" }}
-                </button>
+                <Submit label="Save" busy="Saving…"/>
             </ActionForm>
         </section>
         {tail}

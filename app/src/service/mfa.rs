@@ -48,16 +48,29 @@ fn session_only(p: &Principal) -> ServiceResult<&str> {
 }
 
 /// Starts enrolment: a new secret (replacing an unconfirmed one). Refused when a factor is already on.
-pub async fn begin_enrollment(state: &AppState, p: &Principal) -> ServiceResult<MfaEnrollment> {
+/// With `reuse_pending`, a secret begun earlier and not confirmed yet is shown again (the console's page, rendered
+/// anew after a mistyped code); otherwise every call starts a new secret.
+pub async fn begin_enrollment(state: &AppState, p: &Principal, reuse_pending: bool) -> ServiceResult<MfaEnrollment> {
     session_only(p)?;
-    if enrolled(state, &p.user_id).await? {
+    let current = repo::mfa::get(&state.db, &p.user_id).await?;
+    if current.as_ref().is_some_and(|row| row.confirmed_at.is_some()) {
         return Err(ServiceError::Conflict("Two-factor authentication is already on. Disable it first to enrol a new device.".into()));
     }
-    let mut secret = vec![0u8; 20];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
-    let t = totp(secret.clone(), &p.email)?;
-    let sealed = state.secrets.seal(&secret, &aad(&p.user_id))?;
-    repo::mfa::put_unconfirmed(&state.db, &p.user_id, &sealed, now_ms()).await?;
+    let pending = match current.filter(|_| reuse_pending) {
+        Some(row) => state.secrets.open(&row.secret, &aad(&p.user_id)).ok(),
+        None => None,
+    };
+    let secret = match pending {
+        Some(secret) => secret,
+        None => {
+            let mut secret = vec![0u8; 20];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+            let sealed = state.secrets.seal(&secret, &aad(&p.user_id))?;
+            repo::mfa::put_unconfirmed(&state.db, &p.user_id, &sealed, now_ms()).await?;
+            secret
+        }
+    };
+    let t = totp(secret, &p.email)?;
     let uri = t.to_url().map_err(|e| ServiceError::internal("otpauth url", e))?;
     let qr = qrcode::QrCode::new(uri.as_bytes()).map_err(|e| ServiceError::internal("qr", e))?;
     let svg = qr
