@@ -3,6 +3,7 @@
 mod abuse;
 mod accounts;
 mod api_keys;
+mod console;
 mod applications;
 mod db_outage;
 mod dns_server;

@@ -1,0 +1,62 @@
+//! The console's forms are plain HTML posts (the pages render on the server and work without JavaScript). A result
+//! shown once (here a new API key) travels to the page in the session: sealed at rest, shown once, and only to the
+//! browser that asked for it. A failure comes back to the form in the redirect.
+use crate::both;
+use crate::helpers::*;
+use reqwest::Client;
+
+/// Posts a console form the way a browser without JavaScript does; answers the redirect's target.
+async fn post_form(app: &TestApp, c: &Client, action: &str, fields: &[(&str, &str)], from: &str) -> String {
+    let r = c
+        .post(app.url(action))
+        .header("origin", &app.base)
+        .header("referer", app.url(from))
+        .header("accept", "text/html")
+        .form(fields)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "{action}: {} {}", r.status(), r.text().await.unwrap_or_default());
+    r.headers()["location"].to_str().unwrap().to_string()
+}
+
+async fn page(app: &TestApp, c: &Client, path: &str) -> String {
+    let r = c.get(app.url(path)).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{path}");
+    r.text().await.unwrap()
+}
+
+both!(a_new_key_is_sealed_in_the_session_and_shown_once_to_its_browser, |app: TestApp| async move {
+    app.sign_up("owner@example.com").await;
+    let to = post_form(&app, &app.client, "/sfn/create_api_key", &[("name", "deploy"), ("organization_id", "")], "/account").await;
+    assert_eq!(to.trim_end_matches('?'), app.url("/account"), "back to the page the form was on");
+
+    // At rest, the session row holds the key only sealed.
+    let rows: Vec<String> = sqlx::query_scalar("SELECT data FROM http_sessions").fetch_all(&app.db).await.unwrap();
+    assert!(rows.iter().any(|d| d.contains("notice:api_key")), "the notice is in the session: {rows:?}");
+    assert!(rows.iter().all(|d| !d.contains("lk_")), "no plaintext key in the session store");
+
+    // Another browser signed in as someone else never sees it.
+    let (other, _) = app.other_user("other@example.com").await;
+    assert!(!page(&app, &other, "/account").await.contains("new-key"));
+
+    let html = page(&app, &app.client, "/account").await;
+    let at = html.find("id=\"new-key\"").expect("the new key is shown on the page it returns to");
+    let key = html[at..].split("lk_").nth(1).and_then(|s| s.split('<').next()).map(|s| format!("lk_{s}")).unwrap();
+    let with_key = app.send(app.client.get(app.url("/api/user/me")).header("x-api-key", &key)).await;
+    with_key.expect(200, "OK");
+
+    // Shown once: the next render has no notice, and the session no longer holds it.
+    let again = page(&app, &app.client, "/account").await;
+    assert!(!again.contains("new-key") && !again.contains(&key), "shown only once");
+    let rows: Vec<String> = sqlx::query_scalar("SELECT data FROM http_sessions").fetch_all(&app.db).await.unwrap();
+    assert!(rows.iter().all(|d| !d.contains("notice:api_key")), "taken out of the session: {rows:?}");
+});
+
+both!(a_refused_form_comes_back_with_its_error, |app: TestApp| async move {
+    app.sign_up("owner@example.com").await;
+    let to = post_form(&app, &app.client, "/sfn/create_org", &[("name", ""), ("slug", "")], "/orgs").await;
+    assert!(to.starts_with(&app.url("/orgs?")) && to.contains("__err="), "the error rides in the redirect: {to}");
+    let html = page(&app, &app.client, to.trim_start_matches(&app.base)).await;
+    assert!(html.contains("role=\"alert\"") && html.contains("VALIDATION_ERROR"), "the form shows why: {html}");
+});
