@@ -76,9 +76,10 @@ pub mod ctx {
     const NOTICE_TTL_MS: i64 = 10 * 60 * 1000;
 
     /// Keeps `notice` for the next render of the page that shows it, sealed (it may carry a secret shown once).
-    pub async fn put_notice(notice: &crate::model::Notice) -> Result<(), AppError> {
+    /// Bound to the user who caused it: another person signing in on the same browser never sees it.
+    pub async fn put_notice(user_id: &str, notice: &crate::model::Notice) -> Result<(), AppError> {
         let state = state()?;
-        let json = serde_json::to_vec(&(service::now_ms(), notice)).map_err(|_| AppError::new("INTERNAL_ERROR", "Could not keep the result."))?;
+        let json = serde_json::to_vec(&(service::now_ms(), user_id, notice)).map_err(|_| AppError::new("INTERNAL_ERROR", "Could not keep the result."))?;
         let sealed = state.secrets.seal(&json, &format!("notice:{}", notice.kind()))?;
         session()
             .await?
@@ -99,7 +100,8 @@ pub mod ctx {
         if let Some(seen) = cache.as_ref().and_then(|m| m.get(kind).cloned()) {
             return Ok(seen);
         }
-        let state = state()?;
+        // Only a signed-in caller takes notices, and only their own.
+        let Ok((state, caller)) = caller(true).await else { return Ok(None) };
         // Read first: removing marks the session changed, and most page views have no notice to take.
         let (session, key) = (session().await?, format!("notice:{kind}"));
         let stored = match session.get::<String>(&key).await {
@@ -107,8 +109,10 @@ pub mod ctx {
             _ => None,
         };
         let opened = stored.and_then(|s| hex::decode(s).ok()).and_then(|sealed| state.secrets.open(&sealed, &format!("notice:{kind}")).ok());
-        let parsed = opened.and_then(|json| serde_json::from_slice::<(i64, crate::model::Notice)>(&json).ok());
-        let notice = parsed.filter(|(at, n)| service::now_ms() - at < NOTICE_TTL_MS && n.kind() == kind).map(|(_, n)| n);
+        let parsed = opened.and_then(|json| serde_json::from_slice::<(i64, String, crate::model::Notice)>(&json).ok());
+        let notice = parsed
+            .filter(|(at, user_id, n)| service::now_ms() - at < NOTICE_TTL_MS && *user_id == caller.user_id && n.kind() == kind)
+            .map(|(_, _, n)| n);
         if let Some(map) = cache.as_mut() {
             map.insert(kind.to_string(), notice.clone());
         }
@@ -214,7 +218,7 @@ pub async fn list_api_keys() -> Result<Vec<ApiKeyInfo>, AppError> {
 pub async fn create_api_key(name: String, organization_id: Option<String>) -> Result<CreatedApiKey, AppError> {
     let (state, p) = ctx::principal().await?;
     let created = crate::service::api_keys::create(&state, &p, &name, organization_id.as_deref(), &ctx::meta().await).await?;
-    ctx::put_notice(&Notice::ApiKeyCreated(created.clone())).await?;
+    ctx::put_notice(&p.user_id, &Notice::ApiKeyCreated(created.clone())).await?;
     Ok(created)
 }
 
@@ -254,7 +258,7 @@ pub async fn save_sso_settings(
 pub async fn test_sso_settings(org_id: String) -> Result<SsoTestResult, AppError> {
     let (state, p) = ctx::principal().await?;
     let result = crate::service::connections::test_sso(&state, &p, &org_id, &ctx::meta().await).await?;
-    ctx::put_notice(&Notice::SsoTested(result.clone())).await?;
+    ctx::put_notice(&p.user_id, &Notice::SsoTested(org_id.clone(), result.clone())).await?;
     Ok(result)
 }
 
@@ -324,18 +328,29 @@ pub async fn get_mfa_status() -> Result<MfaStatus, AppError> {
     Ok(crate::service::mfa::status(&state, &p).await?)
 }
 
+/// The session key under which a browser remembers which pending TOTP secret it was shown (a fingerprint only).
+#[cfg(feature = "ssr")]
+const MFA_PENDING_KEY: &str = "mfa_pending";
+
 #[server(prefix = "/sfn", endpoint = "begin_mfa_enrollment")]
 pub async fn begin_mfa_enrollment() -> Result<MfaEnrollment, AppError> {
     let (state, p) = ctx::principal().await?;
-    // The page is rendered again after a mistyped code: it keeps showing the key the person already scanned.
-    Ok(crate::service::mfa::begin_enrollment(&state, &p, true).await?)
+    // The page is rendered again after a mistyped code: it keeps showing the key this browser was shown (its
+    // fingerprint rides in this browser's session; a key begun elsewhere is replaced).
+    let session = ctx::session().await?;
+    let shown = session.get::<String>(MFA_PENDING_KEY).await.ok().flatten();
+    let (enrollment, fingerprint) = crate::service::mfa::begin_enrollment(&state, &p, shown.as_deref()).await?;
+    if shown.as_deref() != Some(fingerprint.as_str()) {
+        session.insert(MFA_PENDING_KEY, fingerprint).await.map_err(|_| AppError::new("INTERNAL_ERROR", "Could not start enrolment."))?;
+    }
+    Ok(enrollment)
 }
 
 #[server(prefix = "/sfn", endpoint = "confirm_mfa_enrollment")]
 pub async fn confirm_mfa_enrollment(code: String) -> Result<Vec<String>, AppError> {
     let (state, p) = ctx::principal().await?;
     let codes = crate::service::mfa::confirm_enrollment(&state, &p, &code, &ctx::meta().await).await?;
-    ctx::put_notice(&Notice::RecoveryCodes(codes.clone())).await?;
+    ctx::put_notice(&p.user_id, &Notice::RecoveryCodes(codes.clone())).await?;
     Ok(codes)
 }
 
@@ -376,7 +391,7 @@ pub async fn save_security_policy(
         .map(|(r, _)| r.to_string())
         .collect();
     let policy = crate::service::policy::put_security(&state, &p, &org_id, &auth_required, require_mfa.is_some(), &roles, &ctx::meta().await).await?;
-    ctx::put_notice(&Notice::PolicySaved).await?;
+    ctx::put_notice(&p.user_id, &Notice::PolicySaved(org_id.clone())).await?;
     Ok(policy)
 }
 
@@ -414,7 +429,7 @@ pub async fn create_application(name: String, redirect_uris: String, mfa_handlin
         ..Default::default()
     };
     let created = crate::service::applications::create(&state, &p, &input, &ctx::meta().await).await?;
-    ctx::put_notice(&Notice::ApplicationCreated(created.clone())).await?;
+    ctx::put_notice(&p.user_id, &Notice::ApplicationCreated(created.clone())).await?;
     Ok(created)
 }
 
@@ -429,7 +444,7 @@ pub async fn update_redirect_uris(id: String, redirect_uris: String) -> Result<A
 pub async fn rotate_application_secret(id: String) -> Result<ApplicationWithSecret, AppError> {
     let (state, p) = ctx::principal().await?;
     let rotated = crate::service::applications::rotate_secret(&state, &p, &id, &ctx::meta().await).await?;
-    ctx::put_notice(&Notice::SecretRotated(rotated.clone())).await?;
+    ctx::put_notice(&p.user_id, &Notice::SecretRotated(rotated.clone())).await?;
     Ok(rotated)
 }
 

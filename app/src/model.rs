@@ -363,8 +363,10 @@ pub enum Notice {
     ApplicationCreated(ApplicationWithSecret),
     SecretRotated(ApplicationWithSecret),
     RecoveryCodes(Vec<String>),
-    SsoTested(SsoTestResult),
-    PolicySaved,
+    /// The org whose connection was tested, and the outcome.
+    SsoTested(String, SsoTestResult),
+    /// The org whose policy was saved.
+    PolicySaved(String),
 }
 
 impl Notice {
@@ -374,8 +376,8 @@ impl Notice {
             Notice::ApiKeyCreated(_) => "api_key",
             Notice::ApplicationCreated(_) | Notice::SecretRotated(_) => "application",
             Notice::RecoveryCodes(_) => "recovery_codes",
-            Notice::SsoTested(_) => "sso_test",
-            Notice::PolicySaved => "policy",
+            Notice::SsoTested(..) => "sso_test",
+            Notice::PolicySaved(_) => "policy",
         }
     }
 }

@@ -64,7 +64,7 @@ pub async fn mfa_status(State(state): State<AppState>, c: PartialCaller) -> Resu
 }
 
 pub async fn mfa_enroll(State(state): State<AppState>, c: Caller) -> Result<Response, ApiError> {
-    let e = mfa::begin_enrollment(&state, &c.principal, false).await?;
+    let e = mfa::begin_enrollment(&state, &c.principal, None).await?.0;
     Ok(ok(StatusCode::OK, "Add this key to your authenticator app, then confirm with a code", e))
 }
 

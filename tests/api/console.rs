@@ -60,3 +60,47 @@ both!(a_refused_form_comes_back_with_its_error, |app: TestApp| async move {
     let html = page(&app, &app.client, to.trim_start_matches(&app.base)).await;
     assert!(html.contains("role=\"alert\"") && html.contains("VALIDATION_ERROR"), "the form shows why: {html}");
 });
+
+/// The key the console's MFA page shows (`/mfa`), read from the server-rendered HTML.
+async fn shown_key(app: &TestApp, c: &Client) -> String {
+    let html = page(app, c, "/mfa").await;
+    let at = html.find("aria-label=\"authenticator key\"").unwrap_or_else(|| panic!("the enrolment key is on the page: {html}"));
+    html[at..].split('>').nth(1).and_then(|s| s.split('<').next()).unwrap().to_string()
+}
+
+both!(a_pending_second_factor_is_never_shown_to_another_browser, |app: TestApp| async move {
+    // Someone who knows the password opens the enrolment page first and copies its key...
+    app.sign_up("victim@example.com").await;
+    let attacker = app.browser();
+    let signed = app
+        .as_client(&attacker, reqwest::Method::POST, "/api/auth/signin", Some(serde_json::json!({"email": "victim@example.com", "password": "correct horse battery"})))
+        .await;
+    signed.expect(200, "OK");
+    let planted = shown_key(&app, &attacker).await;
+    // ...the owner's own browser gets another key, and keeps it when the page is shown again (a mistyped code).
+    let own = shown_key(&app, &app.client).await;
+    assert_ne!(own, planted, "a key begun in another session is replaced, not shown");
+    assert_eq!(shown_key(&app, &app.client).await, own, "the same browser sees its key again");
+    // The planted key does not turn the factor on; the owner's does.
+    let code = crate::security::totp_code(&planted, 0);
+    let to = post_form(&app, &attacker, "/sfn/confirm_mfa_enrollment", &[("code", &code)], "/mfa").await;
+    assert!(to.contains("__err="), "the planted key's code is refused: {to}");
+    let code = crate::security::totp_code(&own, 0);
+    let to = post_form(&app, &app.client, "/sfn/confirm_mfa_enrollment", &[("code", &code)], "/mfa").await;
+    assert!(!to.contains("__err="), "the owner's key turns it on: {to}");
+    assert!(page(&app, &app.client, "/mfa").await.contains("id=\"recovery-codes\""), "recovery codes shown once");
+});
+
+both!(a_notice_is_only_for_the_person_who_caused_it, |app: TestApp| async move {
+    app.sign_up("first@example.com").await;
+    app.other_user("second@example.com").await;
+    post_form(&app, &app.client, "/sfn/create_api_key", &[("name", "mine"), ("organization_id", "")], "/account").await;
+    // Someone else signs in on the same browser before the page was shown: the key is not theirs to see, neither
+    // on the page nor by asking for the notice directly.
+    app.post("/api/auth/signin", serde_json::json!({"email": "second@example.com", "password": "correct horse battery"})).await.expect(200, "OK");
+    let r = app.client.post(app.url("/sfn/take_notice")).header("origin", &app.base).form(&[("kind", "api_key")]).send().await.unwrap();
+    let body = r.text().await.unwrap();
+    assert!(!body.contains("lk_"), "another user's notice: {body}");
+    let html = page(&app, &app.client, "/account").await;
+    assert!(html.contains("second@example.com") && !html.contains("new-key"), "the page is the second user's, without the key");
+});

@@ -139,7 +139,8 @@ fn DomainCard(org_id: String, d: DomainInfo) -> impl IntoView {
                             view! { <option value=v selected=current == v>{l}</option> }
                         }).collect_view()}
                     </select>
-                    <noscript><button type="submit" class="secondary">"Apply"</button></noscript>
+                    // Without the page's script the choice needs a button; with it, choosing submits.
+                    <button type="submit" class="secondary" data-nojs="">"Apply"</button>
                 </form>
                 <form method="post" action=DeleteDomain::url() data-confirm=confirm>
                     {hidden()}

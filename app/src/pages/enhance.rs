@@ -3,7 +3,7 @@
 //! - `button[data-copy]` (hidden until this runs): copies the text of the `code.value` before it;
 //! - `form[data-confirm="question"]`: asks first, and submits only on OK;
 //! - `button[data-busy="Saving…"]`: the pressed submit button says what is happening;
-//! - `select[data-autosubmit]`: a choice submits its form;
+//! - `select[data-autosubmit]`: a choice submits its form (its `[data-nojs]` Apply button is hidden);
 //! - `select[data-switch]` with `[data-case]` siblings in the same form: only the chosen case is shown;
 //! - `[data-live-ms]` regions (with an `id`): re-read from the server every so many milliseconds and swapped in
 //!   place, without reloading the page, for as long as the server keeps rendering them with that attribute.
@@ -46,6 +46,9 @@ fn listen(doc: &Document, event: &str, handler: fn(Event)) {
 fn prepare(root: &Document) {
     for button in all(root, "button[data-copy]") {
         let _ = button.remove_attribute("hidden");
+    }
+    for fallback in all(root, "[data-nojs]") {
+        let _ = fallback.set_attribute("hidden", "");
     }
     for select in all(root, "select[data-switch]") {
         apply_switch(&select);

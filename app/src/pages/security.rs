@@ -27,7 +27,7 @@ pub fn Security() -> impl IntoView {
                 <OrgNav org_id=org_id() current="Security"/>
                 <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
                     {move || Suspend::new(async move {
-                        let saved = matches!(saved.await, Ok(Some(Notice::PolicySaved)));
+                        let saved = matches!(saved.await, Ok(Some(Notice::PolicySaved(org))) if org == org_id());
                         match page.await {
                             Ok(p) => view! { <PolicyForm org_id=org_id() page=p save=save saved=saved/> }.into_any(),
                             Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
@@ -198,7 +198,6 @@ pub fn Mfa() -> impl IntoView {
     let confirm = ServerAction::<ConfirmMfaEnrollment>::new();
     let disable = ServerAction::<DisableMfa>::new();
     let status = Resource::new(|| (), |_| get_mfa_status());
-    let codes = Resource::new(|| (), |_| take_notice("recovery_codes".into()));
     view! {
         <Title text="Two-factor authentication · Latchkey"/>
         <main class="narrow card">
@@ -207,7 +206,12 @@ pub fn Mfa() -> impl IntoView {
                 {move || Suspend::new(async move {
                     let me = user.await;
                     let st = status.await;
-                    let codes = match codes.await { Ok(Some(Notice::RecoveryCodes(c))) => Some(c), _ => None };
+                    // Taken only where they are shown: right after enrolment, the factor on and this session past it.
+                    let shows_codes = matches!((&me, &st), (Ok(Some(m)), Ok(s)) if !m.mfa_pending && s.enabled);
+                    let codes = match shows_codes {
+                        true => match take_notice("recovery_codes".into()).await { Ok(Some(Notice::RecoveryCodes(c))) => Some(c), _ => None },
+                        false => None,
+                    };
                     match (me, st) {
                         (Ok(None), _) => view! { <Redirect path="/signin"/> }.into_any(),
                         (Ok(Some(me)), Ok(st)) if me.mfa_pending => view! {

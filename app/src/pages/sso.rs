@@ -24,7 +24,7 @@ pub fn IdentityProvider() -> impl IntoView {
                 <OrgNav org_id=org_id() current="Identity provider"/>
                 <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
                     {move || Suspend::new(async move {
-                        let tested = match tested.await { Ok(Some(Notice::SsoTested(r))) => Some(r), _ => None };
+                        let tested = match tested.await { Ok(Some(Notice::SsoTested(org, r))) if org == org_id() => Some(r), _ => None };
                         match page.await {
                             Ok(data) => view! { <SsoForm org_id=org_id() data=data save=save delete=delete test=test tested=tested/> }.into_any(),
                             Err(e) => view! { <ErrorNotice error=e/> }.into_any(),

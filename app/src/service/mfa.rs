@@ -48,26 +48,31 @@ fn session_only(p: &Principal) -> ServiceResult<&str> {
 }
 
 /// Starts enrolment: a new secret (replacing an unconfirmed one). Refused when a factor is already on.
-/// With `reuse_pending`, a secret begun earlier and not confirmed yet is shown again (the console's page, rendered
-/// anew after a mistyped code); otherwise every call starts a new secret.
-pub async fn begin_enrollment(state: &AppState, p: &Principal, reuse_pending: bool) -> ServiceResult<MfaEnrollment> {
+/// Starts enrolment with a new secret, or, with `resume`, shows again the pending secret this same browser was shown
+/// (the console's page is rendered anew after a mistyped code). `resume` is the fingerprint this function returned
+/// to that browser; a pending secret anyone else began (another session that knew the password) never matches, so
+/// it is replaced, never shown to the person who confirms it. Returns the enrolment and its fingerprint.
+pub async fn begin_enrollment(state: &AppState, p: &Principal, resume: Option<&str>) -> ServiceResult<(MfaEnrollment, String)> {
     session_only(p)?;
     let current = repo::mfa::get(&state.db, &p.user_id).await?;
     if current.as_ref().is_some_and(|row| row.confirmed_at.is_some()) {
         return Err(ServiceError::Conflict("Two-factor authentication is already on. Disable it first to enrol a new device.".into()));
     }
-    let pending = match current.filter(|_| reuse_pending) {
-        Some(row) => state.secrets.open(&row.secret, &aad(&p.user_id)).ok(),
-        None => None,
+    let fingerprint = |sealed: &[u8]| super::crypto::sha256_hex(&hex::encode(sealed));
+    let pending = match (current, resume) {
+        (Some(row), Some(fp)) if super::crypto::constant_time_eq(fingerprint(&row.secret).as_bytes(), fp.as_bytes()) => {
+            state.secrets.open(&row.secret, &aad(&p.user_id)).ok().map(|secret| (secret, fp.to_string()))
+        }
+        _ => None,
     };
-    let secret = match pending {
-        Some(secret) => secret,
+    let (secret, fp) = match pending {
+        Some(found) => found,
         None => {
             let mut secret = vec![0u8; 20];
             rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
             let sealed = state.secrets.seal(&secret, &aad(&p.user_id))?;
             repo::mfa::put_unconfirmed(&state.db, &p.user_id, &sealed, now_ms()).await?;
-            secret
+            (secret, fingerprint(&sealed))
         }
     };
     let t = totp(secret, &p.email)?;
@@ -79,7 +84,7 @@ pub async fn begin_enrollment(state: &AppState, p: &Principal, reuse_pending: bo
         .dark_color(qrcode::render::svg::Color("#111111"))
         .light_color(qrcode::render::svg::Color("#ffffff"))
         .build();
-    Ok(MfaEnrollment { secret: t.secret().to_base32(), otpauth_uri: uri, qr_svg: svg })
+    Ok((MfaEnrollment { secret: t.secret().to_base32(), otpauth_uri: uri, qr_svg: svg }, fp))
 }
 
 /// Checks a TOTP code against the stored secret and claims its step (never twice); or a recovery code.
