@@ -31,13 +31,29 @@ pub mod ctx {
     }
 
     /// What one console request works out once, however many server functions its page calls while it is rendered
-    /// (a page asks for the caller in every resource, and may render its signed-in part twice): the caller, and the
-    /// notices taken out of the session. Provided fresh for every request (see `startup`).
+    /// (a page asks for the caller in every resource, and may render its signed-in part twice): the caller, the
+    /// notices taken out of the session, a TOTP enrolment begun. Provided fresh for every request (see `startup`).
+    /// Only successes are kept: a render that Leptos throws away can fail for want of its context, and that
+    /// failure must not become the answer of the render that is shown.
     #[derive(Clone, Default)]
     pub struct RequestScope {
-        caller: std::sync::Arc<tokio::sync::OnceCell<Result<Principal, AppError>>>,
-        partial_caller: std::sync::Arc<tokio::sync::OnceCell<Result<Principal, AppError>>>,
+        caller: std::sync::Arc<tokio::sync::OnceCell<Principal>>,
+        partial_caller: std::sync::Arc<tokio::sync::OnceCell<Principal>>,
         notices: std::sync::Arc<tokio::sync::Mutex<std::collections::HashMap<String, Option<crate::model::Notice>>>>,
+        enrollment: std::sync::Arc<tokio::sync::OnceCell<crate::model::MfaEnrollment>>,
+    }
+
+    /// Runs `begin` once per request (two renders at once would each start a different secret), or directly when
+    /// there is no request scope.
+    pub async fn enrollment_once<F, Fut>(begin: F) -> Result<crate::model::MfaEnrollment, AppError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<crate::model::MfaEnrollment, AppError>>,
+    {
+        match use_context::<RequestScope>() {
+            Some(scope) => scope.enrollment.get_or_try_init(begin).await.cloned(),
+            None => begin().await,
+        }
     }
 
     async fn caller(partial: bool) -> Result<(AppState, Principal), AppError> {
@@ -55,7 +71,7 @@ pub mod ctx {
         let p = match use_context::<RequestScope>() {
             Some(scope) => {
                 let cell = if partial { &scope.partial_caller } else { &scope.caller };
-                cell.get_or_init(authenticate).await.clone()?
+                cell.get_or_try_init(authenticate).await?.clone()
             }
             None => authenticate().await?,
         };
@@ -334,6 +350,11 @@ const MFA_PENDING_KEY: &str = "mfa_pending";
 
 #[server(prefix = "/sfn", endpoint = "begin_mfa_enrollment")]
 pub async fn begin_mfa_enrollment() -> Result<MfaEnrollment, AppError> {
+    ctx::enrollment_once(begin_enrollment_here).await
+}
+
+#[cfg(feature = "ssr")]
+async fn begin_enrollment_here() -> Result<MfaEnrollment, AppError> {
     let (state, p) = ctx::principal().await?;
     // The page is rendered again after a mistyped code: it keeps showing the key this browser was shown (its
     // fingerprint rides in this browser's session; a key begun elsewhere is replaced).
