@@ -116,8 +116,12 @@ pub mod ctx {
         if let Some(seen) = cache.as_ref().and_then(|m| m.get(kind).cloned()) {
             return Ok(seen);
         }
-        // Only a signed-in caller takes notices, and only their own.
-        let Ok((state, caller)) = caller(true).await else { return Ok(None) };
+        // Only a signed-in caller takes notices, and only their own; a database outage stays an error.
+        let (state, caller) = match caller(true).await {
+            Ok(found) => found,
+            Err(e) if e.is_unauthenticated() => return Ok(None),
+            Err(e) => return Err(e),
+        };
         // Read first: removing marks the session changed, and most page views have no notice to take.
         let (session, key) = (session().await?, format!("notice:{kind}"));
         let stored = match session.get::<String>(&key).await {
