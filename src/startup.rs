@@ -55,9 +55,11 @@ pub async fn build(config: Config) -> anyhow::Result<Application> {
         .site_pkg_dir("pkg")
         .site_addr(addr)
         .build();
+    let secrets = Arc::new(secrets);
+    app::error::url_seal::install(secrets.clone());
     let state = AppState {
         db: db.clone(),
-        secrets: Arc::new(secrets),
+        secrets,
         settings: Arc::new(Settings {
             public_url: public_url.clone(),
             secure_cookies,

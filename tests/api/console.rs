@@ -61,6 +61,24 @@ both!(a_refused_form_comes_back_with_its_error, |app: TestApp| async move {
     assert!(html.contains("role=\"alert\"") && html.contains("VALIDATION_ERROR"), "the form shows why: {html}");
 });
 
+both!(a_crafted_error_link_shows_no_attacker_words, |app: TestApp| async move {
+    app.sign_up("owner@example.com").await;
+    // What leptos_axum would put in the link for a plain JSON error: base64url of {"code":…,"message":…}.
+    let forged = br#"{"code":"VALIDATION_ERROR","message":"Your account is locked. Call +1 555 0100 to unlock it."}"#;
+    let b64 = base64_url(forged);
+    let html = page(&app, &app.client, &format!("/orgs?__path=%2Fsfn%2Fcreate_org&__err={b64}")).await;
+    assert!(!html.contains("555 0100"), "a crafted link must not put its words on a Latchkey page: {html}");
+    // A genuine refusal still shows its message.
+    let to = post_form(&app, &app.client, "/sfn/create_org", &[("name", ""), ("slug", "")], "/orgs").await;
+    let html = page(&app, &app.client, to.trim_start_matches(&app.base)).await;
+    assert!(html.contains("VALIDATION_ERROR"), "the real error is shown: {html}");
+});
+
+fn base64_url(data: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE.encode(data)
+}
+
 /// The key the console's MFA page shows (`/mfa`), read from the server-rendered HTML.
 async fn shown_key(app: &TestApp, c: &Client) -> String {
     let html = page(app, c, "/mfa").await;
