@@ -10,7 +10,10 @@ use std::sync::Arc;
 pub async fn guard(State(public_origin): State<Arc<String>>, req: Request, next: Next) -> Response {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     // An API key is not ambient authority: a browser never attaches it by itself.
-    if safe || req.headers().contains_key("x-api-key") {
+    // The SAML ACS is posted by the IdP's page from another site by design. It reads no cookie (no ambient
+    // authority): the response is proven by its signature, and the browser that started the sign-in is checked
+    // afterwards, on a same-site GET (`/api/auth/sso/saml/finish`), with its binding cookie.
+    if safe || req.headers().contains_key("x-api-key") || req.uri().path() == SAML_ACS_PATH {
         return next.run(req).await;
     }
     let h = req.headers();
@@ -33,6 +36,8 @@ pub async fn guard(State(public_origin): State<Arc<String>>, req: Request, next:
         .into_response()
     }
 }
+
+pub const SAML_ACS_PATH: &str = "/api/auth/sso/saml/acs";
 
 /// `scheme://host[:port]` of a URL, as browsers send it in `Origin`.
 pub fn origin_of(url: &str) -> String {

@@ -4,10 +4,12 @@ mod account;
 mod admin;
 mod auth;
 pub mod caller;
+mod connections;
 mod domains;
 mod handoff;
 pub mod envelope;
 mod orgs;
+mod saml;
 mod security;
 mod sso;
 
@@ -18,6 +20,8 @@ use axum::Router;
 
 /// Largest JSON body any endpoint takes.
 pub const BODY_LIMIT: usize = 64 * 1024;
+/// The ACS form: a base64 Response of up to 256 KiB, and its RelayState.
+const SAML_BODY_LIMIT: usize = 360 * 1024;
 
 /// Plain browser routes outside `/api` (no envelope).
 pub fn browser_routes() -> Router<AppState> {
@@ -42,6 +46,9 @@ pub fn router() -> Router<AppState> {
         .route("/user/organizations/{org_id}/members/{user_id}", axum::routing::patch(orgs::set_role).delete(orgs::remove))
         .route("/user/organizations/{org_id}/settings/sso", get(sso::get_settings).put(sso::put_settings).delete(sso::delete_settings))
         .route("/user/organizations/{org_id}/settings/sso/test", post(sso::test_settings))
+        .route("/user/organizations/{org_id}/sso/connections", get(connections::list).post(connections::create))
+        .route("/user/organizations/{org_id}/sso/connections/{id}", get(connections::get).patch(connections::update).delete(connections::delete))
+        .route("/user/organizations/{org_id}/sso/connections/{id}/test", post(connections::test))
         .route("/user/organizations/{org_id}/domains", get(domains::list).post(domains::add))
         .route("/user/organizations/{org_id}/domains/{id}", get(domains::get).delete(domains::delete))
         .route("/user/organizations/{org_id}/domains/{id}/verify", post(domains::verify))
@@ -71,6 +78,9 @@ pub fn router() -> Router<AppState> {
         .route("/auth/sessions/revoke", post(handoff::revoke_session))
         .route("/auth/mfa/totp/authenticate", post(handoff::totp))
         .route("/auth/sso/{slug}/login", get(sso::login))
+        .route("/auth/sso/saml/metadata/{id}", get(saml::metadata))
+        .route("/auth/sso/saml/acs", post(saml::acs).layer(DefaultBodyLimit::max(SAML_BODY_LIMIT)))
+        .route("/auth/sso/saml/finish", get(saml::finish))
         .fallback(envelope::not_found)
         .method_not_allowed_fallback(envelope::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -43,7 +43,7 @@ pub async fn test_settings(State(state): State<AppState>, c: Caller, Path(org_id
 }
 
 /// The value of cookie `name`, if the browser sent it.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(super) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -55,12 +55,12 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// The flow's binding cookie: `__Host-` (Secure, Path=/) on https; on plain-http loopback only under the SSO paths.
-fn binding_cookie(state: &AppState, name: &str, value: &str, max_age: i64) -> Option<HeaderValue> {
+pub(super) fn binding_cookie(state: &AppState, name: &str, value: &str, max_age: i64) -> Option<HeaderValue> {
     let attrs = if state.settings.secure_cookies { "Path=/; Secure" } else { "Path=/api/auth/sso" };
     HeaderValue::from_str(&format!("{name}={value}; {attrs}; HttpOnly; SameSite=Lax; Max-Age={max_age}")).ok()
 }
 
-fn error_page(code: &str) -> Response {
+pub(super) fn error_page(code: &str) -> Response {
     Redirect::to(&format!("/auth/error?code={code}")).into_response()
 }
 
@@ -77,6 +77,9 @@ pub struct LoginQuery {
     redirect_uri: Option<String>,
     #[serde(default)]
     state: Option<String>,
+    /// An explicit connection of the org (the owner's test sign-in, or what login-url answered).
+    #[serde(default)]
+    connection_id: Option<String>,
 }
 
 pub async fn login(
@@ -93,7 +96,13 @@ pub async fn login(
         redirect_uri: q.redirect_uri.clone().unwrap_or_default(),
         state: q.state.clone(),
     });
-    match oidc::begin_login(&state, &slug, q.return_to.as_deref(), q.login_hint.as_deref(), app.as_ref(), &meta).await {
+    let start = app::service::signin::Start {
+        return_to: q.return_to.as_deref(),
+        login_hint: q.login_hint.as_deref(),
+        connection_id: q.connection_id.as_deref(),
+        app: app.as_ref(),
+    };
+    match oidc::begin_login(&state, &slug, &start, &meta).await {
         Ok(start) => {
             let mut resp = Redirect::to(&start.url).into_response();
             if let Some(v) = binding_cookie(&state, &start.cookie_name, &start.browser_token, oidc::FLOW_TTL_MS / 1000) {

@@ -10,6 +10,8 @@ pub struct ConnectionRow {
     pub name: String,
     pub status: String,
     pub is_primary: i64,
+    /// The org's default connection: takes an email whose domain no other connection lists.
+    pub is_default: i64,
     pub provider: Option<String>,
     pub domains: String,
     pub jit_provisioning: i64,
@@ -23,12 +25,12 @@ pub struct ConnectionRow {
     pub updated_at: i64,
 }
 
-const COLS: &str = "id, org_id, protocol, name, status, is_primary, provider, domains, jit_provisioning, default_role, \
+const COLS: &str = "id, org_id, protocol, name, status, is_primary, is_default, provider, domains, jit_provisioning, default_role, \
                     attribute_mapping, settings, secret, last_tested_at, last_test_message, created_at, updated_at";
 
 pub async fn insert<'e>(ex: impl Executor<'e, Database = Any>, c: &ConnectionRow) -> sqlx::Result<()> {
     sqlx::query(&format!(
-        "INSERT INTO connections ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+        "INSERT INTO connections ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
     ))
     .bind(&c.id)
     .bind(&c.org_id)
@@ -36,6 +38,7 @@ pub async fn insert<'e>(ex: impl Executor<'e, Database = Any>, c: &ConnectionRow
     .bind(&c.name)
     .bind(&c.status)
     .bind(c.is_primary)
+    .bind(c.is_default)
     .bind(&c.provider)
     .bind(&c.domains)
     .bind(c.jit_provisioning)
@@ -73,6 +76,54 @@ pub async fn update_settings<'e>(
     .execute(ex)
     .await
     .map(|_| ())
+}
+
+/// Replaces what an owner may change on any connection (PATCH): every field at once, as read and edited.
+pub async fn update<'e>(ex: impl Executor<'e, Database = Any>, c: &ConnectionRow) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE connections SET name = $2, status = $3, domains = $4, jit_provisioning = $5, default_role = $6, attribute_mapping = $7, \
+         settings = $8, secret = $9, provider = $10, last_tested_at = $11, last_test_message = $12, updated_at = $13 WHERE id = $1",
+    )
+    .bind(&c.id)
+    .bind(&c.name)
+    .bind(&c.status)
+    .bind(&c.domains)
+    .bind(c.jit_provisioning)
+    .bind(&c.default_role)
+    .bind(&c.attribute_mapping)
+    .bind(&c.settings)
+    .bind(&c.secret)
+    .bind(&c.provider)
+    .bind(c.last_tested_at)
+    .bind(&c.last_test_message)
+    .bind(c.updated_at)
+    .execute(ex)
+    .await
+    .map(|_| ())
+}
+
+/// Makes `id` the org's one default connection (`None`: no default).
+pub async fn set_default(tx: &mut sqlx::Transaction<'static, Any>, org_id: &str, id: Option<&str>) -> sqlx::Result<()> {
+    sqlx::query("UPDATE connections SET is_default = 0 WHERE org_id = $1 AND is_default = 1").bind(org_id).execute(&mut **tx).await?;
+    if let Some(id) = id {
+        sqlx::query("UPDATE connections SET is_default = 1 WHERE org_id = $1 AND id = $2").bind(org_id).bind(id).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Remembers a SAML assertion id until it expires; false when it was seen before (a replay).
+pub async fn remember_assertion<'e>(ex: impl Executor<'e, Database = Any>, connection_id: &str, assertion_id: &str, expires_at: i64) -> sqlx::Result<bool> {
+    sqlx::query("INSERT INTO saml_assertions_seen (connection_id, assertion_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+        .bind(connection_id)
+        .bind(assertion_id)
+        .bind(expires_at)
+        .execute(ex)
+        .await
+        .map(|r| r.rows_affected() == 1)
+}
+
+pub async fn purge_assertions<'e>(ex: impl Executor<'e, Database = Any>, before: i64) -> sqlx::Result<u64> {
+    sqlx::query("DELETE FROM saml_assertions_seen WHERE expires_at < $1").bind(before).execute(ex).await.map(|r| r.rows_affected())
 }
 
 pub async fn record_test<'e>(ex: impl Executor<'e, Database = Any>, id: &str, status: &str, message: &str, now: i64) -> sqlx::Result<()> {

@@ -18,15 +18,17 @@ pub struct FlowRow {
     pub application_id: Option<String>,
     pub redirect_uri: Option<String>,
     pub app_state: Option<String>,
+    /// SAML: the verified sign-in, sealed, waiting for the browser that started the flow to collect it.
+    pub result: Option<Vec<u8>>,
 }
 
 const COLS: &str = "state_hash, org_id, connection_id, browser_hash, nonce, pkce_verifier, return_to, created_at, expires_at, used_at, \
-                    application_id, redirect_uri, app_state";
+                    application_id, redirect_uri, app_state, result";
 
 pub async fn insert<'e>(ex: impl Executor<'e, Database = Any>, f: &FlowRow) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO sso_flows (state_hash, org_id, connection_id, browser_hash, nonce, pkce_verifier, return_to, created_at, expires_at, \
-         application_id, redirect_uri, app_state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+         application_id, redirect_uri, app_state, result) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(&f.state_hash)
     .bind(&f.org_id)
@@ -40,6 +42,7 @@ pub async fn insert<'e>(ex: impl Executor<'e, Database = Any>, f: &FlowRow) -> s
     .bind(&f.application_id)
     .bind(&f.redirect_uri)
     .bind(&f.app_state)
+    .bind(&f.result)
     .execute(ex)
     .await
     .map(|_| ())
@@ -56,6 +59,18 @@ pub async fn claim<'e>(ex: impl Executor<'e, Database = Any>, state_hash: &str, 
     .bind(browser_hash)
     .fetch_optional(ex)
     .await
+}
+
+/// Parks a verified SAML result on its flow, once: only an unused, unexpired flow that has none yet (a second
+/// response to the same request is refused). Returns whether it was parked.
+pub async fn park_result<'e>(ex: impl Executor<'e, Database = Any>, state_hash: &str, result: &[u8], now: i64) -> sqlx::Result<bool> {
+    sqlx::query("UPDATE sso_flows SET result = $2 WHERE state_hash = $1 AND result IS NULL AND used_at IS NULL AND expires_at > $3")
+        .bind(state_hash)
+        .bind(result)
+        .bind(now)
+        .execute(ex)
+        .await
+        .map(|r| r.rows_affected() == 1)
 }
 
 /// The flow with this state, if it still exists (to say why a claim failed).

@@ -78,6 +78,11 @@ pub async fn delete_all_for_user<'e>(ex: impl Executor<'e, Database = Any>, user
     sqlx::query("DELETE FROM auth_sessions WHERE user_id = $1").bind(user_id).execute(ex).await.map(|r| r.rows_affected())
 }
 
+/// Ends every browser session a connection signed in (the connection is being deleted); returns how many.
+pub async fn delete_for_connection<'e>(ex: impl Executor<'e, Database = Any>, connection_id: &str) -> sqlx::Result<u64> {
+    sqlx::query("DELETE FROM auth_sessions WHERE connection_id = $1").bind(connection_id).execute(ex).await.map(|r| r.rows_affected())
+}
+
 pub async fn delete_for_user<'e>(ex: impl Executor<'e, Database = Any>, id: &str, user_id: &str) -> sqlx::Result<u64> {
     sqlx::query("DELETE FROM auth_sessions WHERE id = $1 AND user_id = $2")
         .bind(id)

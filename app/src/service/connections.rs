@@ -53,7 +53,7 @@ pub fn parse_issuer(raw: &str) -> ServiceResult<String> {
     Ok(s.to_string())
 }
 
-fn parse_client_id(raw: &str) -> ServiceResult<String> {
+pub(crate) fn parse_client_id(raw: &str) -> ServiceResult<String> {
     let s = raw.trim();
     if s.is_empty() || s.len() > 255 || s.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err(ServiceError::validation("clientId", "Enter the client id from your identity provider's application (no spaces)."));
@@ -61,14 +61,14 @@ fn parse_client_id(raw: &str) -> ServiceResult<String> {
     Ok(s.to_string())
 }
 
-fn parse_client_secret(raw: &str) -> ServiceResult<&str> {
+pub(crate) fn parse_client_secret(raw: &str) -> ServiceResult<&str> {
     if raw.is_empty() || raw.len() > 1024 || raw.chars().any(char::is_control) {
         return Err(ServiceError::validation("clientSecret", "Enter the client secret from your identity provider's application."));
     }
     Ok(raw)
 }
 
-fn parse_provider(raw: &str) -> ServiceResult<&'static str> {
+pub(crate) fn parse_provider(raw: &str) -> ServiceResult<&'static str> {
     PROVIDERS
         .iter()
         .find(|p| **p == raw.trim())
@@ -177,6 +177,7 @@ pub async fn put_sso(
                 name: parse_name("name", &format!("{} OIDC", provider_label(provider)), 100, true)?,
                 status: "inactive".into(),
                 is_primary: 1,
+                is_default: 0,
                 provider: Some(provider.into()),
                 domains: "[]".into(),
                 jit_provisioning: 1,
@@ -271,7 +272,7 @@ pub async fn test_sso(state: &AppState, p: &Principal, org_id: &str, meta: &Requ
     Ok(SsoTestResult { success, message, response_time_ms })
 }
 
-fn fetch_failure(what: &str, e: FetchError) -> String {
+pub(crate) fn fetch_failure(what: &str, e: FetchError) -> String {
     match e {
         FetchError::Blocked(_) => format!("Refused to fetch the {what}: {e}."),
         FetchError::Dns(h) => format!("DNS: the name {h} of the {what} does not resolve. Check the issuer URL."),
@@ -282,7 +283,7 @@ fn fetch_failure(what: &str, e: FetchError) -> String {
     }
 }
 
-async fn discover_and_check(state: &AppState, issuer: &str) -> Result<usize, String> {
+pub(crate) async fn discover_and_check(state: &AppState, issuer: &str) -> Result<usize, String> {
     let url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
     let (status, body) = state.sso.http.get(&url).await.map_err(|e| fetch_failure("discovery document", e))?;
     if status != 200 {

@@ -224,15 +224,23 @@ pub fn in_force(d: &DomainRow, now: i64) -> bool {
 }
 
 /// Whether connection `c` may take sign-ins for `domain` now: `active`, OIDC, and serving that domain.
-fn serves(c: &repo::connections::ConnectionRow, domain: &str) -> bool {
-    let served: Vec<String> = serde_json::from_str(&c.domains).unwrap_or_default();
-    c.status == "active" && c.protocol == "oidc" && (served.is_empty() || served.iter().any(|d| d.eq_ignore_ascii_case(domain)))
+fn listed(c: &repo::connections::ConnectionRow) -> Vec<String> {
+    serde_json::from_str(&c.domains).unwrap_or_default()
 }
 
-/// The org's connection that serves `domain` and may take sign-ins now, if any.
+/// The org's connection that serves `domain` and may take sign-ins now, if any: the active connection that lists
+/// the domain, else the org's active default connection, else an active connection that lists no domains.
 pub(crate) async fn routing_connection(state: &AppState, org_id: &str, domain: &str) -> ServiceResult<Option<repo::connections::ConnectionRow>> {
     let conns = repo::connections::for_org(&state.db, org_id).await?;
-    Ok(conns.into_iter().find(|c| serves(c, domain)))
+    Ok(route(&conns, domain).cloned())
+}
+
+fn route<'a>(conns: &'a [repo::connections::ConnectionRow], domain: &str) -> Option<&'a repo::connections::ConnectionRow> {
+    let usable = || conns.iter().filter(|c| c.status == "active" && matches!(c.protocol.as_str(), "oidc" | "saml"));
+    usable()
+        .find(|c| listed(c).iter().any(|d| d.eq_ignore_ascii_case(domain)))
+        .or_else(|| usable().find(|c| c.is_default == 1))
+        .or_else(|| usable().find(|c| listed(c).is_empty()))
 }
 
 fn info(d: &DomainRow, routes: bool) -> DomainInfo {
@@ -263,7 +271,7 @@ async fn list_for_org(state: &AppState, org_id: &str) -> ServiceResult<(Vec<Doma
     let now = now_ms();
     let conns = repo::connections::for_org(&state.db, org_id).await?;
     let rows = repo::domains::list(&state.db, org_id).await?;
-    let domains = rows.iter().map(|d| info(d, in_force(d, now) && conns.iter().any(|c| serves(c, &d.name)))).collect();
+    let domains = rows.iter().map(|d| info(d, in_force(d, now) && route(&conns, &d.name).is_some())).collect();
     Ok((domains, conns.iter().any(|c| c.status == "active")))
 }
 

@@ -23,7 +23,7 @@ pub async fn run_once(db: &Db, holder: &str, lease_ms: i64) -> ServiceResult<Opt
         return Ok(None);
     }
     let sessions = repo::sessions::purge_expired(db, now).await?;
-    let flows = repo::flows::purge(db, now).await? + repo::sso_tokens::purge(db, now).await?;
+    let flows = repo::flows::purge(db, now).await? + repo::sso_tokens::purge(db, now).await? + repo::connections::purge_assertions(db, now).await?;
     let rate_limits = repo::rate_limits::purge(db, now - RATE_LIMIT_KEEP_MS).await?;
     Ok(Some(Purged { sessions, flows, rate_limits }))
 }

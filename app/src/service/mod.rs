@@ -17,8 +17,10 @@ pub mod oidc;
 pub mod operators;
 pub mod principal;
 pub mod safe_http;
+pub mod saml;
 pub mod session_store;
 pub mod sessions;
+pub mod sso_connections;
 pub mod signin;
 pub mod housekeeping;
 

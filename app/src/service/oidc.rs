@@ -1,7 +1,6 @@
 //! OIDC single sign-on: `begin_login` (authorization code + PKCE S256, state, nonce; the flow is a database row
 //! bound to the browser) and `finish_login` at the one shared callback (state claimed once, code exchange with
 //! client_secret_basic, ID token fully verified, email checks, identity by (connection, sub), JIT, session).
-use super::audit::{self, Event, Outcome};
 use super::connections::{callback_url, secret_aad, OidcSettings};
 use super::crypto::{random_token, sha256_hex};
 use super::domain::Email;
@@ -174,7 +173,7 @@ pub struct LoginRedirect {
 }
 
 /// Counts one SSO request (`what`: login or callback) from the client; refuses past the per-minute limit.
-async fn client_limit(state: &AppState, what: &str, meta: &RequestMeta) -> Result<(), SsoFailure> {
+pub(crate) async fn client_limit(state: &AppState, what: &str, meta: &RequestMeta) -> Result<(), SsoFailure> {
     let Some(ip) = &meta.ip else { return Ok(()) };
     super::auth::limit(state, &format!("sso:{what}:ip:{ip}"), state.settings.sso_rate_limit_per_minute, 60_000)
         .await
@@ -186,27 +185,28 @@ async fn client_limit(state: &AppState, what: &str, meta: &RequestMeta) -> Resul
         })
 }
 
-/// Starts SSO for the org `slug`: records the flow and answers where to send the browser.
+/// Starts SSO for the org `slug`: picks the connection (an explicit `connection_id` of that org, else the one that
+/// serves the email's domain, else the org's default), records the flow and answers where to send the browser.
 pub async fn begin_login(
     state: &AppState,
     slug: &str,
-    return_to: Option<&str>,
-    login_hint: Option<&str>,
-    app: Option<&signin::handoff::AppRequest>,
+    start: &signin::Start<'_>,
     meta: &RequestMeta,
 ) -> Result<LoginRedirect, SsoFailure> {
     client_limit(state, "login", meta).await?;
     // An application's sign-in: checked before anything else, and never a redirect when it is wrong.
-    let target = match app {
+    let target = match start.app {
         Some(req) => Some(signin::handoff::validate(state, req).await?),
         None => None,
     };
     let org = repo::orgs::by_slug(&state.db, slug.trim())
         .await?
         .ok_or_else(|| SsoFailure::new("sso_connection_not_found", format!("no organization with slug {slug:?}"), None))?;
-    let conn = repo::connections::primary(&state.db, &org.id, "oidc")
-        .await?
-        .ok_or_else(|| SsoFailure::new("sso_connection_not_found", "the organization has no OIDC connection", Some(&org.id)))?;
+    let conn = signin::choose_connection(state, &org, start.connection_id, start.login_hint).await?;
+    if conn.protocol == "saml" {
+        return signin::saml::begin(state, &conn, safe_return_to(start.return_to), target, meta).await;
+    }
+    let (return_to, login_hint) = (start.return_to, start.login_hint);
     let s = settings_of(&conn)?;
     let m = metadata(state, &conn, &s.issuer_url, false).await?;
     let client = client_for(state, &conn, &s, &m)?;
@@ -240,6 +240,7 @@ pub async fn begin_login(
         application_id: target.as_ref().map(|t| t.app.id.clone()),
         redirect_uri: target.as_ref().map(|t| t.redirect_uri.clone()),
         app_state: target.and_then(|t| t.state),
+        result: None,
     };
     repo::flows::insert(&state.db, &flow).await?;
     Ok(LoginRedirect { url: url.to_string(), cookie_name, browser_token })
@@ -266,20 +267,7 @@ pub async fn finish_login(
 ) -> Result<String, SsoFailure> {
     let result = finish_inner(state, session, params, browser_token, meta).await;
     if let Err(f) = &result {
-        tracing::warn!(code = f.code, detail = %f.detail, "SSO sign-in failed");
-        // Only failures of a real flow reach the org's audit log; anonymous junk (unknown states, rate limits)
-        // is counted and logged, so it cannot fill the database.
-        if f.org_id.is_none() {
-            return result;
-        }
-        let _ = audit::record_anonymous(&state.db, None, "sso", meta, Event {
-            org_id: f.org_id.as_deref(),
-            action: "sso.login",
-            target: None,
-            outcome: Outcome::Failure,
-            detail: Some(format!("{}: {}", f.code, f.detail)),
-        })
-        .await;
+        signin::audit_failure(state, meta, f, "oidc").await;
     }
     result
 }
@@ -426,7 +414,7 @@ async fn finish_inner(
 }
 
 /// The user this browser is fully signed in as (second factor passed when they have one), if any.
-async fn signed_in_user(state: &AppState, session: &Session) -> Result<Option<String>, SsoFailure> {
+pub(crate) async fn signed_in_user(state: &AppState, session: &Session) -> Result<Option<String>, SsoFailure> {
     let Some(row) = sessions::current(state, session).await? else { return Ok(None) };
     if row.mfa_done == 0 && super::mfa::enrolled(state, &row.user_id).await? {
         return Ok(None);

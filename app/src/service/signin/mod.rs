@@ -16,6 +16,7 @@
 //!   removed and its sessions, API keys, second factor and other identities are revoked, and this is audited
 //!   (`identity.takeover`). Whoever typed that address before keeps nothing.
 pub mod handoff;
+pub mod saml;
 
 use super::audit::{self, Event, Outcome};
 use super::domain::{Email, Role};
@@ -63,6 +64,55 @@ impl From<super::ServiceError> for SsoFailure {
     }
 }
 
+/// Logs a failed sign-in, and records it in the org's audit log when the failure belongs to a real flow of an org
+/// (anonymous junk such as unknown states or rate limits is only logged, so it cannot fill the database).
+pub async fn audit_failure(state: &AppState, meta: &RequestMeta, f: &SsoFailure, protocol: &str) {
+    tracing::warn!(code = f.code, detail = %f.detail, protocol, "SSO sign-in failed");
+    if f.org_id.is_none() {
+        return;
+    }
+    let _ = audit::record_anonymous(&state.db, None, "sso", meta, Event {
+        org_id: f.org_id.as_deref(),
+        action: "sso.login",
+        target: None,
+        outcome: Outcome::Failure,
+        detail: Some(format!("{}: {} (protocol={protocol})", f.code, f.detail)),
+    })
+    .await;
+}
+
+/// How a sign-in was asked for at `/api/auth/sso/{slug}/login`.
+#[derive(Default)]
+pub struct Start<'a> {
+    pub return_to: Option<&'a str>,
+    pub login_hint: Option<&'a str>,
+    /// An explicit connection of the org (the owner's "Test sign-in", or what login-url answered).
+    pub connection_id: Option<&'a str>,
+    pub app: Option<&'a handoff::AppRequest>,
+}
+
+/// The connection a sign-in at `org` uses: an explicit one of this org (any status: a test sign-in is how a new
+/// connection becomes active), else the one that serves the hinted email's domain, else the org's active default,
+/// else its primary OIDC connection.
+pub async fn choose_connection(state: &AppState, org: &OrgRow, connection_id: Option<&str>, login_hint: Option<&str>) -> Result<ConnectionRow, SsoFailure> {
+    let none = |d: &str| SsoFailure::new("sso_connection_not_found", d.to_string(), Some(&org.id));
+    if let Some(id) = connection_id.filter(|i| !i.is_empty()) {
+        let c = repo::connections::by_id(&state.db, id).await?;
+        return c.filter(|c| c.org_id == org.id && matches!(c.protocol.as_str(), "oidc" | "saml")).ok_or_else(|| none("no such connection in this organization"));
+    }
+    if let Some(email) = login_hint.and_then(|h| Email::parse(h).ok()) {
+        if let Some(c) = super::domains::routing_connection(state, &org.id, email.domain()).await? {
+            return Ok(c);
+        }
+    }
+    let conns = repo::connections::for_org(&state.db, &org.id).await?;
+    let pick = conns
+        .iter()
+        .find(|c| c.is_default == 1 && c.status == "active")
+        .or_else(|| conns.iter().find(|c| c.is_primary == 1 && c.protocol == "oidc"));
+    pick.cloned().ok_or_else(|| none("the organization has no SSO connection"))
+}
+
 /// What a protocol proved about the person.
 pub struct Assertion<'a> {
     pub issuer: &'a str,
@@ -88,7 +138,8 @@ pub struct Provisioned {
 async fn check_domain(state: &AppState, org: &OrgRow, conn: &ConnectionRow, email: &Email) -> Result<repo::domains::DomainRow, SsoFailure> {
     let fail = |code: &'static str, detail: String| SsoFailure::new(code, detail, Some(&org.id));
     let listed: Vec<String> = serde_json::from_str(&conn.domains).unwrap_or_default();
-    if !listed.is_empty() && !listed.iter().any(|d| d.eq_ignore_ascii_case(email.domain())) {
+    // The org's default connection also takes its other verified domains (routing sends them there).
+    if conn.is_default == 0 && !listed.is_empty() && !listed.iter().any(|d| d.eq_ignore_ascii_case(email.domain())) {
         return Err(fail("oauth_email_domain_mismatch", format!("{} is outside the connection's domains {listed:?}", email.as_str())));
     }
     match super::domains::governing(state, email).await? {

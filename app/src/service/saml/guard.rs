@@ -1,0 +1,211 @@
+//! The first look at a SAML Response, before any signature work: a strict, well-formed parse (roxmltree: no DTD,
+//! so no entities, XXE or billion laughs) and structural rules that leave libxmlsec nothing dangerous to do and
+//! no second reading to disagree with. Nothing read here is trusted for identity: it only picks the connection
+//! whose pinned certificates then verify the message, and refuses what no honest IdP sends.
+//!
+//! Refused here:
+//! - anything but one `samlp:Response` root; comments and processing instructions anywhere (they make the
+//!   canonicalizer and the parser read different values: the ruby-saml / xml-crypto bypasses of 2024-2026);
+//! - more than one Assertion or EncryptedAssertion, or one that is not a direct child of the Response;
+//! - duplicate ID values (libxml2 resolves `#id` to the first, a wrapper could be the second);
+//! - a `ds:Signature` that is not a direct child of the Response or Assertion, does not have exactly one
+//!   Reference, or whose Reference is not `#<its parent's ID>`; any transform other than enveloped-signature
+//!   and exclusive c14n (no XPath, XSLT, external URIs: xmlsec would fetch them before checking the signature);
+//!   `ds:Object` and `ds:Manifest`;
+//! SHA-1 signatures or digests are reported (`uses_sha1`); the caller refuses them unless the connection allows.
+use roxmltree::{Document, Node, NodeType, ParsingOptions};
+use std::collections::HashSet;
+
+pub const PROTOCOL_NS: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
+pub const ASSERTION_NS: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
+const DSIG_NS: &str = "http://www.w3.org/2000/09/xmldsig#";
+/// Largest decoded Response accepted (real ones are a few KB; encrypted with many groups, tens).
+pub const MAX_RESPONSE_BYTES: usize = 256 * 1024;
+
+const ALLOWED_TRANSFORMS: [&str; 2] = ["http://www.w3.org/2000/09/xmldsig#enveloped-signature", "http://www.w3.org/2001/10/xml-exc-c14n#"];
+const SHA1_ALGS: [&str; 3] = [
+    "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
+    "http://www.w3.org/2000/09/xmldsig#sha1",
+    "http://www.w3.org/2000/09/xmldsig#dsa-sha1",
+];
+
+/// What the unverified message says, for routing only.
+#[derive(Debug, Default)]
+pub struct Unverified {
+    pub in_response_to: Option<String>,
+    pub issuer: Option<String>,
+    pub audiences: Vec<String>,
+    pub encrypted: bool,
+    pub response_signed: bool,
+    pub assertion_signed: bool,
+    pub status_success: bool,
+    pub uses_sha1: bool,
+}
+
+/// A refusal: the stable code and a detail for the audit log.
+pub type Refusal = (&'static str, String);
+
+fn refuse<T>(code: &'static str, detail: impl Into<String>) -> Result<T, Refusal> {
+    Err((code, detail.into()))
+}
+
+fn is(n: &Node, ns: &str, name: &str) -> bool {
+    n.is_element() && n.tag_name().namespace() == Some(ns) && n.tag_name().name() == name
+}
+
+/// Checks the decoded Response `xml` (see the module comment).
+pub fn inspect(xml: &str) -> Result<Unverified, Refusal> {
+    if xml.len() > MAX_RESPONSE_BYTES {
+        return refuse("saml_malformed_response", format!("the response is {} bytes, over the limit", xml.len()));
+    }
+    if xml.contains("<!DOCTYPE") || xml.contains("<!ENTITY") {
+        return refuse("saml_dtd_forbidden", "the response carries a DTD (entities are refused: XXE, billion laughs)");
+    }
+    let opts = ParsingOptions { allow_dtd: false, ..ParsingOptions::default() };
+    let doc = Document::parse_with_options(xml, opts).map_err(|e| ("saml_malformed_response", format!("not well-formed XML: {e}")))?;
+    let root = doc.root_element();
+    if !is(&root, PROTOCOL_NS, "Response") {
+        return refuse("saml_malformed_response", format!("the root element is {:?}, not samlp:Response", root.tag_name().name()));
+    }
+    let mut ids = HashSet::new();
+    let mut assertions = Vec::new();
+    let mut uses_sha1 = false;
+    for n in doc.descendants() {
+        match n.node_type() {
+            NodeType::Comment => return refuse("saml_malformed_response", "the response contains an XML comment"),
+            NodeType::PI => return refuse("saml_malformed_response", "the response contains a processing instruction"),
+            NodeType::Element => {}
+            _ => continue,
+        }
+        for a in n.attributes() {
+            if a.namespace().is_none() && matches!(a.name(), "ID" | "Id" | "id") && !ids.insert(a.value().to_string()) {
+                return refuse("saml_malformed_response", format!("the ID {:?} appears twice", a.value()));
+            }
+        }
+        if is(&n, ASSERTION_NS, "Assertion") || is(&n, ASSERTION_NS, "EncryptedAssertion") {
+            assertions.push(n);
+        }
+        if n.tag_name().namespace() == Some(DSIG_NS) {
+            match n.tag_name().name() {
+                "Object" | "Manifest" => return refuse("saml_signature_invalid", format!("ds:{} is not accepted", n.tag_name().name())),
+                "Signature" => uses_sha1 |= check_signature(&n)?,
+                _ => {}
+            }
+        }
+    }
+    let mut out = Unverified { in_response_to: root.attribute("InResponseTo").map(str::to_string), uses_sha1, ..Default::default() };
+    out.status_success = root
+        .children()
+        .find(|c| is(c, PROTOCOL_NS, "Status"))
+        .and_then(|s| s.children().find(|c| is(c, PROTOCOL_NS, "StatusCode")))
+        .and_then(|c| c.attribute("Value"))
+        == Some("urn:oasis:names:tc:SAML:2.0:status:Success");
+    out.issuer = root.children().find(|c| is(c, ASSERTION_NS, "Issuer")).and_then(|i| i.text()).map(|t| t.trim().to_string());
+    out.response_signed = root.children().any(|c| is(&c, DSIG_NS, "Signature"));
+    match assertions.as_slice() {
+        [] if !out.status_success => return refuse("saml_status_not_success", "the IdP answered a non-success status"),
+        [] => return refuse("saml_assertion_missing", "the response has no assertion"),
+        [a] => {
+            if a.parent_element() != Some(root) {
+                return refuse("saml_malformed_response", "the assertion is not a direct child of the Response");
+            }
+            out.encrypted = a.tag_name().name() == "EncryptedAssertion";
+            out.assertion_signed = a.children().any(|c| is(&c, DSIG_NS, "Signature"));
+            if !out.encrypted {
+                out.issuer = out.issuer.or_else(|| a.children().find(|c| is(c, ASSERTION_NS, "Issuer")).and_then(|i| i.text()).map(|t| t.trim().to_string()));
+                out.audiences = a
+                    .descendants()
+                    .filter(|c| is(c, ASSERTION_NS, "Audience"))
+                    .filter_map(|c| c.text())
+                    .map(|t| t.trim().to_string())
+                    .collect();
+            }
+        }
+        _ => return refuse("saml_multiple_assertions", format!("the response holds {} assertions; exactly one is accepted", assertions.len())),
+    }
+    Ok(out)
+}
+
+/// Returns whether the signature uses SHA-1.
+fn check_signature(sig: &Node) -> Result<bool, Refusal> {
+    let parent = sig.parent_element().filter(|p| is(p, PROTOCOL_NS, "Response") || is(p, ASSERTION_NS, "Assertion"));
+    let Some(parent) = parent else {
+        return refuse("saml_signature_invalid", "a signature sits somewhere other than the Response or the Assertion");
+    };
+    let parent_id = parent.attribute("ID").unwrap_or_default();
+    let signed_info = sig.children().find(|c| is(c, DSIG_NS, "SignedInfo"));
+    let Some(signed_info) = signed_info else { return refuse("saml_signature_invalid", "a signature has no SignedInfo") };
+    let references: Vec<_> = signed_info.children().filter(|c| is(c, DSIG_NS, "Reference")).collect();
+    let [reference] = references.as_slice() else {
+        return refuse("saml_signature_invalid", format!("a signature has {} references; exactly one is accepted", references.len()));
+    };
+    let uri = reference.attribute("URI").unwrap_or_default();
+    if parent_id.is_empty() || uri != format!("#{parent_id}") {
+        return refuse("saml_signature_invalid", format!("a signature references {uri:?}, not its own element #{parent_id}"));
+    }
+    for t in sig.descendants().filter(|c| is(c, DSIG_NS, "Transform") || is(c, DSIG_NS, "CanonicalizationMethod")) {
+        let alg = t.attribute("Algorithm").unwrap_or_default();
+        if !ALLOWED_TRANSFORMS.contains(&alg) {
+            return refuse("saml_signature_invalid", format!("the transform {alg:?} is not accepted"));
+        }
+    }
+    Ok(sig
+        .descendants()
+        .filter(|c| is(c, DSIG_NS, "SignatureMethod") || is(c, DSIG_NS, "DigestMethod"))
+        .any(|m| SHA1_ALGS.contains(&m.attribute("Algorithm").unwrap_or_default())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inspect;
+
+    const OK: &str = r##"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r" InResponseTo="_q"><saml:Issuer>idp</saml:Issuer><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status><saml:Assertion ID="_a"><saml:Issuer>idp</saml:Issuer><saml:Conditions><saml:AudienceRestriction><saml:Audience>sp</saml:Audience></saml:AudienceRestriction></saml:Conditions></saml:Assertion></samlp:Response>"##;
+
+    #[test]
+    fn reads_what_routing_needs() {
+        let u = inspect(OK).unwrap();
+        assert_eq!(u.in_response_to.as_deref(), Some("_q"));
+        assert_eq!(u.issuer.as_deref(), Some("idp"));
+        assert_eq!(u.audiences, vec!["sp".to_string()]);
+        assert!(u.status_success && !u.encrypted && !u.response_signed);
+    }
+
+    #[test]
+    fn refuses_what_no_honest_idp_sends() {
+        let cases = [
+            (OK.replace("<saml:Issuer>idp</saml:Issuer><samlp:Status>", "<saml:Issuer>idp<!-- x --></saml:Issuer><samlp:Status>"), "saml_malformed_response"),
+            (OK.replace("<saml:Issuer>idp</saml:Issuer><samlp:Status>", "<saml:Issuer>idp<?x y?></saml:Issuer><samlp:Status>"), "saml_malformed_response"),
+            (format!("<!DOCTYPE r [<!ENTITY e \"x\">]>{OK}"), "saml_dtd_forbidden"),
+            (OK.replace("</samlp:Response>", "<saml:Assertion ID=\"_b\"/></samlp:Response>"), "saml_multiple_assertions"),
+            (OK.replace("ID=\"_a\"", "ID=\"_r\""), "saml_malformed_response"),
+            (OK.replace("<saml:Assertion ID=\"_a\">", "<x><saml:Assertion ID=\"_a\">").replace("</saml:Assertion>", "</saml:Assertion></x>"), "saml_malformed_response"),
+            ("<a/>".to_string(), "saml_malformed_response"),
+            ("<samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\"".to_string(), "saml_malformed_response"),
+        ];
+        for (xml, code) in cases {
+            assert_eq!(inspect(&xml).unwrap_err().0, code, "{xml}");
+        }
+    }
+
+    #[test]
+    fn signatures_must_cover_their_own_element_with_plain_transforms() {
+        let sig = |uri: &str, transform: &str, alg: &str| {
+            format!(
+                r##"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/><ds:SignatureMethod Algorithm="{alg}"/><ds:Reference URI="{uri}"><ds:Transforms><ds:Transform Algorithm="{transform}"/></ds:Transforms></ds:Reference></ds:SignedInfo></ds:Signature>"##
+            )
+        };
+        let good = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
+        let rsa256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
+        let with = |s: String| OK.replace("<saml:Assertion ID=\"_a\"><saml:Issuer>idp</saml:Issuer>", &format!("<saml:Assertion ID=\"_a\"><saml:Issuer>idp</saml:Issuer>{s}"));
+        assert!(inspect(&with(sig("#_a", good, rsa256))).unwrap().assertion_signed);
+        for (s, code) in [
+            (sig("#_r", good, rsa256), "saml_signature_invalid"),
+            (sig("", good, rsa256), "saml_signature_invalid"),
+            (sig("file:///etc/hostname", good, rsa256), "saml_signature_invalid"),
+            (sig("#_a", "http://www.w3.org/TR/1999/REC-xpath-19991116", rsa256), "saml_signature_invalid"),
+        ] {
+            assert_eq!(inspect(&with(s.clone())).unwrap_err().0, code, "{s}");
+        }
+        assert!(inspect(&with(sig("#_a", good, "http://www.w3.org/2000/09/xmldsig#rsa-sha1"))).unwrap().uses_sha1, "SHA-1 is reported");
+    }
+}

@@ -1,0 +1,323 @@
+//! SAML 2.0 service provider, per connection: settings, the SP key pair, SP metadata, IdP metadata import and the
+//! verification of a Response. XML signatures are checked by samael (libxmlsec1) against the connection's pinned
+//! IdP certificates only; `guard` runs first and refuses what samael would otherwise let libxmlsec do (fetch
+//! references, expand entities) or could read twice. The sign-in flow itself is `service::signin::saml`.
+pub mod guard;
+
+use super::error::{ServiceError, ServiceResult};
+use base64::Engine;
+use samael::crypto::{AllowedSignatureAlgorithm, CertificateDer};
+use samael::key_info::{KeyInfo, X509Data};
+use samael::metadata::{Endpoint, EntityDescriptor, IdpSsoDescriptor, KeyDescriptor, HTTP_REDIRECT_BINDING};
+use samael::schema::Assertion;
+use samael::service_provider::{Error as SpError, ServiceProvider};
+use serde::{Deserialize, Serialize};
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+pub const DEFAULT_CLOCK_SKEW_SECS: i64 = 60;
+pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
+
+/// A SAML connection's settings, stored as JSON (the SP private key is sealed apart, in `secret`).
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct SamlSettings {
+    pub idp_entity_id: String,
+    pub idp_sso_url: String,
+    /// The IdP's signing certificates, base64 DER; several during a rollover. Empty: every response is refused.
+    pub idp_certificates: Vec<String>,
+    #[serde(default)]
+    pub metadata_url: Option<String>,
+    #[serde(default)]
+    pub allow_idp_initiated: bool,
+    #[serde(default)]
+    pub require_signed_assertion: bool,
+    #[serde(default)]
+    pub allow_sha1: bool,
+    #[serde(default = "default_skew")]
+    pub clock_skew_secs: i64,
+    /// The SP's own certificate (base64 DER), advertised for signing and encryption.
+    pub sp_certificate: String,
+}
+
+fn default_skew() -> i64 {
+    DEFAULT_CLOCK_SKEW_SECS
+}
+
+pub fn key_aad(connection_id: &str) -> String {
+    format!("connection:{connection_id}:saml-sp-key")
+}
+
+/// The SP entity ID of a connection; also where its metadata is served.
+pub fn sp_entity_id(public_url: &str, connection_id: &str) -> String {
+    format!("{public_url}/api/auth/sso/saml/metadata/{connection_id}")
+}
+
+/// The one Assertion Consumer Service of every org.
+pub fn acs_url(public_url: &str) -> String {
+    format!("{public_url}/api/auth/sso/saml/acs")
+}
+
+/// A new SP key pair: RSA-2048 and a self-signed certificate valid ten years. Returns (private key PEM, cert DER).
+pub fn new_sp_keypair(entity_id: &str) -> ServiceResult<(Vec<u8>, Vec<u8>)> {
+    use openssl::{asn1::Asn1Time, bn::BigNum, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509};
+    let internal = |e: openssl::error::ErrorStack| ServiceError::internal("SP key pair", e);
+    let key = PKey::from_rsa(Rsa::generate(2048).map_err(internal)?).map_err(internal)?;
+    let mut name = x509::X509NameBuilder::new().map_err(internal)?;
+    let cn: String = format!("Latchkey SAML SP {}", entity_id.rsplit('/').next().unwrap_or_default()).chars().take(64).collect();
+    name.append_entry_by_text("CN", &cn).map_err(internal)?;
+    let name = name.build();
+    let mut b = x509::X509Builder::new().map_err(internal)?;
+    b.set_version(2).map_err(internal)?;
+    let serial = BigNum::from_slice(&rand::random::<[u8; 16]>()).and_then(|n| n.to_asn1_integer()).map_err(internal)?;
+    b.set_serial_number(&serial).map_err(internal)?;
+    b.set_subject_name(&name).map_err(internal)?;
+    b.set_issuer_name(&name).map_err(internal)?;
+    b.set_pubkey(&key).map_err(internal)?;
+    b.set_not_before(Asn1Time::days_from_now(0).map_err(internal)?.as_ref()).map_err(internal)?;
+    b.set_not_after(Asn1Time::days_from_now(3650).map_err(internal)?.as_ref()).map_err(internal)?;
+    b.sign(&key, MessageDigest::sha256()).map_err(internal)?;
+    let cert = b.build().to_der().map_err(internal)?;
+    Ok((key.private_key_to_pem_pkcs8().map_err(internal)?, cert))
+}
+
+/// A certificate as an admin pastes it (PEM, or bare base64 DER) → base64 DER, with its expiry (Unix seconds).
+pub fn parse_certificate(raw: &str) -> Result<(String, i64), String> {
+    let body: String = raw
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with("-----"))
+        .collect::<Vec<_>>()
+        .concat()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let der = B64.decode(&body).map_err(|_| "is not a PEM or base64 certificate".to_string())?;
+    let cert = openssl::x509::X509::from_der(&der).map_err(|_| "is not an X.509 certificate".to_string())?;
+    Ok((B64.encode(&der), not_after(&cert)))
+}
+
+/// Expiry (Unix seconds) of a base64 DER certificate, for the console's warning.
+pub fn certificate_expiry(b64_der: &str) -> Option<i64> {
+    let der = B64.decode(b64_der).ok()?;
+    openssl::x509::X509::from_der(&der).ok().map(|c| not_after(&c))
+}
+
+fn not_after(cert: &openssl::x509::X509) -> i64 {
+    let epoch = openssl::asn1::Asn1Time::from_unix(0).ok();
+    epoch.and_then(|e| e.diff(cert.not_after()).ok()).map(|d| d.days as i64 * 86_400 + d.secs as i64).unwrap_or(0)
+}
+
+/// What IdP metadata says: entity ID, the HTTP-Redirect SSO URL, the signing certificates (base64 DER).
+pub struct IdpMetadata {
+    pub entity_id: String,
+    pub sso_url: String,
+    pub certificates: Vec<String>,
+}
+
+/// Reads IdP metadata XML (an EntityDescriptor with an IDPSSODescriptor). The same no-DTD parse as responses.
+pub fn parse_idp_metadata(xml: &str) -> Result<IdpMetadata, String> {
+    if xml.len() > 512 * 1024 {
+        return Err("The metadata is over 512 KB.".into());
+    }
+    let opts = roxmltree::ParsingOptions { allow_dtd: false, ..Default::default() };
+    roxmltree::Document::parse_with_options(xml, opts).map_err(|e| format!("The metadata is not well-formed XML without a DTD: {e}."))?;
+    let ed: EntityDescriptor = xml.parse().map_err(|_| "The metadata is not a SAML EntityDescriptor.".to_string())?;
+    let entity_id = ed.entity_id.clone().filter(|e| !e.trim().is_empty()).ok_or("The metadata has no entityID.")?;
+    let idp = ed.idp_sso_descriptors.as_ref().and_then(|d| d.first()).ok_or("The metadata has no IDPSSODescriptor: is it the IdP's metadata?")?;
+    let sso_url = idp
+        .single_sign_on_services
+        .iter()
+        .find(|s| s.binding == HTTP_REDIRECT_BINDING)
+        .map(|s| s.location.clone())
+        .ok_or("The IdP's metadata offers no HTTP-Redirect SingleSignOnService.")?;
+    let signing = idp.key_descriptors.iter().filter(|k| k.key_use.as_deref().is_none_or(|u| u.is_empty() || u == "signing"));
+    let mut certificates = Vec::new();
+    for k in signing {
+        for c in k.key_info.x509_data.iter().flat_map(|x| x.certificates.iter()) {
+            certificates.push(parse_certificate(c).map_err(|e| format!("A signing certificate in the metadata {e}."))?.0);
+        }
+    }
+    Ok(IdpMetadata { entity_id, sso_url, certificates })
+}
+
+/// samael's service provider for a connection. `key` is the SP private key (PEM) when a response must be decrypted.
+fn service_provider(s: &SamlSettings, entity_id: &str, acs: &str, key: Option<&[u8]>, idp_initiated: bool) -> ServiceResult<ServiceProvider> {
+    let key_descriptors = s
+        .idp_certificates
+        .iter()
+        .map(|c| KeyDescriptor {
+            key_use: Some("signing".into()),
+            key_info: KeyInfo { id: None, x509_data: Some(X509Data { certificates: vec![c.clone()] }) },
+            encryption_methods: None,
+        })
+        .collect();
+    let idp = IdpSsoDescriptor {
+        id: None,
+        valid_until: None,
+        cache_duration: None,
+        protocol_support_enumeration: Some(guard::PROTOCOL_NS.into()),
+        error_url: None,
+        signature: None,
+        key_descriptors,
+        organization: None,
+        contact_people: vec![],
+        artifact_resolution_service: vec![],
+        single_logout_services: vec![],
+        manage_name_id_services: vec![],
+        name_id_formats: vec![],
+        want_authn_requests_signed: Some(true),
+        single_sign_on_services: vec![Endpoint { binding: HTTP_REDIRECT_BINDING.into(), location: s.idp_sso_url.clone(), response_location: None }],
+        name_id_mapping_services: vec![],
+        assertion_id_request_services: vec![],
+        attribute_profiles: vec![],
+        attributes: vec![],
+    };
+    let key = match key {
+        Some(pem) => Some(openssl::pkey::PKey::private_key_from_pem(pem).map_err(|e| ServiceError::internal("SP key", e))?),
+        None => None,
+    };
+    let skew = s.clock_skew_secs.clamp(0, MAX_CLOCK_SKEW_SECS);
+    let mut algs = vec![
+        AllowedSignatureAlgorithm::RsaSha256,
+        AllowedSignatureAlgorithm::RsaSha384,
+        AllowedSignatureAlgorithm::RsaSha512,
+        AllowedSignatureAlgorithm::EcdsaSha256,
+        AllowedSignatureAlgorithm::EcdsaSha384,
+        AllowedSignatureAlgorithm::EcdsaSha512,
+    ];
+    if s.allow_sha1 {
+        // samael has no SHA-1 entry: an allow-list that admits it is "no list" (the guard still refuses the rest).
+        algs.clear();
+    }
+    Ok(ServiceProvider {
+        entity_id: Some(entity_id.to_string()),
+        key,
+        certificate: B64.decode(&s.sp_certificate).ok().map(CertificateDer::from),
+        acs_url: Some(acs.to_string()),
+        idp_metadata: EntityDescriptor { entity_id: Some(s.idp_entity_id.clone()), idp_sso_descriptors: Some(vec![idp]), ..Default::default() },
+        allow_idp_initiated: idp_initiated,
+        max_issue_delay: chrono::Duration::seconds(180 + skew),
+        max_clock_skew: chrono::Duration::seconds(skew),
+        allowed_signature_algorithms: (!algs.is_empty()).then_some(algs),
+        ..Default::default()
+    })
+}
+
+/// The SP metadata XML of a connection: entity ID, the ACS (HTTP-POST), signed AuthnRequests, signed assertions
+/// wanted, the SP certificate for signing and for encryption, the NameID formats accepted.
+pub fn sp_metadata(s: &SamlSettings, entity_id: &str, acs: &str) -> ServiceResult<String> {
+    use samael::metadata::{EncryptionMethod, NameIdFormat};
+    use samael::traits::ToXml;
+    let sp = service_provider(s, entity_id, acs, None, false)?;
+    let mut ed = sp.metadata().map_err(|e| ServiceError::internal("SP metadata", e))?;
+    let key_info = KeyInfo { id: None, x509_data: Some(X509Data { certificates: vec![s.sp_certificate.clone()] }) };
+    for d in ed.sp_sso_descriptors.iter_mut().flatten() {
+        d.authn_requests_signed = Some(true);
+        d.want_assertions_signed = Some(s.require_signed_assertion);
+        d.single_logout_services = None;
+        d.name_id_formats = Some(vec![NameIdFormat::EmailAddressNameIDFormat.value().into(), NameIdFormat::PersistentNameIDFormat.value().into()]);
+        let enc = ["http://www.w3.org/2009/xmlenc11#aes128-gcm", "http://www.w3.org/2001/04/xmlenc#aes128-cbc", "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"];
+        d.key_descriptors = Some(vec![
+            KeyDescriptor { key_use: Some("signing".into()), key_info: key_info.clone(), encryption_methods: None },
+            KeyDescriptor {
+                key_use: Some("encryption".into()),
+                key_info: key_info.clone(),
+                encryption_methods: Some(enc.iter().map(|a| EncryptionMethod { algorithm: a.to_string() }).collect()),
+            },
+        ]);
+    }
+    ed.valid_until = None;
+    for d in ed.sp_sso_descriptors.iter_mut().flatten() {
+        d.valid_until = None;
+    }
+    ed.to_string().map_err(|e| ServiceError::internal("SP metadata XML", format!("{e:?}")))
+}
+
+/// A signed HTTP-Redirect AuthnRequest with our own 128-bit random ID. Returns (IdP URL with the query, request ID).
+pub fn authn_request_url(s: &SamlSettings, entity_id: &str, acs: &str, key_pem: &[u8], relay_state: &str) -> ServiceResult<(String, String)> {
+    let sp = service_provider(s, entity_id, acs, Some(key_pem), false)?;
+    let mut req = sp.make_authentication_request(&s.idp_sso_url).map_err(|e| ServiceError::internal("AuthnRequest", e))?;
+    let id = format!("_{}", super::crypto::random_token(24).replace(['-', '_'], "0"));
+    req.id = id.clone();
+    let key = sp.key.as_ref().ok_or_else(|| ServiceError::internal("AuthnRequest", "no SP key"))?;
+    let url = req
+        .signed_redirect(relay_state, key)
+        .map_err(|e| ServiceError::internal("AuthnRequest signature", e))?
+        .ok_or_else(|| ServiceError::internal("AuthnRequest", "no destination"))?;
+    Ok((url.to_string(), id))
+}
+
+/// Verifies a decoded Response (already through `guard::inspect`) for a connection. `request_id`: the AuthnRequest
+/// it must answer (SP-initiated), or `None` for an unsolicited (IdP-initiated) response.
+pub fn verify(s: &SamlSettings, entity_id: &str, acs: &str, key_pem: Option<&[u8]>, xml: &str, request_id: Option<&str>) -> Result<Assertion, guard::Refusal> {
+    if s.idp_certificates.is_empty() {
+        return Err(("saml_no_idp_certificate", "the connection has no IdP signing certificate: every response is refused".into()));
+    }
+    let sp = service_provider(s, entity_id, acs, key_pem, request_id.is_none()).map_err(|e| ("server_error", e.to_string()))?;
+    let ids: Vec<&str> = request_id.into_iter().collect();
+    let assertion = sp.parse_xml_response(xml, Some(&ids)).map_err(refusal)?;
+    // samael checks the audience only when the assertion names one: an assertion for nobody in particular is
+    // not for us.
+    let audiences: Vec<&String> = assertion
+        .conditions
+        .iter()
+        .flat_map(|c| c.audience_restrictions.iter().flatten())
+        .flat_map(|r| r.audience.iter())
+        .collect();
+    if !audiences.iter().any(|a| a.as_str() == entity_id) {
+        return Err(("saml_audience_mismatch", format!("the assertion's audiences {audiences:?} do not include {entity_id}")));
+    }
+    Ok(assertion)
+}
+
+fn refusal(e: SpError) -> guard::Refusal {
+    let code = match &e {
+        SpError::FailedToValidateSignature | SpError::CryptoXmlError(_) => "saml_signature_invalid",
+        SpError::DestinationValidationError { .. } => "saml_destination_mismatch",
+        SpError::AssertionRecipientMismatch { .. } => "saml_recipient_mismatch",
+        SpError::AssertionConditionAudienceRestrictionFailed { .. } => "saml_audience_mismatch",
+        SpError::AssertionIssuerMismatch { .. } | SpError::ResponseIssuerMismatch { .. } => "saml_issuer_mismatch",
+        SpError::AssertionExpired { .. }
+        | SpError::ResponseExpired { .. }
+        | SpError::AssertionConditionExpired { .. }
+        | SpError::AssertionSubjectConfirmationExpired { .. } => "saml_expired",
+        SpError::AssertionConditionExpiredBefore { .. } | SpError::AssertionSubjectConfirmationExpiredBefore { .. } => "saml_not_yet_valid",
+        SpError::AssertionInResponseToInvalid { .. } | SpError::ResponseInResponseToInvalid { .. } => "saml_in_response_to_invalid",
+        SpError::ResponseBadStatusCode { .. } => "saml_status_not_success",
+        SpError::AssertionBearerSubjectConfirmationMissing | SpError::AssertionSubjectConfirmationMissing => "saml_subject_confirmation_invalid",
+        SpError::MissingPrivateKeySP
+        | SpError::MissingEncryptedKeyInfo
+        | SpError::MissingEncryptedValueInfo
+        | SpError::EncryptedAssertionKeyMethodUnsupported { .. }
+        | SpError::EncryptedAssertionValueMethodUnsupported { .. }
+        | SpError::EncryptedAssertionInvalid
+        | SpError::FailedToDecryptAssertion => "saml_decryption_failed",
+        _ => "saml_malformed_response",
+    };
+    (code, e.to_string())
+}
+
+/// Attribute names tried for each field, in order, when the connection's mapping names none (Okta, Entra ID,
+/// Google Workspace, ADFS and LDAP-style names). Matched case-insensitively on Name or FriendlyName.
+pub const DEFAULT_ATTRIBUTES: [(&str, &[&str]); 4] = [
+    ("email", &["email", "mail", "emailaddress", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress", "urn:oid:0.9.2342.19200300.100.1.3", "user.email"]),
+    ("firstName", &["firstName", "givenName", "given_name", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname", "urn:oid:2.5.4.42"]),
+    ("lastName", &["lastName", "sn", "surname", "family_name", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname", "urn:oid:2.5.4.4"]),
+    ("groups", &["groups", "memberOf", "http://schemas.microsoft.com/ws/2008/06/identity/claims/groups", "http://schemas.xmlsoap.org/claims/Group"]),
+];
+
+/// The values of the first attribute that answers to `field` (the connection's own name for it first).
+pub fn attribute_values(a: &Assertion, mapping: &serde_json::Value, field: &str) -> Vec<String> {
+    let own = mapping.get(field).and_then(|v| v.as_str()).filter(|s| !s.is_empty());
+    let defaults = DEFAULT_ATTRIBUTES.iter().find(|(f, _)| *f == field).map(|(_, names)| *names).unwrap_or(&[]);
+    let attrs: Vec<_> = a.attribute_statements.iter().flatten().flat_map(|s| s.attributes.iter()).collect();
+    for name in own.into_iter().chain(defaults.iter().copied()) {
+        let hit = attrs.iter().find(|at| {
+            at.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(name)) || at.friendly_name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(name))
+        });
+        if let Some(at) = hit {
+            return at.values.iter().filter_map(|v| v.value.as_ref()).map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect();
+        }
+    }
+    Vec::new()
+}

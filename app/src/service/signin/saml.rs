@@ -1,0 +1,278 @@
+//! SAML 2.0 sign-in, translated into the common ending (`signin::complete`):
+//! - `begin`: a signed HTTP-Redirect AuthnRequest with a random 128-bit ID and RelayState; the flow row (any node
+//!   finishes it) keeps the request ID and is bound to this browser by a cookie, as for OIDC.
+//! - `acs`: the IdP's POST (cross-site, so no cookie is read). The Response passes the guard, then samael's
+//!   checks against the connection's pinned certificates; its assertion id is remembered until it expires. The
+//!   verified person is sealed into the flow row, and the browser is sent on to `finish`.
+//! - `finish`: a same-site GET that carries the binding cookie: the flow is claimed once by its own browser, and
+//!   the sign-in ends as every other one does.
+//! IdP-initiated responses (off by default per connection) get a fresh flow and binding at the ACS, and every other
+//! check still applies.
+use super::handoff::AppTarget;
+use super::{Assertion, Ending, SsoFailure};
+use crate::repo::{self, connections::ConnectionRow, flows::FlowRow};
+use crate::service::crypto::{random_token, sha256_hex};
+use crate::service::domain::Email;
+use crate::service::oidc::{binding_cookie_name, client_limit, LoginRedirect, FLOW_TTL_MS};
+use crate::service::saml::{self, guard, SamlSettings};
+use crate::service::{now_ms, RequestMeta};
+use crate::state::AppState;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+
+/// The verified person, sealed in the flow row between the ACS and `finish`.
+#[derive(Serialize, Deserialize)]
+struct Verified {
+    issuer: String,
+    subject: String,
+    email: String,
+    name: Option<String>,
+    groups: Vec<String>,
+}
+
+fn result_aad(state_hash: &str) -> String {
+    format!("saml-result:{state_hash}")
+}
+
+pub fn settings_of(conn: &ConnectionRow) -> Result<SamlSettings, SsoFailure> {
+    serde_json::from_str(&conn.settings).map_err(|e| SsoFailure::new("server_error", format!("SAML settings: {e}"), Some(&conn.org_id)))
+}
+
+fn sp_key(state: &AppState, conn: &ConnectionRow) -> Result<Vec<u8>, SsoFailure> {
+    let sealed = conn.secret.as_deref().ok_or_else(|| SsoFailure::new("server_error", "the SAML connection has no SP key", Some(&conn.org_id)))?;
+    Ok(state.secrets.open(sealed, &saml::key_aad(&conn.id))?)
+}
+
+/// Starts an SP-initiated sign-in at `conn`.
+pub async fn begin(state: &AppState, conn: &ConnectionRow, return_to: Option<String>, target: Option<AppTarget>, _meta: &RequestMeta) -> Result<LoginRedirect, SsoFailure> {
+    let s = settings_of(conn)?;
+    let key = sp_key(state, conn)?;
+    let public = &state.settings.public_url;
+    let relay = random_token(32);
+    let (url, request_id) = saml::authn_request_url(&s, &saml::sp_entity_id(public, &conn.id), &saml::acs_url(public), &key, &relay)?;
+    let browser_token = random_token(32);
+    let now = now_ms();
+    let flow = FlowRow {
+        state_hash: sha256_hex(&relay),
+        org_id: conn.org_id.clone(),
+        connection_id: conn.id.clone(),
+        browser_hash: sha256_hex(&browser_token),
+        nonce: request_id,
+        pkce_verifier: Vec::new(),
+        return_to,
+        created_at: now,
+        expires_at: now + FLOW_TTL_MS,
+        used_at: None,
+        application_id: target.as_ref().map(|t| t.app.id.clone()),
+        redirect_uri: target.as_ref().map(|t| t.redirect_uri.clone()),
+        app_state: target.and_then(|t| t.state),
+        result: None,
+    };
+    repo::flows::insert(&state.db, &flow).await?;
+    Ok(LoginRedirect { url, cookie_name: binding_cookie_name(state.settings.secure_cookies, &relay), browser_token })
+}
+
+/// Where the ACS sends the browser: `finish` with this relay, and for an IdP-initiated sign-in the binding cookie
+/// to set (name, value).
+pub struct Accepted {
+    pub relay: String,
+    pub binding: Option<(String, String)>,
+}
+
+/// The ACS. Failures are audited for the connection's org when it is known.
+pub async fn acs(state: &AppState, saml_response: &str, relay_state: Option<&str>, meta: &RequestMeta) -> Result<Accepted, SsoFailure> {
+    let result = acs_inner(state, saml_response, relay_state, meta).await;
+    if let Err(f) = &result {
+        super::audit_failure(state, meta, f, "saml").await;
+    }
+    result
+}
+
+async fn acs_inner(state: &AppState, saml_response: &str, relay_state: Option<&str>, meta: &RequestMeta) -> Result<Accepted, SsoFailure> {
+    client_limit(state, "callback", meta).await?;
+    let anon = |code: &'static str, detail: String| SsoFailure::new(code, detail, None);
+    let compact: String = saml_response.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    if compact.len() > guard::MAX_RESPONSE_BYTES * 4 / 3 + 4 {
+        return Err(anon("saml_malformed_response", format!("SAMLResponse of {} characters, over the limit", compact.len())));
+    }
+    let bytes = base64::engine::general_purpose::STANDARD.decode(&compact).map_err(|_| anon("saml_malformed_response", "SAMLResponse is not base64".into()))?;
+    let xml = String::from_utf8(bytes).map_err(|_| anon("saml_malformed_response", "the response is not UTF-8".into()))?;
+    let u = guard::inspect(&xml).map_err(|(code, detail)| anon(code, detail))?;
+    let relay = relay_state.map(str::trim).filter(|r| !r.is_empty() && r.len() <= 512);
+    let now = now_ms();
+
+    // Which connection: the flow the RelayState names (a response to our request), else, for an unsolicited
+    // response, the connection whose SP entity ID is the audience. Only that connection's certificates verify it.
+    let flow = match relay {
+        Some(r) => repo::flows::lookup(&state.db, &sha256_hex(r)).await?,
+        None => None,
+    };
+    let solicited = u.in_response_to.is_some();
+    let (conn, flow) = match flow {
+        Some(f) => {
+            let fail = |detail: &str| SsoFailure::new("saml_in_response_to_invalid", detail.to_string(), Some(&f.org_id));
+            if f.used_at.is_some() || f.result.is_some() {
+                return Err(fail("the sign-in this response answers was already finished (replayed response)"));
+            }
+            if f.expires_at <= now {
+                return Err(fail("the sign-in this response answers has expired; start again"));
+            }
+            let conn = repo::connections::by_id(&state.db, &f.connection_id).await?.ok_or_else(|| fail("the connection was deleted during sign-in"))?;
+            (conn, Some(f))
+        }
+        None if solicited && relay.is_none() => {
+            return Err(anon("saml_response_relaystate_missing", "a response to a request came without its RelayState".into()));
+        }
+        None if solicited => return Err(anon("saml_in_response_to_invalid", "no sign-in is waiting for this RelayState (unknown or expired)".into())),
+        None => {
+            let prefix = saml::sp_entity_id(&state.settings.public_url, "");
+            let id = u.audiences.iter().find_map(|a| a.strip_prefix(&prefix)).unwrap_or_default();
+            let conn = repo::connections::by_id(&state.db, id).await?.filter(|c| c.protocol == "saml");
+            let conn = conn.ok_or_else(|| anon("saml_audience_mismatch", format!("an unsolicited response for audiences {:?}, none of ours", u.audiences)))?;
+            (conn, None)
+        }
+    };
+    let org_id = conn.org_id.clone();
+    let fail = |code: &'static str, detail: String| SsoFailure::new(code, detail, Some(&org_id));
+    let s = settings_of(&conn)?;
+    if u.uses_sha1 && !s.allow_sha1 {
+        return Err(fail("saml_sha1_refused", "the IdP signed with SHA-1, which this connection does not allow".into()));
+    }
+    if flow.is_none() && !s.allow_idp_initiated {
+        return Err(fail("saml_idp_initiated_disabled", "an IdP-initiated response, and this connection accepts only sign-ins started here".into()));
+    }
+    if u.encrypted && !u.response_signed {
+        return Err(fail("saml_signature_invalid", "an encrypted assertion is accepted only inside a signed Response".into()));
+    }
+    if s.require_signed_assertion && !u.assertion_signed {
+        return Err(fail("saml_assertion_unsigned", "the connection requires the Assertion itself to be signed".into()));
+    }
+    let key = if u.encrypted { Some(sp_key(state, &conn)?) } else { None };
+    let public = &state.settings.public_url;
+    let (entity, acs) = (saml::sp_entity_id(public, &conn.id), saml::acs_url(public));
+    let request_id = flow.as_ref().map(|f| f.nonce.clone());
+    let assertion = tokio::task::spawn_blocking(move || saml::verify(&s, &entity, &acs, key.as_deref(), &xml, request_id.as_deref()))
+        .await
+        .map_err(|e| fail("server_error", format!("verification task: {e}")))?
+        .map_err(|(code, detail)| fail(code, detail))?;
+
+    let verified = identity_of(&conn, &assertion).map_err(|(code, detail)| fail(code, detail))?;
+    // Remembered until the assertion could no longer be accepted anyway.
+    let latest = assertion
+        .conditions
+        .as_ref()
+        .and_then(|c| c.not_on_or_after)
+        .map(|t| t.timestamp_millis())
+        .unwrap_or(now + FLOW_TTL_MS)
+        .max(now + FLOW_TTL_MS);
+    let keep_until = latest + saml::MAX_CLOCK_SKEW_SECS * 1000;
+    let mut tx = crate::repo::begin(&state.db).await?;
+    if !repo::connections::remember_assertion(&mut *tx, &conn.id, &assertion.id, keep_until).await? {
+        return Err(fail("saml_replayed", format!("the assertion {} was already used", assertion.id)));
+    }
+    let plain = serde_json::to_vec(&verified).map_err(|e| fail("server_error", e.to_string()))?;
+    let accepted = match flow {
+        Some(f) => {
+            let sealed = state.secrets.seal(&plain, &result_aad(&f.state_hash))?;
+            if !repo::flows::park_result(&mut *tx, &f.state_hash, &sealed, now).await? {
+                return Err(fail("saml_in_response_to_invalid", "the sign-in this response answers was already answered".into()));
+            }
+            Accepted { relay: relay.unwrap_or_default().to_string(), binding: None }
+        }
+        None => {
+            // An unsolicited sign-in: a new flow, bound to the browser that brought the response.
+            let (relay, browser_token) = (random_token(32), random_token(32));
+            let state_hash = sha256_hex(&relay);
+            let return_to = crate::model::safe_return_to(relay_state);
+            let flow = FlowRow {
+                result: Some(state.secrets.seal(&plain, &result_aad(&state_hash))?),
+                state_hash,
+                org_id: conn.org_id.clone(),
+                connection_id: conn.id.clone(),
+                browser_hash: sha256_hex(&browser_token),
+                nonce: String::new(),
+                pkce_verifier: Vec::new(),
+                return_to,
+                created_at: now,
+                expires_at: now + 60_000,
+                used_at: None,
+                application_id: None,
+                redirect_uri: None,
+                app_state: None,
+            };
+            repo::flows::insert(&mut *tx, &flow).await?;
+            let cookie = binding_cookie_name(state.settings.secure_cookies, &relay);
+            Accepted { relay, binding: Some((cookie, browser_token)) }
+        }
+    };
+    tx.commit().await?;
+    Ok(accepted)
+}
+
+/// Subject, email, name and groups from a verified assertion, by the connection's attribute mapping.
+fn identity_of(conn: &ConnectionRow, a: &samael::schema::Assertion) -> Result<Verified, guard::Refusal> {
+    let mapping: serde_json::Value = serde_json::from_str(&conn.attribute_mapping).unwrap_or_default();
+    let name_id = a.subject.as_ref().and_then(|s| s.name_id.as_ref()).map(|n| n.value.trim().to_string()).filter(|v| !v.is_empty());
+    let subject = name_id.clone().ok_or(("saml_user_attribute_missing", "the assertion has no NameID".to_string()))?;
+    let email = saml::attribute_values(a, &mapping, "email")
+        .into_iter()
+        .next()
+        .or_else(|| name_id.filter(|n| Email::parse(n).is_ok()))
+        .ok_or(("saml_user_attribute_missing", "no email attribute, and the NameID is not an email address".to_string()))?;
+    Email::parse(&email).map_err(|_| ("saml_user_attribute_missing", format!("the email attribute {email:?} is not an address")))?;
+    let first = saml::attribute_values(a, &mapping, "firstName").into_iter().next();
+    let last = saml::attribute_values(a, &mapping, "lastName").into_iter().next();
+    let name = match (first, last) {
+        (Some(f), Some(l)) => Some(format!("{f} {l}")),
+        (f, l) => f.or(l),
+    };
+    Ok(Verified { issuer: a.issuer.value.clone().unwrap_or_default(), subject, email, name, groups: saml::attribute_values(a, &mapping, "groups") })
+}
+
+/// Ends the sign-in for the browser that started it. Returns where the browser goes.
+pub async fn finish(state: &AppState, session: &Session, relay: &str, browser_token: Option<&str>, meta: &RequestMeta) -> Result<String, SsoFailure> {
+    let result = finish_inner(state, session, relay, browser_token, meta).await;
+    if let Err(f) = &result {
+        super::audit_failure(state, meta, f, "saml").await;
+    }
+    result
+}
+
+async fn finish_inner(state: &AppState, session: &Session, relay: &str, browser_token: Option<&str>, meta: &RequestMeta) -> Result<String, SsoFailure> {
+    let now = now_ms();
+    let state_hash = sha256_hex(relay);
+    let browser_hash = sha256_hex(browser_token.unwrap_or_default());
+    let Some(flow) = repo::flows::claim(&state.db, &state_hash, &browser_hash, now).await? else {
+        let org = repo::flows::lookup(&state.db, &state_hash).await?.map(|f| f.org_id);
+        return Err(SsoFailure::new("sso_state_invalid", "no SAML sign-in to finish for this browser (unknown, used, expired, or another browser's)", org.as_deref()));
+    };
+    let fail = |code: &'static str, detail: String| SsoFailure::new(code, detail, Some(&flow.org_id));
+    let sealed = flow.result.as_deref().ok_or_else(|| fail("sso_state_invalid", "the IdP's response has not arrived for this sign-in".into()))?;
+    let v: Verified = serde_json::from_slice(&state.secrets.open(sealed, &result_aad(&state_hash))?).map_err(|e| fail("server_error", e.to_string()))?;
+    let conn = repo::connections::by_id(&state.db, &flow.connection_id).await?.ok_or_else(|| fail("sso_connection_not_found", "the connection was deleted".into()))?;
+    let org = repo::orgs::by_id(&state.db, &flow.org_id).await?.ok_or_else(|| fail("sso_connection_not_found", "org deleted".into()))?;
+    let email = Email::parse(&v.email).map_err(|_| fail("saml_user_attribute_missing", "email".into()))?;
+    let signed_in_as = crate::service::oidc::signed_in_user(state, session).await?;
+    let app = match &flow.application_id {
+        Some(app_id) => {
+            let app = repo::applications::by_id(&state.db, app_id).await?.ok_or_else(|| fail("application_invalid", "the application was deleted during sign-in".into()))?;
+            Some(AppTarget { app, redirect_uri: flow.redirect_uri.clone().unwrap_or_default(), state: flow.app_state.clone() })
+        }
+        None => None,
+    };
+    let a = Assertion { issuer: &v.issuer, subject: &v.subject, email: &email, name: v.name.as_deref(), signed_in_as: signed_in_as.as_deref() };
+    let end = Ending { method: "sso", protocol: "saml", return_to: flow.return_to.clone(), app };
+    let to = super::complete(state, session, &org, &conn, &a, end, meta).await.map_err(|mut f| {
+        if f.code == "oauth_email_domain_mismatch" {
+            f.code = "saml_email_address_domain_mismatch";
+        }
+        f
+    })?;
+    // A real sign-in through the connection is its test: success makes it active.
+    if conn.status != "active" {
+        let msg = format!("Test sign-in succeeded: the IdP signed in {} (groups: {}).", email.as_str(), v.groups.len());
+        repo::connections::record_test(&state.db, &conn.id, "active", &msg, now).await?;
+    }
+    Ok(to)
+}

@@ -1,0 +1,405 @@
+//! The connections API (reference 001): several IdP connections per org, OIDC or SAML, owner only. Secrets (the
+//! OIDC client secret, the SAML SP private key) are sealed and never returned. `/settings/sso` remains the view
+//! over the org's primary OIDC connection, which this list also shows.
+use super::audit::{self, Event, Outcome};
+use super::connections::{self as oidc_conn, OidcSettings};
+use super::domain::{parse_name, Role};
+use super::error::{ServiceError, ServiceResult};
+use super::saml::{self, SamlSettings};
+use super::{new_id, now_ms, rfc3339, Principal, RequestMeta};
+use crate::model::{ConnectionInfo, ConnectionInput, ConnectionTest, SamlCertificateInfo, SamlInfo, OidcInfo};
+use crate::repo::{self, connections::ConnectionRow};
+use crate::state::AppState;
+
+const MAPPING_FIELDS: [&str; 4] = ["email", "firstName", "lastName", "groups"];
+/// The console warns this long before an IdP certificate expires.
+pub const EXPIRY_WARNING_DAYS: i64 = 30;
+
+fn info(state: &AppState, slug: &str, c: &ConnectionRow) -> ServiceResult<ConnectionInfo> {
+    let public = &state.settings.public_url;
+    let (mut oidc, mut saml_info) = (None, None);
+    if c.protocol == "saml" {
+        let s: SamlSettings = serde_json::from_str(&c.settings).map_err(|e| ServiceError::internal("SAML settings", e))?;
+        let now = now_ms() / 1000;
+        let certs = s
+            .idp_certificates
+            .iter()
+            .map(|b64| {
+                let exp = saml::certificate_expiry(b64).unwrap_or(0);
+                SamlCertificateInfo { expires_at: rfc3339(exp * 1000), expires_soon: exp - now < EXPIRY_WARNING_DAYS * 86_400, pem_base64: b64.clone() }
+            })
+            .collect();
+        let entity_id = saml::sp_entity_id(public, &c.id);
+        saml_info = Some(SamlInfo {
+            idp_entity_id: s.idp_entity_id,
+            idp_sso_url: s.idp_sso_url,
+            idp_certificates: certs,
+            metadata_url: s.metadata_url,
+            allow_idp_initiated: s.allow_idp_initiated,
+            require_signed_assertion: s.require_signed_assertion,
+            allow_sha1: s.allow_sha1,
+            clock_skew_seconds: s.clock_skew_secs,
+            sp_metadata_url: entity_id.clone(),
+            entity_id,
+            assertion_consumer_service_url: saml::acs_url(public),
+        });
+    } else {
+        let s: OidcSettings = serde_json::from_str(&c.settings).map_err(|e| ServiceError::internal("OIDC settings", e))?;
+        oidc = Some(OidcInfo {
+            provider: c.provider.clone().unwrap_or_else(|| "oidc".into()),
+            issuer_url: s.issuer_url,
+            client_id: s.client_id,
+            client_secret_set: c.secret.is_some(),
+            callback_url: oidc_conn::callback_url(state),
+        });
+    }
+    Ok(ConnectionInfo {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        protocol: c.protocol.clone(),
+        status: c.status.clone(),
+        is_default: c.is_default == 1,
+        is_primary: c.is_primary == 1,
+        domains: serde_json::from_str(&c.domains).unwrap_or_default(),
+        jit_provisioning: c.jit_provisioning != 0,
+        default_role: c.default_role.clone(),
+        attribute_mapping: serde_json::from_str(&c.attribute_mapping).unwrap_or_default(),
+        last_tested_at: c.last_tested_at.map(rfc3339),
+        last_test_message: c.last_test_message.clone(),
+        test_sign_in_url: format!("{public}/api/auth/sso/{slug}/login?connection_id={}", c.id),
+        created_at: rfc3339(c.created_at),
+        updated_at: rfc3339(c.updated_at),
+        oidc,
+        saml: saml_info,
+    })
+}
+
+async fn owned(state: &AppState, p: &Principal, org_id: &str, id: &str) -> ServiceResult<(super::orgs::Access, ConnectionRow)> {
+    let a = super::orgs::authorize(state, p, org_id, Role::Owner).await?;
+    let c = repo::connections::by_id(&state.db, id).await?.filter(|c| c.org_id == a.org.id && c.protocol != "ldap");
+    let c = c.ok_or_else(|| ServiceError::NotFound("No such connection in this organization.".into()))?;
+    Ok((a, c))
+}
+
+pub async fn list(state: &AppState, p: &Principal, org_id: &str) -> ServiceResult<Vec<ConnectionInfo>> {
+    let a = super::orgs::authorize(state, p, org_id, Role::Owner).await?;
+    let rows = repo::connections::for_org(&state.db, &a.org.id).await?;
+    rows.iter().filter(|c| c.protocol != "ldap").map(|c| info(state, &a.org.slug, c)).collect()
+}
+
+pub async fn get(state: &AppState, p: &Principal, org_id: &str, id: &str) -> ServiceResult<ConnectionInfo> {
+    let (a, c) = owned(state, p, org_id, id).await?;
+    info(state, &a.org.slug, &c)
+}
+
+/// Fields every protocol shares, applied onto `c`.
+async fn apply_common(state: &AppState, org_id: &str, c: &mut ConnectionRow, b: &ConnectionInput) -> ServiceResult<()> {
+    if let Some(name) = &b.name {
+        c.name = parse_name("name", name, 100, true)?;
+    }
+    if let Some(domains) = &b.domains {
+        let own = repo::domains::list(&state.db, org_id).await?;
+        let mut out = Vec::new();
+        for raw in domains {
+            let d = super::domains::parse_domain(raw).map_err(|_| ServiceError::validation("domains", format!("{raw:?} is not a domain name.")))?;
+            if !own.iter().any(|o| o.name == d) {
+                return Err(ServiceError::validation("domains", format!("{d} is not a domain of this organization: add it on the Domains page first.")));
+            }
+            if !out.contains(&d) {
+                out.push(d);
+            }
+        }
+        c.domains = serde_json::to_string(&out).map_err(|e| ServiceError::internal("domains", e))?;
+    }
+    if let Some(j) = b.jit_provisioning {
+        c.jit_provisioning = j as i64;
+    }
+    if let Some(r) = &b.default_role {
+        match Role::parse(r) {
+            Ok(Role::Member) | Ok(Role::Admin) => c.default_role = r.clone(),
+            _ => return Err(ServiceError::validation("defaultRole", "The default role must be member or admin (owners are made by an owner).")),
+        }
+    }
+    if let Some(m) = &b.attribute_mapping {
+        let obj = m.as_object().ok_or_else(|| ServiceError::validation("attributeMapping", "Give an object like {\"email\": \"mail\"}."))?;
+        for (k, v) in obj {
+            if !MAPPING_FIELDS.contains(&k.as_str()) || !v.as_str().is_some_and(|s| s.len() <= 256) {
+                return Err(ServiceError::validation("attributeMapping", format!("Map only {} to attribute names (text).", MAPPING_FIELDS.join(", "))));
+            }
+        }
+        c.attribute_mapping = m.to_string();
+    }
+    Ok(())
+}
+
+fn sso_url(raw: &str) -> ServiceResult<String> {
+    let url = oidc_conn::parse_issuer(raw).map_err(|_| ServiceError::validation("idpSsoUrl", "Enter the IdP's single sign-on URL, starting with https://, without a query or fragment."))?;
+    Ok(url)
+}
+
+/// The IdP side of a SAML connection from the input: pasted metadata, a metadata URL (fetched through the SSRF
+/// guard), or entity ID + SSO URL + certificates typed in. Fields given alongside metadata override it.
+async fn apply_saml(state: &AppState, s: &mut SamlSettings, b: &ConnectionInput) -> ServiceResult<()> {
+    let mut from_meta = None;
+    if let Some(xml) = b.metadata_xml.as_deref().filter(|x| !x.trim().is_empty()) {
+        from_meta = Some(saml::parse_idp_metadata(xml).map_err(|m| ServiceError::validation("metadataXml", m))?);
+    } else if let Some(url) = b.metadata_url.as_deref().filter(|u| !u.trim().is_empty()) {
+        let url = oidc_conn::parse_issuer(url).map_err(|_| ServiceError::validation("metadataUrl", "Enter the metadata URL, starting with https://."))?;
+        let (status, body) = state.sso.http.get(&url).await.map_err(|e| ServiceError::validation("metadataUrl", oidc_conn::fetch_failure("metadata", e)))?;
+        if status != 200 {
+            return Err(ServiceError::validation("metadataUrl", format!("The metadata URL answered HTTP {status}, not 200.")));
+        }
+        let xml = String::from_utf8(body).map_err(|_| ServiceError::validation("metadataUrl", "The metadata is not UTF-8 text."))?;
+        from_meta = Some(saml::parse_idp_metadata(&xml).map_err(|m| ServiceError::validation("metadataUrl", m))?);
+        s.metadata_url = Some(url);
+    }
+    if let Some(m) = from_meta {
+        s.idp_entity_id = m.entity_id;
+        s.idp_sso_url = m.sso_url;
+        s.idp_certificates = m.certificates;
+    }
+    if let Some(e) = b.idp_entity_id.as_deref() {
+        let e = e.trim();
+        if e.is_empty() || e.len() > 1024 || e.chars().any(char::is_control) {
+            return Err(ServiceError::validation("idpEntityId", "Enter the IdP's entity ID (its Issuer), as its metadata names it."));
+        }
+        s.idp_entity_id = e.to_string();
+    }
+    if let Some(u) = b.idp_sso_url.as_deref() {
+        s.idp_sso_url = sso_url(u)?;
+    }
+    if let Some(certs) = &b.idp_certificates {
+        s.idp_certificates = certs
+            .iter()
+            .map(|c| saml::parse_certificate(c).map(|(der, _)| der).map_err(|m| ServiceError::validation("idpCertificates", format!("A certificate {m}."))))
+            .collect::<ServiceResult<_>>()?;
+    }
+    if s.idp_entity_id.is_empty() || s.idp_sso_url.is_empty() {
+        return Err(ServiceError::validation("metadataXml", "Give the IdP's metadata (metadataXml or metadataUrl), or idpEntityId, idpSsoUrl and idpCertificates."));
+    }
+    s.idp_sso_url = sso_url(&s.idp_sso_url)?;
+    if let Some(v) = b.allow_idp_initiated {
+        s.allow_idp_initiated = v;
+    }
+    if let Some(v) = b.require_signed_assertion {
+        s.require_signed_assertion = v;
+    }
+    if let Some(v) = b.allow_sha1 {
+        s.allow_sha1 = v;
+    }
+    if let Some(v) = b.clock_skew_seconds {
+        if !(0..=saml::MAX_CLOCK_SKEW_SECS).contains(&v) {
+            return Err(ServiceError::validation("clockSkewSeconds", "The clock skew must be 0 to 300 seconds."));
+        }
+        s.clock_skew_secs = v;
+    }
+    Ok(())
+}
+
+fn apply_oidc(state: &AppState, c: &mut ConnectionRow, b: &ConnectionInput, creating: bool) -> ServiceResult<()> {
+    let mut s: OidcSettings = if creating {
+        OidcSettings { issuer_url: String::new(), client_id: String::new() }
+    } else {
+        serde_json::from_str(&c.settings).map_err(|e| ServiceError::internal("OIDC settings", e))?
+    };
+    let before = s.clone();
+    if let Some(p) = &b.provider {
+        c.provider = Some(oidc_conn::parse_provider(p)?.to_string());
+    }
+    if let Some(i) = &b.issuer_url {
+        s.issuer_url = oidc_conn::parse_issuer(i)?;
+    }
+    if let Some(i) = &b.client_id {
+        s.client_id = oidc_conn::parse_client_id(i)?;
+    }
+    if s.issuer_url.is_empty() || s.client_id.is_empty() {
+        return Err(ServiceError::validation("issuerUrl", "An OIDC connection needs issuerUrl, clientId and clientSecret."));
+    }
+    match b.client_secret.as_deref() {
+        Some(secret) => c.secret = Some(state.secrets.seal(oidc_conn::parse_client_secret(secret)?.as_bytes(), &oidc_conn::secret_aad(&c.id))?),
+        // The stored secret was given for one issuer and client: it is never sent anywhere else.
+        None if creating || before.issuer_url != s.issuer_url || before.client_id != s.client_id => {
+            return Err(ServiceError::validation("clientSecret", "Enter the client secret (again when the issuer URL or client id changes)."));
+        }
+        None => {}
+    }
+    c.settings = serde_json::to_string(&s).map_err(|e| ServiceError::internal("settings", e))?;
+    Ok(())
+}
+
+pub async fn create(state: &AppState, p: &Principal, org_id: &str, b: &ConnectionInput, meta: &RequestMeta) -> ServiceResult<ConnectionInfo> {
+    let a = super::orgs::authorize(state, p, org_id, Role::Owner).await?;
+    let protocol = match b.protocol.as_deref().map(str::trim) {
+        Some("oidc") => "oidc",
+        Some("saml") => "saml",
+        Some("ldap") => return Err(ServiceError::validation("protocol", "LDAP connections are not available yet.")),
+        _ => return Err(ServiceError::validation("protocol", "The protocol must be oidc or saml.")),
+    };
+    let now = now_ms();
+    let id = new_id();
+    let mut c = ConnectionRow {
+        id: id.clone(),
+        org_id: a.org.id.clone(),
+        protocol: protocol.into(),
+        name: String::new(),
+        status: "inactive".into(),
+        is_primary: 0,
+        is_default: 0,
+        provider: None,
+        domains: "[]".into(),
+        jit_provisioning: 1,
+        default_role: Role::Member.as_str().into(),
+        attribute_mapping: "{}".into(),
+        settings: "{}".into(),
+        secret: None,
+        last_tested_at: None,
+        last_test_message: None,
+        created_at: now,
+        updated_at: now,
+    };
+    if b.name.is_none() {
+        return Err(ServiceError::validation("name", "Name the connection, e.g. \"Okta (employees)\"."));
+    }
+    apply_common(state, &a.org.id, &mut c, b).await?;
+    if protocol == "saml" {
+        let entity = saml::sp_entity_id(&state.settings.public_url, &id);
+        let (key_pem, cert_der) = saml::new_sp_keypair(&entity)?;
+        use base64::Engine;
+        let mut s = SamlSettings { sp_certificate: base64::engine::general_purpose::STANDARD.encode(cert_der), clock_skew_secs: saml::DEFAULT_CLOCK_SKEW_SECS, ..Default::default() };
+        apply_saml(state, &mut s, b).await?;
+        c.settings = serde_json::to_string(&s).map_err(|e| ServiceError::internal("settings", e))?;
+        c.secret = Some(state.secrets.seal(&key_pem, &saml::key_aad(&id))?);
+    } else {
+        apply_oidc(state, &mut c, b, true)?;
+        // The org's first OIDC connection is the one /settings/sso shows.
+        c.is_primary = repo::connections::primary(&state.db, &a.org.id, "oidc").await?.is_none() as i64;
+    }
+    let mut tx = crate::repo::begin(&state.db).await?;
+    repo::connections::insert(&mut *tx, &c).await?;
+    if b.is_default == Some(true) {
+        repo::connections::set_default(&mut tx, &a.org.id, Some(&id)).await?;
+    }
+    audit::record(&mut *tx, p, meta, Event {
+        org_id: Some(&a.org.id),
+        action: "connection.create",
+        target: Some(&id),
+        outcome: Outcome::Success,
+        detail: Some(format!("protocol={protocol} name={:?} domains={}", c.name, c.domains)),
+    })
+    .await?;
+    tx.commit().await?;
+    get(state, p, &a.org.id, &id).await
+}
+
+pub async fn update(state: &AppState, p: &Principal, org_id: &str, id: &str, b: &ConnectionInput, meta: &RequestMeta) -> ServiceResult<ConnectionInfo> {
+    let (a, mut c) = owned(state, p, org_id, id).await?;
+    if b.protocol.as_deref().is_some_and(|x| x != c.protocol) {
+        return Err(ServiceError::validation("protocol", "A connection's protocol cannot change: create a new connection."));
+    }
+    apply_common(state, &a.org.id, &mut c, b).await?;
+    let before = c.settings.clone();
+    if c.protocol == "saml" {
+        let mut s: SamlSettings = serde_json::from_str(&c.settings).map_err(|e| ServiceError::internal("SAML settings", e))?;
+        apply_saml(state, &mut s, b).await?;
+        c.settings = serde_json::to_string(&s).map_err(|e| ServiceError::internal("settings", e))?;
+    } else {
+        apply_oidc(state, &mut c, b, false)?;
+    }
+    // New IdP settings are untested: the connection stops taking routed sign-ins until a test sign-in passes.
+    if c.settings != before {
+        c.status = "inactive".into();
+        c.last_tested_at = None;
+        c.last_test_message = None;
+    }
+    c.updated_at = now_ms();
+    let mut tx = crate::repo::begin(&state.db).await?;
+    repo::connections::update(&mut *tx, &c).await?;
+    match b.is_default {
+        Some(true) => repo::connections::set_default(&mut tx, &a.org.id, Some(&c.id)).await?,
+        Some(false) if c.is_default == 1 => repo::connections::set_default(&mut tx, &a.org.id, None).await?,
+        _ => {}
+    }
+    audit::record(&mut *tx, p, meta, Event {
+        org_id: Some(&a.org.id),
+        action: "connection.update",
+        target: Some(&c.id),
+        outcome: Outcome::Success,
+        detail: Some(format!("settings_changed={} secret_changed={}", c.settings != before, b.client_secret.is_some())),
+    })
+    .await?;
+    tx.commit().await?;
+    super::oidc::forget_metadata(state, &c.id);
+    get(state, p, &a.org.id, &c.id).await
+}
+
+/// Deletes a connection (the lockout guard applies) and ends the sessions it signed in.
+pub async fn delete(state: &AppState, p: &Principal, org_id: &str, id: &str, meta: &RequestMeta) -> ServiceResult<()> {
+    let (a, c) = owned(state, p, org_id, id).await?;
+    super::policy::guard_connection_delete(state, &a.org.id, &c.id).await?;
+    let mut tx = crate::repo::begin(&state.db).await?;
+    let ended = repo::sessions::delete_for_connection(&mut *tx, &c.id).await?;
+    repo::connections::delete(&mut *tx, &c.id).await?;
+    audit::record(&mut *tx, p, meta, Event {
+        org_id: Some(&a.org.id),
+        action: "connection.delete",
+        target: Some(&c.id),
+        outcome: Outcome::Success,
+        detail: Some(format!("protocol={} name={:?} sessions_ended={ended}", c.protocol, c.name)),
+    })
+    .await?;
+    tx.commit().await?;
+    super::oidc::forget_metadata(state, &c.id);
+    Ok(())
+}
+
+/// OIDC: discovery and JWKS (success makes the connection active). SAML: the settings are checked (certificates
+/// present and valid, metadata URL reachable); the connection becomes active when a test sign-in passes.
+pub async fn test(state: &AppState, p: &Principal, org_id: &str, id: &str, meta: &RequestMeta) -> ServiceResult<ConnectionTest> {
+    let (a, c) = owned(state, p, org_id, id).await?;
+    let started = std::time::Instant::now();
+    let (success, message) = if c.protocol == "saml" {
+        let s: SamlSettings = serde_json::from_str(&c.settings).map_err(|e| ServiceError::internal("SAML settings", e))?;
+        let now = now_ms() / 1000;
+        let expiries: Vec<i64> = s.idp_certificates.iter().filter_map(|b| saml::certificate_expiry(b)).collect();
+        if s.idp_certificates.is_empty() {
+            (false, "No IdP signing certificate: every response would be refused. Add the IdP's metadata or its certificate.".to_string())
+        } else if expiries.iter().all(|e| *e <= now) {
+            (false, "Every IdP signing certificate has expired: get the IdP's current certificate.".to_string())
+        } else {
+            (true, format!("Settings are complete ({} IdP certificate(s)). Open the test sign-in to finish: success makes the connection active.", s.idp_certificates.len()))
+        }
+    } else {
+        let s: OidcSettings = serde_json::from_str(&c.settings).map_err(|e| ServiceError::internal("OIDC settings", e))?;
+        match oidc_conn::discover_and_check(state, &s.issuer_url).await {
+            Ok(n) => (true, format!("SSO configuration is valid: discovery answered, the issuer matches, and the JWKS has {n} key(s).")),
+            Err(m) => (false, m),
+        }
+    };
+    let status = match (c.protocol.as_str(), success) {
+        ("oidc", true) => "active",
+        (_, false) => "error",
+        _ => c.status.as_str(),
+    };
+    let mut tx = crate::repo::begin(&state.db).await?;
+    repo::connections::record_test(&mut *tx, &c.id, status, &message, now_ms()).await?;
+    audit::record(&mut *tx, p, meta, Event {
+        org_id: Some(&a.org.id),
+        action: "connection.test",
+        target: Some(&c.id),
+        outcome: if success { Outcome::Success } else { Outcome::Failure },
+        detail: Some(message.clone()),
+    })
+    .await?;
+    tx.commit().await?;
+    let info = info(state, &a.org.slug, &c)?;
+    Ok(ConnectionTest { success, message, response_time_ms: started.elapsed().as_millis() as u64, test_sign_in_url: info.test_sign_in_url })
+}
+
+/// The public SP metadata of a SAML connection (IdPs fetch it; it holds nothing secret).
+pub async fn saml_metadata(state: &AppState, id: &str) -> ServiceResult<String> {
+    let c = repo::connections::by_id(&state.db, id).await?.filter(|c| c.protocol == "saml");
+    let c = c.ok_or_else(|| ServiceError::NotFound("No SAML connection with this id.".into()))?;
+    let s: SamlSettings = serde_json::from_str(&c.settings).map_err(|e| ServiceError::internal("SAML settings", e))?;
+    let public = &state.settings.public_url;
+    saml::sp_metadata(&s, &saml::sp_entity_id(public, &c.id), &saml::acs_url(public))
+}
