@@ -168,6 +168,8 @@ pub struct SamlInfo {
     pub entity_id: String,
     pub assertion_consumer_service_url: String,
     pub sp_metadata_url: String,
+    /// The SP certificate (base64 DER) the IdP verifies AuthnRequests with and encrypts assertions to.
+    pub sp_certificate: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

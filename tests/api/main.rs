@@ -15,6 +15,7 @@ mod helpers;
 mod orgs;
 mod own_postgres;
 mod peers;
+mod saml;
 mod security;
 mod sso_login;
 mod sso_settings;

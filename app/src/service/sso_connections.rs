@@ -40,6 +40,7 @@ fn info(state: &AppState, slug: &str, c: &ConnectionRow) -> ServiceResult<Connec
             allow_sha1: s.allow_sha1,
             clock_skew_seconds: s.clock_skew_secs,
             sp_metadata_url: entity_id.clone(),
+            sp_certificate: s.sp_certificate.clone(),
             entity_id,
             assertion_consumer_service_url: saml::acs_url(public),
         });

@@ -91,7 +91,15 @@ pub async fn acs(state: &AppState, saml_response: &str, relay_state: Option<&str
 
 async fn acs_inner(state: &AppState, saml_response: &str, relay_state: Option<&str>, meta: &RequestMeta) -> Result<Accepted, SsoFailure> {
     client_limit(state, "callback", meta).await?;
-    let anon = |code: &'static str, detail: String| SsoFailure::new(code, detail, None);
+    let relay = relay_state.map(str::trim).filter(|r| !r.is_empty() && r.len() <= 512);
+    // The flow the RelayState names, read first so that every refusal of a response to a real request is
+    // recorded in that org's audit log (a response with no flow is anonymous junk until a connection is found).
+    let flow = match relay {
+        Some(r) => repo::flows::lookup(&state.db, &sha256_hex(r)).await?,
+        None => None,
+    };
+    let flow_org = flow.as_ref().map(|f| f.org_id.clone());
+    let anon = |code: &'static str, detail: String| SsoFailure::new(code, detail, flow_org.as_deref());
     let compact: String = saml_response.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     if compact.len() > guard::MAX_RESPONSE_BYTES * 4 / 3 + 4 {
         return Err(anon("saml_malformed_response", format!("SAMLResponse of {} characters, over the limit", compact.len())));
@@ -99,15 +107,10 @@ async fn acs_inner(state: &AppState, saml_response: &str, relay_state: Option<&s
     let bytes = base64::engine::general_purpose::STANDARD.decode(&compact).map_err(|_| anon("saml_malformed_response", "SAMLResponse is not base64".into()))?;
     let xml = String::from_utf8(bytes).map_err(|_| anon("saml_malformed_response", "the response is not UTF-8".into()))?;
     let u = guard::inspect(&xml).map_err(|(code, detail)| anon(code, detail))?;
-    let relay = relay_state.map(str::trim).filter(|r| !r.is_empty() && r.len() <= 512);
     let now = now_ms();
 
     // Which connection: the flow the RelayState names (a response to our request), else, for an unsolicited
     // response, the connection whose SP entity ID is the audience. Only that connection's certificates verify it.
-    let flow = match relay {
-        Some(r) => repo::flows::lookup(&state.db, &sha256_hex(r)).await?,
-        None => None,
-    };
     let solicited = u.in_response_to.is_some();
     let (conn, flow) = match flow {
         Some(f) => {

@@ -1,0 +1,265 @@
+//! SAML 2.0 against a real IdP: pysaml2 (end2end/peers/saml-idp.py, signing with Debian's xmlsec1) for genuine
+//! SP- and IdP-initiated sign-ins, and an attack corpus it forges at run time with lxml + python-xmlsec (the
+//! assertions expire, so nothing is stored). Each refusal must come with its code and write nothing but the audit
+//! event.
+use crate::both;
+use crate::helpers::*;
+use crate::peers::Peer;
+use reqwest::Client;
+use serde_json::{json, Value};
+
+struct Setup {
+    idp: Peer,
+    org_id: String,
+    conn_id: String,
+    entity_id: String,
+    acs: String,
+    sp_cert_pem: String,
+}
+
+/// An org `acme` with the verified domain example.com, a SAML connection made from the IdP's metadata URL, the SP
+/// registered at the IdP, and alice@example.com as the IdP's current user.
+async fn setup(app: &TestApp, extra: Value) -> Setup {
+    app.sign_up("owner@owner-co.test").await;
+    let org_id = app.create_org("Acme", "acme").await;
+    app.arrange_verified_domain(&org_id, "example.com").await;
+    let idp = Peer::start("saml-idp.py", &[]).await;
+    let mut body = json!({"name": "pysaml2", "protocol": "saml", "metadataUrl": format!("{}/metadata", idp.url)});
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let a = app.post(&format!("/api/user/organizations/{org_id}/sso/connections"), body).await.expect(201, "OK");
+    let c = a.data().clone();
+    let conn_id = c["id"].as_str().unwrap().to_string();
+    let saml = &c["saml"];
+    let metadata = app.client.get(saml["spMetadataUrl"].as_str().unwrap()).send().await.unwrap().text().await.unwrap();
+    let r = Client::new().post(format!("{}/sp", idp.url)).header("content-type", "application/xml").body(metadata).send().await.unwrap();
+    assert!(r.status().is_success(), "the IdP takes our SP metadata: {}", r.text().await.unwrap());
+    set_user(&idp, "u-1001", "alice@example.com").await;
+    let b64 = saml["spCertificate"].as_str().unwrap();
+    let lines: Vec<String> = b64.as_bytes().chunks(64).map(|c| String::from_utf8(c.to_vec()).unwrap()).collect();
+    Setup {
+        sp_cert_pem: format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n")),
+        entity_id: saml["entityId"].as_str().unwrap().to_string(),
+        acs: saml["assertionConsumerServiceUrl"].as_str().unwrap().to_string(),
+        idp,
+        org_id,
+        conn_id,
+    }
+}
+
+async fn set_user(idp: &Peer, name_id: &str, email: &str) {
+    idp.post("/user", json!({"name_id": name_id, "name_id_format": "persistent", "email": email, "given_name": "Alice", "family_name": "Liddell", "groups": ["eng"]})).await;
+}
+
+fn location(r: &reqwest::Response) -> String {
+    assert!(r.status().is_redirection(), "expected a redirect, got {}", r.status());
+    r.headers()["location"].to_str().unwrap().to_string()
+}
+
+/// The hidden inputs and action of the IdP's auto-submitting form.
+fn form_of(html: &str) -> (String, String, Option<String>) {
+    let attr = |name: &str| {
+        let at = html.find(&format!("name=\"{name}\" value=\""))?;
+        let rest = &html[at + name.len() + 15..];
+        Some(rest[..rest.find('"')?].replace("&amp;", "&").replace("&quot;", "\""))
+    };
+    let action = html.split("action=\"").nth(1).and_then(|s| s.split('"').next()).unwrap().to_string();
+    (action, attr("SAMLResponse").expect("SAMLResponse in the form"), attr("RelayState"))
+}
+
+/// Posts a SAMLResponse to the ACS as the IdP's page would (cross-site), then follows to `finish` as the browser
+/// would. Returns where the browser lands.
+async fn post_acs(app: &TestApp, browser: &Client, idp: &Peer, response: &str, relay: Option<&str>) -> String {
+    let mut form = vec![("SAMLResponse", response.to_string())];
+    if let Some(r) = relay {
+        form.push(("RelayState", r.to_string()));
+    }
+    let r = browser.post(app.url("/api/auth/sso/saml/acs")).header("origin", &idp.url).form(&form).send().await.unwrap();
+    let to = location(&r);
+    if !to.starts_with("/api/auth/sso/saml/finish") {
+        return to;
+    }
+    location(&browser.get(app.url(&to)).send().await.unwrap())
+}
+
+/// Starts an SP-initiated sign-in; returns the IdP URL it redirects to, its RelayState and the AuthnRequest ID.
+async fn start(app: &TestApp, browser: &Client, s: &Setup) -> (String, String, String) {
+    let r = browser.get(app.url(&format!("/api/auth/sso/acme/login?connection_id={}", s.conn_id))).send().await.unwrap();
+    let idp_url = location(&r);
+    assert!(idp_url.starts_with(&format!("{}/sso/redirect?SAMLRequest=", s.idp.url)), "to the IdP: {idp_url}");
+    assert!(idp_url.contains("&SigAlg=") && idp_url.contains("&Signature="), "the AuthnRequest is signed: {idp_url}");
+    let relay = url::Url::parse(&idp_url).unwrap().query_pairs().find(|(k, _)| k == "RelayState").unwrap().1.to_string();
+    let id: String = sqlx::query_scalar("SELECT nonce FROM sso_flows WHERE connection_id = $1 ORDER BY created_at DESC LIMIT 1")
+        .bind(&s.conn_id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    (idp_url, relay, id)
+}
+
+fn code_of(to: &str) -> &str {
+    to.split("code=").nth(1).unwrap_or("(signed in)")
+}
+
+async fn counts(app: &TestApp) -> (i64, i64) {
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&app.db).await.unwrap();
+    let ids: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM identities").fetch_one(&app.db).await.unwrap();
+    (users, ids)
+}
+
+both!(sso an_sp_initiated_sign_in_through_pysaml2_makes_a_member_and_activates_the_connection, |app: TestApp| async move {
+    let s = setup(&app, json!({})).await;
+    let browser = app.browser();
+    let (idp_url, _, _) = start(&app, &browser, &s).await;
+    // The real IdP verifies our signed AuthnRequest and answers its auto-submitting form.
+    let r = browser.get(&idp_url).send().await.unwrap();
+    assert_eq!(r.status(), 200, "pysaml2 accepts the signed AuthnRequest");
+    let (action, response, relay) = form_of(&r.text().await.unwrap());
+    assert_eq!(action, s.acs);
+    let to = post_acs(&app, &browser, &s.idp, &response, relay.as_deref()).await;
+    assert_eq!(to, format!("/orgs/{}", s.org_id), "signed in to the console");
+    let me = app.as_client(&browser, reqwest::Method::GET, "/api/user/me", None).await.expect(200, "OK");
+    assert_eq!(me.data()["email"], "alice@example.com");
+    let conn = app.get(&format!("/api/user/organizations/{}/sso/connections/{}", s.org_id, s.conn_id)).await.expect(200, "OK");
+    assert_eq!(conn.data()["status"], "active", "a successful test sign-in activates the connection");
+    assert!(app.audit_actions(&s.org_id).await.contains(&"sso.login".to_string()));
+
+    // Now email-first routing sends example.com to this SAML connection.
+    let d = app.post("/api/auth/discover", json!({"email": "bob@example.com"})).await.expect(200, "OK");
+    assert_eq!(d.data()["method"], "sso");
+    // The same response again: its sign-in is finished, and the assertion id is spent.
+    let again = post_acs(&app, &app.browser(), &s.idp, &response, relay.as_deref()).await;
+    assert_eq!(code_of(&again), "saml_in_response_to_invalid");
+});
+
+both!(sso idp_initiated_is_refused_until_allowed_and_never_replays, |app: TestApp| async move {
+    let s = setup(&app, json!({})).await;
+    let f = s.idp.call("/forge", json!({"kind": "valid", "sp_entity_id": s.entity_id, "acs_url": s.acs, "in_response_to": null, "name_id": "u-1001", "email": "alice@example.com"})).await;
+    let to = post_acs(&app, &app.browser(), &s.idp, f["SAMLResponse"].as_str().unwrap(), None).await;
+    assert_eq!(code_of(&to), "saml_idp_initiated_disabled");
+    assert_eq!(counts(&app).await.0, 1, "nothing but the owner");
+
+    app.send(app.client.patch(app.url(&format!("/api/user/organizations/{}/sso/connections/{}", s.org_id, s.conn_id))).json(&json!({"allowIdpInitiated": true})))
+        .await
+        .expect(200, "OK");
+    let r = app.browser().get(format!("{}/idp-initiated?sp={}", s.idp.url, s.entity_id)).send().await.unwrap();
+    let (_, response, relay) = form_of(&r.text().await.unwrap());
+    let browser = app.browser();
+    let to = post_acs(&app, &browser, &s.idp, &response, relay.as_deref()).await;
+    assert_eq!(to, format!("/orgs/{}", s.org_id), "an allowed IdP-initiated sign-in: {to}");
+    let again = post_acs(&app, &app.browser(), &s.idp, &response, relay.as_deref()).await;
+    assert_eq!(code_of(&again), "saml_replayed", "the same assertion twice");
+});
+
+/// Every forged response, each answering a real pending request; expected codes ("ok": signs in).
+const CORPUS: &[(&str, &[&str])] = &[
+    ("valid", &["ok"]),
+    ("valid_assertion_signed", &["ok"]),
+    ("valid_response_signed", &["ok"]),
+    ("xsw1", &["saml_signature_invalid", "saml_malformed_response", "saml_multiple_assertions"]),
+    ("xsw2", &["saml_signature_invalid", "saml_malformed_response", "saml_multiple_assertions"]),
+    ("xsw3", &["saml_signature_invalid", "saml_malformed_response", "saml_multiple_assertions"]),
+    ("xsw4", &["saml_signature_invalid", "saml_malformed_response", "saml_multiple_assertions"]),
+    ("xsw5", &["saml_signature_invalid", "saml_malformed_response", "saml_multiple_assertions"]),
+    ("xsw6", &["saml_signature_invalid", "saml_malformed_response", "saml_multiple_assertions"]),
+    ("xsw7", &["saml_signature_invalid", "saml_malformed_response", "saml_multiple_assertions"]),
+    ("xsw8", &["saml_signature_invalid", "saml_malformed_response", "saml_multiple_assertions"]),
+    ("comment_in_nameid", &["saml_malformed_response"]),
+    ("pi_in_nameid", &["saml_malformed_response"]),
+    ("unsigned", &["saml_signature_invalid"]),
+    ("signature_removed", &["saml_signature_invalid"]),
+    ("tampered", &["saml_signature_invalid"]),
+    ("foreign_key", &["saml_signature_invalid"]),
+    ("wrong_audience", &["saml_audience_mismatch"]),
+    ("no_audience", &["saml_audience_mismatch"]),
+    ("wrong_destination", &["saml_destination_mismatch"]),
+    ("wrong_recipient", &["saml_recipient_mismatch"]),
+    ("wrong_issuer", &["saml_issuer_mismatch"]),
+    ("expired", &["saml_expired"]),
+    ("not_yet_valid", &["saml_not_yet_valid"]),
+    ("sha1", &["saml_sha1_refused"]),
+    ("two_assertions", &["saml_multiple_assertions"]),
+    ("status_failure", &["saml_status_not_success"]),
+    ("xxe", &["saml_dtd_forbidden"]),
+    ("xxe_http", &["saml_dtd_forbidden"]),
+    ("billion_laughs", &["saml_dtd_forbidden"]),
+    ("dtd_internal_entity", &["saml_dtd_forbidden"]),
+    ("reference_uri_http", &["saml_signature_invalid"]),
+    ("reference_uri_file", &["saml_signature_invalid"]),
+    ("encrypted_aes128_cbc", &["ok"]),
+    ("encrypted_aes128_gcm", &["ok"]),
+    ("encrypted_tampered", &["saml_signature_invalid", "saml_decryption_failed"]),
+    ("encrypted_unsigned_response", &["saml_signature_invalid"]),
+];
+
+both!(sso the_attack_corpus_is_refused_each_with_its_code_and_writes_nothing, |app: TestApp| async move {
+    let s = setup(&app, json!({})).await;
+    // A first genuine sign-in makes alice; after it, a refusal must change nothing but the audit log.
+    let browser = app.browser();
+    let (idp_url, _, _) = start(&app, &browser, &s).await;
+    let (_, response, relay) = form_of(&browser.get(&idp_url).send().await.unwrap().text().await.unwrap());
+    assert!(!post_acs(&app, &browser, &s.idp, &response, relay.as_deref()).await.contains("code="));
+    let before = counts(&app).await;
+    let mut wrong = Vec::new();
+    for (kind, expected) in CORPUS {
+        let browser = app.browser();
+        let (_, relay, request_id) = start(&app, &browser, &s).await;
+        let audit_before = app.audit_actions(&s.org_id).await.len();
+        let f = s
+            .idp
+            .call("/forge", json!({"kind": kind, "sp_entity_id": s.entity_id, "acs_url": s.acs, "in_response_to": request_id,
+                "name_id": "u-1001", "email": "alice@example.com", "sp_cert_pem": s.sp_cert_pem}))
+            .await;
+        let to = post_acs(&app, &browser, &s.idp, f["SAMLResponse"].as_str().unwrap(), Some(&relay)).await;
+        let got = if to.contains("code=") { code_of(&to).to_string() } else { "ok".to_string() };
+        if !expected.contains(&got.as_str()) {
+            wrong.push(format!("{kind}: expected {expected:?}, got {got} ({to})"));
+        }
+        if got != "ok" {
+            assert_eq!(counts(&app).await, before, "{kind}: a refusal writes no user or identity");
+            assert!(app.audit_actions(&s.org_id).await.len() > audit_before, "{kind}: the refusal is audited");
+        }
+    }
+    assert!(wrong.is_empty(), "corpus mismatches:\n{}", wrong.join("\n"));
+    let evil: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE email LIKE 'evil%' OR email LIKE '%evil.%'").fetch_one(&app.db).await.unwrap();
+    assert_eq!(evil, 0, "no forged identity ever got in");
+    let hits = reqwest::get(format!("{}/probe-hits", s.idp.url)).await.unwrap().json::<Value>().await.unwrap();
+    assert_eq!(hits, json!({"xxe": 0, "ref": 0}), "Latchkey fetched nothing a response pointed at");
+});
+
+both!(sso a_connection_without_an_idp_certificate_refuses_every_response, |app: TestApp| async move {
+    let s = setup(&app, json!({})).await;
+    // Replace the IdP settings by hand with no certificate at all.
+    app.send(app.client.patch(app.url(&format!("/api/user/organizations/{}/sso/connections/{}", s.org_id, s.conn_id))).json(&json!({"idpCertificates": []})))
+        .await
+        .expect(200, "OK");
+    for kind in ["valid", "unsigned"] {
+        let browser = app.browser();
+        let (_, relay, request_id) = start(&app, &browser, &s).await;
+        let f = s.idp.call("/forge", json!({"kind": kind, "sp_entity_id": s.entity_id, "acs_url": s.acs, "in_response_to": request_id, "name_id": "u-1001", "email": "alice@example.com"})).await;
+        let to = post_acs(&app, &browser, &s.idp, f["SAMLResponse"].as_str().unwrap(), Some(&relay)).await;
+        assert_eq!(code_of(&to), "saml_no_idp_certificate", "{kind}: fail closed");
+    }
+    assert_eq!(counts(&app).await.0, 1);
+});
+
+both!(sso connections_are_owner_only_tenant_isolated_and_keep_their_secrets, |app: TestApp| async move {
+    let s = setup(&app, json!({"domains": ["example.com"]})).await;
+    let path = format!("/api/user/organizations/{}/sso/connections", s.org_id);
+    let list = app.get(&path).await.expect(200, "OK");
+    let text = list.data().to_string();
+    assert!(!text.contains("PRIVATE KEY") && !text.to_lowercase().contains("secret\":\""), "no secret in the answer: {text}");
+    // Another tenant's owner: a 404, never the connection.
+    let (other, _) = app.other_user("mallory@other.test").await;
+    app.as_client(&other, reqwest::Method::GET, &format!("{path}/{}", s.conn_id), None).await.expect(404, "NOT_FOUND");
+    app.as_client(&other, reqwest::Method::DELETE, &format!("{path}/{}", s.conn_id), None).await.expect(404, "NOT_FOUND");
+    // A domain of another org (or of nobody) cannot be listed.
+    let bad = app.post(&path, json!({"name": "x", "protocol": "saml", "metadataUrl": format!("{}/metadata", s.idp.url), "domains": ["other.test"]})).await;
+    assert_eq!(bad.code(), "VALIDATION_ERROR");
+    // Deleting is audited and the connection is gone.
+    app.send(app.client.delete(app.url(&format!("{path}/{}", s.conn_id)))).await.expect(200, "OK");
+    app.get(&format!("{path}/{}", s.conn_id)).await.expect(404, "NOT_FOUND");
+    assert!(app.audit_actions(&s.org_id).await.contains(&"connection.delete".to_string()));
+    app.get(&format!("/api/auth/sso/saml/metadata/{}", s.conn_id)).await.expect(404, "NOT_FOUND");
+});
