@@ -288,6 +288,40 @@ pub async fn delete_sso_settings(org_id: String) -> Result<(), AppError> {
     Ok(crate::service::connections::delete_sso(&state, &p, &org_id, &ctx::meta().await).await?)
 }
 
+#[server(prefix = "/sfn", endpoint = "get_connections")]
+pub async fn get_connections(org_id: String) -> Result<Vec<ConnectionInfo>, AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::sso_connections::list(&state, &p, &org_id).await?)
+}
+
+/// The console's "Add a SAML connection": metadata by URL or pasted XML, and the domains it serves (comma-separated).
+#[server(prefix = "/sfn", endpoint = "create_saml_connection")]
+pub async fn create_saml_connection(org_id: String, name: String, metadata_url: String, metadata_xml: String, domains: String) -> Result<ConnectionInfo, AppError> {
+    let (state, p) = ctx::principal().await?;
+    let input = ConnectionInput {
+        name: Some(name),
+        protocol: Some("saml".into()),
+        metadata_url: Some(metadata_url).filter(|u| !u.trim().is_empty()),
+        metadata_xml: Some(metadata_xml).filter(|x| !x.trim().is_empty()),
+        domains: Some(domains.split(',').map(|d| d.trim().to_string()).filter(|d| !d.is_empty()).collect()),
+        ..Default::default()
+    };
+    Ok(crate::service::sso_connections::create(&state, &p, &org_id, &input, &ctx::meta().await).await?)
+}
+
+#[server(prefix = "/sfn", endpoint = "make_default_connection")]
+pub async fn make_default_connection(org_id: String, id: String) -> Result<ConnectionInfo, AppError> {
+    let (state, p) = ctx::principal().await?;
+    let input = ConnectionInput { is_default: Some(true), ..Default::default() };
+    Ok(crate::service::sso_connections::update(&state, &p, &org_id, &id, &input, &ctx::meta().await).await?)
+}
+
+#[server(prefix = "/sfn", endpoint = "delete_connection")]
+pub async fn delete_connection(org_id: String, id: String) -> Result<(), AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::sso_connections::delete(&state, &p, &org_id, &id, &ctx::meta().await).await?)
+}
+
 #[server(prefix = "/sfn", endpoint = "get_domains_page")]
 pub async fn get_domains_page(org_id: String) -> Result<DomainsPage, AppError> {
     let (state, p) = ctx::principal().await?;

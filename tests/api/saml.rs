@@ -263,3 +263,28 @@ both!(sso connections_are_owner_only_tenant_isolated_and_keep_their_secrets, |ap
     assert!(app.audit_actions(&s.org_id).await.contains(&"connection.delete".to_string()));
     app.get(&format!("/api/auth/sso/saml/metadata/{}", s.conn_id)).await.expect(404, "NOT_FOUND");
 });
+
+both!(sso the_console_lists_connections_with_the_values_to_paste_and_adds_saml_without_javascript, |app: TestApp| async move {
+    let s = setup(&app, json!({})).await;
+    let sso_page = format!("/orgs/{}/sso", s.org_id);
+    let html = app.client.get(app.url(&sso_page)).send().await.unwrap().text().await.unwrap();
+    for needle in [s.acs.as_str(), s.entity_id.as_str(), "Download SP metadata", "Test sign-in", "Add a SAML connection", "data-confirm="] {
+        assert!(html.contains(needle), "the Identity provider page shows {needle:?}");
+    }
+    // A plain form post, as a browser without JavaScript sends it.
+    let r = app
+        .client
+        .post(app.url("/sfn/create_saml_connection"))
+        .header("origin", &app.base)
+        .header("referer", app.url(&sso_page))
+        .header("accept", "text/html")
+        .form(&[("org_id", s.org_id.as_str()), ("name", "Second IdP"), ("metadata_url", &format!("{}/metadata?extra_cert=1", s.idp.url)), ("metadata_xml", ""), ("domains", "example.com")])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let list = app.get(&format!("/api/user/organizations/{}/sso/connections", s.org_id)).await.expect(200, "OK");
+    let second = list.data().as_array().unwrap().iter().find(|c| c["name"] == "Second IdP").cloned().expect("created from the console");
+    assert_eq!(second["saml"]["idpCertificates"].as_array().unwrap().len(), 2, "both certificates of a rollover are pinned");
+    assert_eq!(second["domains"], json!(["example.com"]));
+});

@@ -12,6 +12,7 @@ mod domains;
 mod security;
 mod orgs;
 mod sso;
+mod connections;
 
 use crate::api::{current_user, list_orgs, SignOut};
 use crate::error::AppError;

@@ -26,7 +26,10 @@ pub fn IdentityProvider() -> impl IntoView {
                     {move || Suspend::new(async move {
                         let tested = match tested.await { Ok(Some(Notice::SsoTested(org, r))) if org == org_id() => Some(r), _ => None };
                         match page.await {
-                            Ok(data) => view! { <SsoForm org_id=org_id() data=data save=save delete=delete test=test tested=tested/> }.into_any(),
+                            Ok(data) => view! {
+                                <SsoForm org_id=org_id() data=data save=save delete=delete test=test tested=tested/>
+                                <super::connections::Connections org_id=org_id()/>
+                            }.into_any(),
                             Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
                         }
                     })}

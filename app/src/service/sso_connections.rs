@@ -138,6 +138,18 @@ fn sso_url(raw: &str) -> ServiceResult<String> {
     Ok(url)
 }
 
+/// A metadata URL: https (http on loopback only), no credentials or fragment; a query is fine (Entra's has one).
+fn metadata_url(raw: &str) -> ServiceResult<String> {
+    let bad = || ServiceError::validation("metadataUrl", "Enter the IdP's metadata URL, starting with https://.");
+    let url = url::Url::parse(raw.trim()).map_err(|_| bad())?;
+    let loopback = matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback()) || url.host_str() == Some("localhost");
+    let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && loopback);
+    if !scheme_ok || raw.len() > 2048 || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
+        return Err(bad());
+    }
+    Ok(url.to_string())
+}
+
 /// The IdP side of a SAML connection from the input: pasted metadata, a metadata URL (fetched through the SSRF
 /// guard), or entity ID + SSO URL + certificates typed in. Fields given alongside metadata override it.
 async fn apply_saml(state: &AppState, s: &mut SamlSettings, b: &ConnectionInput) -> ServiceResult<()> {
@@ -145,7 +157,7 @@ async fn apply_saml(state: &AppState, s: &mut SamlSettings, b: &ConnectionInput)
     if let Some(xml) = b.metadata_xml.as_deref().filter(|x| !x.trim().is_empty()) {
         from_meta = Some(saml::parse_idp_metadata(xml).map_err(|m| ServiceError::validation("metadataXml", m))?);
     } else if let Some(url) = b.metadata_url.as_deref().filter(|u| !u.trim().is_empty()) {
-        let url = oidc_conn::parse_issuer(url).map_err(|_| ServiceError::validation("metadataUrl", "Enter the metadata URL, starting with https://."))?;
+        let url = metadata_url(url)?;
         let (status, body) = state.sso.http.get(&url).await.map_err(|e| ServiceError::validation("metadataUrl", oidc_conn::fetch_failure("metadata", e)))?;
         if status != 200 {
             return Err(ServiceError::validation("metadataUrl", format!("The metadata URL answered HTTP {status}, not 200.")));
