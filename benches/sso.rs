@@ -5,7 +5,9 @@
 //! - the OIDC callback's latency for a returning user (sequential);
 //! - complete sign-ins per second with 8 concurrent browsers, and the server's CPU per sign-in;
 //! - `/healthz` latency while 8 clients keep signing in with a password (argon2 runs off the async workers);
-//! - the server's peak RSS.
+//! - the server's peak RSS;
+//! - the hand-off (token exchange, session authenticate) and the SAML ACS (signed, then encrypted responses from
+//!   the pysaml2 peer): latency, throughput with 8 at a time, and the server's CPU per request.
 //! Run: `cargo bench --bench sso`.
 #![recursion_limit = "256"]
 
@@ -229,6 +231,7 @@ async fn run(label: &str, database_url: String) {
         percentiles(busy)
     );
     handoff(label, &server, &database_url, &owner).await;
+    saml_acs(label, &server, &owner, &org).await;
     println!("{label:<10} server peak RSS: {:.1} MiB", server.peak_rss_mib());
 }
 
@@ -288,6 +291,75 @@ async fn handoff(label: &str, server: &Server, database_url: &str, owner: &Clien
         percentiles(lat),
         cpu * 1000.0 / M as f64
     );
+}
+
+/// SAML ACS: IdP-initiated responses (signed Response and Assertion, RSA-SHA256; then AES-128-GCM encrypted)
+/// forged beforehand by the pysaml2 peer, each unique, posted to the ACS. Each request is the whole ACS: guard,
+/// libxmlsec verification, replay-store insert and the flow row (the database writes included), up to the redirect
+/// to `finish`.
+async fn saml_acs(label: &str, server: &Server, owner: &Client, org: &str) {
+    let base = &server.base;
+    let idp = peers::Peer::start("saml-idp.py", &[]).await;
+    let c: serde_json::Value = owner
+        .post(format!("{base}/api/user/organizations/{org}/sso/connections"))
+        .json(&json!({"name": "bench", "protocol": "saml", "metadataUrl": format!("{}/metadata", idp.url), "allowIdpInitiated": true}))
+        .send().await.unwrap().json().await.unwrap();
+    let saml = &c["data"]["saml"];
+    let (entity, acs) = (saml["entityId"].as_str().expect("SAML connection").to_string(), saml["assertionConsumerServiceUrl"].as_str().unwrap().to_string());
+    let b64 = saml["spCertificate"].as_str().unwrap();
+    let pem = format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join("\n"));
+    const N: usize = 300;
+    for kind in ["valid", "encrypted_aes128_gcm"] {
+        let mut responses = Vec::new();
+        for i in 0..N {
+            let f = idp.call("/forge", json!({"kind": kind, "sp_entity_id": entity, "acs_url": acs, "in_response_to": null,
+                "name_id": format!("u{i}"), "email": format!("u{i}@example.com"), "sp_cert_pem": pem})).await;
+            responses.push(f["SAMLResponse"].as_str().unwrap().to_string());
+        }
+        let url = format!("{base}/api/auth/sso/saml/acs");
+        let post = move |r: String| {
+            let url = url.clone();
+            async move {
+                let resp = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap().post(url).form(&[("SAMLResponse", r)]).send().await.unwrap();
+                let to = location(&resp);
+                assert!(to.starts_with("/api/auth/sso/saml/finish"), "accepted: {to}");
+            }
+        };
+        // Sequential, for latency.
+        let mut lat = Vec::new();
+        let cpu0 = server.cpu_secs();
+        for r in responses.drain(..N / 3) {
+            let t = Instant::now();
+            post(r).await;
+            lat.push(t.elapsed());
+        }
+        let seq_cpu = (server.cpu_secs() - cpu0) * 1000.0 / (N / 3) as f64;
+        // Concurrent, for throughput and CPU per request.
+        let n = responses.len();
+        let (cpu0, t0) = (server.cpu_secs(), Instant::now());
+        let mut chunks: Vec<Vec<String>> = (0..CONCURRENCY).map(|_| Vec::new()).collect();
+        for (i, r) in responses.into_iter().enumerate() {
+            chunks[i % CONCURRENCY].push(r);
+        }
+        let tasks: Vec<_> = chunks.into_iter().map(|chunk| {
+            let post = post.clone();
+            tokio::spawn(async move {
+                for r in chunk {
+                    post(r).await;
+                }
+            })
+        }).collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let (secs, cpu) = (t0.elapsed().as_secs_f64(), server.cpu_secs() - cpu0);
+        println!(
+            "{label:<10} SAML ACS ({kind}): sequential {}, server CPU {seq_cpu:.3} ms per ACS; {CONCURRENCY} at a time {:.0}/s, server CPU {:.3} ms per ACS",
+            percentiles(lat),
+            n as f64 / secs,
+            cpu * 1000.0 / n as f64
+        );
+    }
 }
 
 /// The console bundle of the last `cargo leptos build --release` (`make release`), raw and gzipped.

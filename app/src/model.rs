@@ -361,6 +361,9 @@ pub struct JoinRequestInfo {
 pub struct Discovery {
     pub method: String,
     pub url: Option<String>,
+    /// `oidc` or `saml` when `method` is `sso`.
+    pub protocol: Option<String>,
+    pub connection_id: Option<String>,
 }
 
 /// An organization's security policy (SPEC §1). `exemptRoles` may still use a non-SSO method under `sso`.

@@ -230,7 +230,7 @@ with_dns!(email_first_routes_verified_domains_to_sso, SLOW, |app: TestApp, bind:
     configure(&app, &org, &idp.url).await;
 
     // Not verified yet, and then no tested connection: password.
-    assert_eq!(discover(&app, "alice@acme.test").await, json!({"method": "password", "url": null}));
+    assert_eq!(discover(&app, "alice@acme.test").await, json!({"method": "password", "url": null, "protocol": null, "connectionId": null}));
     bind.set_txt(d["txtRecord"]["name"].as_str().unwrap(), &[d["txtRecord"]["value"].as_str().unwrap()]).await;
     verify(&app, &org, d["id"].as_str().unwrap()).await;
     assert_eq!(discover(&app, "alice@acme.test").await["method"], "password", "the connection is untested");
@@ -238,7 +238,9 @@ with_dns!(email_first_routes_verified_domains_to_sso, SLOW, |app: TestApp, bind:
 
     let sso = discover(&app, "Alice@ACME.test").await;
     assert_eq!(sso["method"], "sso");
-    assert_eq!(sso["url"], "/api/auth/sso/acme/login?login_hint=alice%40acme.test");
+    let conn = sso["connectionId"].as_str().expect("the connection it routes to");
+    assert_eq!(sso["protocol"], "oidc");
+    assert_eq!(sso["url"], format!("/api/auth/sso/acme/login?login_hint=alice%40acme.test&connection_id={conn}"));
     // The answer depends on the domain only: a known account and an unknown one look the same.
     let known = discover(&app, "owner@acme.test").await;
     let unknown = discover(&app, "nobody@acme.test").await;
@@ -249,7 +251,7 @@ with_dns!(email_first_routes_verified_domains_to_sso, SLOW, |app: TestApp, bind:
 
     // The console's email step follows the same rule.
     let r = app.browser().get(app.url("/signin/continue?email=alice%40acme.test")).send().await.unwrap();
-    assert_eq!(r.headers()["location"], "/api/auth/sso/acme/login?login_hint=alice%40acme.test");
+    assert_eq!(r.headers()["location"], format!("/api/auth/sso/acme/login?login_hint=alice%40acme.test&connection_id={conn}").as_str());
     let r = app.browser().get(app.url("/signin/continue?email=bob%40other.test")).send().await.unwrap();
     assert_eq!(r.headers()["location"], "/signin?email=bob%40other.test");
     // The login URL passes the hint on to the IdP.

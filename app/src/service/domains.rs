@@ -532,21 +532,24 @@ pub async fn governing_on<'e>(ex: impl sqlx::Executor<'e, Database = sqlx::Any>,
 
 /// Where `email` signs in with SSO, if its domain is verified (in force) by an org with an active connection for it.
 pub async fn sso_route(state: &AppState, email: &Email) -> ServiceResult<Option<String>> {
+    Ok(sso_target(state, email).await?.map(|(url, _)| url))
+}
+
+/// `sso_route` with the connection it routes to.
+async fn sso_target(state: &AppState, email: &Email) -> ServiceResult<Option<(String, repo::connections::ConnectionRow)>> {
     let Some(d) = governing(state, email).await? else { return Ok(None) };
-    if routing_connection(state, &d.org_id, &d.name).await?.is_none() {
-        return Ok(None);
-    }
+    let Some(conn) = routing_connection(state, &d.org_id, &d.name).await? else { return Ok(None) };
     let Some(org) = repo::orgs::by_id(&state.db, &d.org_id).await? else { return Ok(None) };
     let hint: String = url::form_urlencoded::byte_serialize(email.as_str().as_bytes()).collect();
-    Ok(Some(format!("/api/auth/sso/{}/login?login_hint={hint}", org.slug)))
+    Ok(Some((format!("/api/auth/sso/{}/login?login_hint={hint}&connection_id={}", org.slug, conn.id), conn)))
 }
 
 /// Email-first discovery. Answers from the email's domain only, so it never tells whether an account exists.
 pub async fn discover(state: &AppState, raw_email: &str) -> ServiceResult<crate::model::Discovery> {
     let email = Email::parse(raw_email)?;
-    Ok(match sso_route(state, &email).await? {
-        Some(url) => crate::model::Discovery { method: "sso".into(), url: Some(url) },
-        None => crate::model::Discovery { method: "password".into(), url: None },
+    Ok(match sso_target(state, &email).await? {
+        Some((url, c)) => crate::model::Discovery { method: "sso".into(), url: Some(url), protocol: Some(c.protocol), connection_id: Some(c.id) },
+        None => crate::model::Discovery { method: "password".into(), url: None, protocol: None, connection_id: None },
     })
 }
 

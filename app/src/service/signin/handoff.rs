@@ -409,7 +409,7 @@ pub async fn login_url(state: &AppState, app: &ApplicationRow, domain: &str, red
         None => registered.first().cloned().ok_or_else(|| ServiceError::validation("redirectUri", "The application has no redirect URI."))?,
     };
     let mut q = url::form_urlencoded::Serializer::new(String::new());
-    q.append_pair("client_id", &app.client_id).append_pair("redirect_uri", &redirect);
+    q.append_pair("client_id", &app.client_id).append_pair("redirect_uri", &redirect).append_pair("connection_id", &conn.id);
     if let Some(s) = app_state.filter(|s| !s.is_empty()) {
         q.append_pair("state", s);
     }
