@@ -308,6 +308,16 @@ async fn saml_acs(label: &str, server: &Server, owner: &Client, org: &str) {
     let (entity, acs) = (saml["entityId"].as_str().expect("SAML connection").to_string(), saml["assertionConsumerServiceUrl"].as_str().unwrap().to_string());
     let b64 = saml["spCertificate"].as_str().unwrap();
     let pem = format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join("\n"));
+    // A test sign-in through the real IdP activates the connection (IdP-initiated responses need an active one).
+    let metadata = owner.get(saml["spMetadataUrl"].as_str().unwrap()).send().await.unwrap().text().await.unwrap();
+    Client::new().post(format!("{}/sp", idp.url)).header("content-type", "application/xml").body(metadata).send().await.unwrap();
+    idp.post("/user", json!({"name_id": "u-test", "email": "tester@example.com", "given_name": "T", "family_name": "T", "groups": []})).await;
+    let b = client();
+    let test_url = c["data"]["testSignInUrl"].as_str().unwrap();
+    let html = b.get(location(&b.get(test_url).send().await.unwrap())).send().await.unwrap().text().await.unwrap();
+    let field = |name: &str| html.split(&format!("name=\"{name}\" value=\"")).nth(1).and_then(|s| s.split('"').next()).unwrap().to_string();
+    let r = b.post(&acs).form(&[("SAMLResponse", field("SAMLResponse")), ("RelayState", field("RelayState"))]).send().await.unwrap();
+    b.get(format!("{base}{}", location(&r))).send().await.unwrap();
     const N: usize = 300;
     for kind in ["valid", "encrypted_aes128_gcm"] {
         let mut responses = Vec::new();

@@ -32,6 +32,7 @@ let browser;
 let idp;
 let dns;
 let downstream;
+let samlIdp;
 const dbUrl = `sqlite://${join(work, 'e2e.db')}?mode=rwc`;
 function cleanup(code) {
   clearTimeout(deadline);
@@ -39,6 +40,7 @@ function cleanup(code) {
   if (downstream && downstream.exitCode === null) downstream.kill('SIGTERM');
   if (server && server.exitCode === null) server.kill('SIGTERM');
   if (idp && idp.exitCode === null) idp.kill('SIGTERM');
+  if (samlIdp && samlIdp.exitCode === null) samlIdp.kill('SIGTERM');
   const done = () => { rmSync(work, { recursive: true, force: true }); process.exit(code); };
   (browser ? browser.close().catch(() => {}) : Promise.resolve()).then(done);
 }
@@ -76,6 +78,17 @@ function startIdp(callbackUrl) {
     idp.stdout.on('data', (c) => { out += c.toString(); const m = out.match(/READY (\S+)/); if (m) resolvePromise(m[1]); });
     idp.on('exit', (code) => reject(new Error(`oidc-provider exited (${code})`)));
     setTimeout(() => reject(new Error('oidc-provider did not start in 20 s')), 20_000);
+  });
+}
+
+// The pysaml2 IdP (peers/saml-idp.py); stops when its stdin closes.
+function startSamlIdp() {
+  return new Promise((resolvePromise, reject) => {
+    samlIdp = spawn('python3', [join(import.meta.dirname, 'peers/saml-idp.py')], { stdio: ['pipe', 'pipe', 'ignore'], env: { ...process.env, PORT: '0' } });
+    let out = '';
+    samlIdp.stdout.on('data', (c) => { out += c.toString(); const m = out.match(/READY (\S+)/); if (m) resolvePromise(m[1]); });
+    samlIdp.on('exit', (code) => reject(new Error(`saml-idp.py exited (${code})`)));
+    setTimeout(() => reject(new Error('saml-idp.py did not start in 20 s')), 20_000);
   });
 }
 
@@ -299,6 +312,40 @@ async function main() {
     const row = page.getByRole('row', { name: new RegExp(`jit\\.member@${domain}`) });
     await row.waitFor();
     assert.match(await row.innerText(), /member/);
+  });
+
+  await step('the owner adds a SAML connection from the pysaml2 metadata, a test sign-in activates it, a member is in', async () => {
+    const samlUrl = await startSamlIdp();
+    await page.goto(`${base}/orgs/${orgId}/sso`);
+    await hydrated();
+    await page.locator('#saml-name').fill('pysaml2');
+    await page.getByLabel('IdP metadata URL').fill(`${samlUrl}/metadata`);
+    await page.getByRole('button', { name: 'Add SAML connection' }).click();
+    const card = page.getByRole('article', { name: 'SAML connection pysaml2' });
+    await card.waitFor();
+    await card.getByText('Not active yet').waitFor();
+    const acs = (await card.locator('code.value[aria-label="ACS URL"]').innerText()).trim();
+    assert.equal(acs, `${base}/api/auth/sso/saml/acs`);
+    const entityId = (await card.locator('code.value[aria-label="SP entity ID"]').innerText()).trim();
+    const metadataHref = await card.getByRole('link', { name: 'Download SP metadata' }).getAttribute('href');
+    assert.equal(metadataHref, entityId);
+    // What the IdP admin does with the downloaded metadata: register Latchkey as a service provider.
+    const metadata = await (await fetch(metadataHref)).text();
+    const registered = await fetch(`${samlUrl}/sp`, { method: 'POST', headers: { 'content-type': 'application/xml' }, body: metadata });
+    assert.equal(registered.status, 200, await registered.text());
+    await fetch(`${samlUrl}/user`, { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name_id: 'saml-0001', name_id_format: 'persistent', email: `saml.member@${domain}`, given_name: 'Sam', family_name: 'Member', groups: [] }) });
+    const testUrl = await card.getByRole('link', { name: 'Test sign-in' }).getAttribute('href');
+    // The test sign-in runs in its own browser: the IdP signs in its user, who lands in the console.
+    const ctx = await browser.newContext();
+    const member = await ctx.newPage();
+    member.setDefaultTimeout(20_000);
+    await member.goto(testUrl);
+    await member.waitForURL(`${base}/orgs/${orgId}`);
+    await member.getByRole('link', { name: `saml.member@${domain}` }).waitFor();
+    await ctx.close();
+    await page.reload();
+    await page.getByRole('article', { name: 'SAML connection pysaml2' }).getByText('Active: takes sign-ins.').waitFor();
   });
 
   await step('the proven owner of that address takes the account over, and the account page says why', async () => {

@@ -17,6 +17,8 @@ pub struct TestApp {
     pub client: Client,
     pub db: app::state::Db,
     pub config: Config,
+    /// The running app's state, for calling background jobs directly.
+    pub state: app::state::AppState,
     _dir: tempfile::TempDir,
 }
 
@@ -64,8 +66,9 @@ pub async fn spawn_with(config: Config, dir: tempfile::TempDir) -> TestApp {
     let app = startup::build(config.clone()).await.expect("app builds");
     let base = format!("http://{}", app.addr);
     let db = app.state.db.clone();
+    let state = app.state.clone();
     tokio::spawn(startup::run(app));
-    TestApp { base, client: client(), db, config, _dir: dir }
+    TestApp { base, client: client(), db, config, state, _dir: dir }
 }
 
 /// Starts the app on `backend`; `None` (test skipped, with a note) when PostgreSQL is not configured.

@@ -143,6 +143,20 @@ both!(sso idp_initiated_is_refused_until_allowed_and_never_replays, |app: TestAp
     app.send(app.client.patch(app.url(&format!("/api/user/organizations/{}/sso/connections/{}", s.org_id, s.conn_id))).json(&json!({"allowIdpInitiated": true})))
         .await
         .expect(200, "OK");
+    // Still refused while the connection is not active: a test sign-in (SP-initiated) activates it.
+    let f = s.idp.call("/forge", json!({"kind": "valid", "sp_entity_id": s.entity_id, "acs_url": s.acs, "in_response_to": null, "name_id": "u-1001", "email": "alice@example.com"})).await;
+    assert_eq!(code_of(&post_acs(&app, &app.browser(), &s.idp, f["SAMLResponse"].as_str().unwrap(), None).await), "saml_idp_initiated_disabled");
+    let b = app.browser();
+    let (idp_url, relay, request_id) = start(&app, &b, &s).await;
+    let (_, response, _) = form_of(&b.get(&idp_url).send().await.unwrap().text().await.unwrap());
+    assert!(!post_acs(&app, &b, &s.idp, &response, Some(&relay)).await.contains("code="));
+    // A solicited assertion with the Response's InResponseTo stripped is not an unsolicited one.
+    let f = s.idp.call("/forge", json!({"kind": "valid_assertion_signed", "sp_entity_id": s.entity_id, "acs_url": s.acs, "in_response_to": request_id, "name_id": "u-1001", "email": "alice@example.com"})).await;
+    let xml = f["xml"].as_str().unwrap().replacen(&format!(" InResponseTo=\"{request_id}\""), "", 1);
+    assert_eq!(xml.matches(&request_id).count(), 1, "only the signed SubjectConfirmationData still names the request");
+    use base64::Engine;
+    let stripped = base64::engine::general_purpose::STANDARD.encode(xml);
+    assert_eq!(code_of(&post_acs(&app, &app.browser(), &s.idp, &stripped, None).await), "saml_in_response_to_invalid");
     let r = app.browser().get(format!("{}/idp-initiated?sp={}", s.idp.url, s.entity_id)).send().await.unwrap();
     let (_, response, relay) = form_of(&r.text().await.unwrap());
     let browser = app.browser();
@@ -287,4 +301,41 @@ both!(sso the_console_lists_connections_with_the_values_to_paste_and_adds_saml_w
     let second = list.data().as_array().unwrap().iter().find(|c| c["name"] == "Second IdP").cloned().expect("created from the console");
     assert_eq!(second["saml"]["idpCertificates"].as_array().unwrap().len(), 2, "both certificates of a rollover are pinned");
     assert_eq!(second["domains"], json!(["example.com"]));
+});
+
+both!(sso metadata_is_fetched_again_for_a_certificate_rollover_and_expiry_is_warned_once, |app: TestApp| async move {
+    let s = setup(&app, json!({})).await;
+    // The IdP starts publishing a second signing certificate (rollover); the saved copy is 12 hours old.
+    let settings: String = sqlx::query_scalar("SELECT settings FROM connections WHERE id = $1").bind(&s.conn_id).fetch_one(&app.db).await.unwrap();
+    let mut v: Value = serde_json::from_str(&settings).unwrap();
+    v["metadataUrl"] = json!(format!("{}/metadata?extra_cert=1", s.idp.url));
+    v["metadataFetchedAt"] = json!(0);
+    sqlx::query("UPDATE connections SET settings = $2 WHERE id = $1").bind(&s.conn_id).bind(v.to_string()).execute(&app.db).await.unwrap();
+    assert_eq!(app::service::sso_connections::saml_upkeep(&app.state).await.unwrap(), 1);
+    let c = app.get(&format!("/api/user/organizations/{}/sso/connections/{}", s.org_id, s.conn_id)).await.expect(200, "OK");
+    assert_eq!(c.data()["saml"]["idpCertificates"].as_array().unwrap().len(), 2, "the new certificate is pinned without an admin");
+    assert!(app.audit_actions(&s.org_id).await.contains(&"connection.metadata_refresh".to_string()));
+    // Fresh metadata is not fetched again, and nothing changes.
+    assert_eq!(app::service::sso_connections::saml_upkeep(&app.state).await.unwrap(), 0);
+
+    // A certificate that expires within 30 days is recorded in the org's audit log, once.
+    let pem = reqwest::get(format!("{}/cert", s.idp.url)).await.unwrap().text().await.unwrap();
+    let soon = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("openssl req -x509 -newkey rsa:2048 -nodes -keyout /dev/null -subj /CN=soon -days 10 2>/dev/null")
+        .output()
+        .unwrap();
+    let soon = String::from_utf8(soon.stdout).unwrap();
+    assert!(soon.contains("BEGIN CERTIFICATE"), "openssl made a certificate");
+    app.send(app.client.patch(app.url(&format!("/api/user/organizations/{}/sso/connections/{}", s.org_id, s.conn_id))).json(&json!({"idpCertificates": [pem, soon]})))
+        .await
+        .expect(200, "OK");
+    let c = app.get(&format!("/api/user/organizations/{}/sso/connections/{}", s.org_id, s.conn_id)).await.expect(200, "OK");
+    let soon_flags: Vec<bool> = c.data()["saml"]["idpCertificates"].as_array().unwrap().iter().map(|c| c["expiresSoon"].as_bool().unwrap()).collect();
+    assert_eq!(soon_flags, vec![false, true], "the console's expiry warning");
+    sqlx::query("UPDATE connections SET settings = replace(settings, '\"metadataUrl\"', '\"unusedMetadataUrl\"') WHERE id = $1").bind(&s.conn_id).execute(&app.db).await.unwrap();
+    app::service::sso_connections::saml_upkeep(&app.state).await.unwrap();
+    app::service::sso_connections::saml_upkeep(&app.state).await.unwrap();
+    let warned = app.audit_actions(&s.org_id).await.iter().filter(|a| *a == "connection.certificate_expiring").count();
+    assert_eq!(warned, 1, "warned once");
 });

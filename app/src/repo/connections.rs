@@ -147,6 +147,19 @@ pub async fn primary<'e>(ex: impl Executor<'e, Database = Any>, org_id: &str, pr
     .await
 }
 
+/// Every connection of a protocol, across orgs (background upkeep).
+pub async fn all_of_protocol<'e>(ex: impl Executor<'e, Database = Any>, protocol: &str) -> sqlx::Result<Vec<ConnectionRow>> {
+    sqlx::query_as::<_, ConnectionRow>(&format!("SELECT {COLS} FROM connections WHERE protocol = $1 ORDER BY created_at"))
+        .bind(protocol)
+        .fetch_all(ex)
+        .await
+}
+
+/// Replaces only the protocol settings (background metadata refresh): status and test results stay.
+pub async fn set_settings<'e>(ex: impl Executor<'e, Database = Any>, id: &str, settings: &str, now: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE connections SET settings = $2, updated_at = $3 WHERE id = $1").bind(id).bind(settings).bind(now).execute(ex).await.map(|_| ())
+}
+
 pub async fn for_org<'e>(ex: impl Executor<'e, Database = Any>, org_id: &str) -> sqlx::Result<Vec<ConnectionRow>> {
     sqlx::query_as::<_, ConnectionRow>(&format!("SELECT {COLS} FROM connections WHERE org_id = $1 ORDER BY is_primary DESC, created_at"))
         .bind(org_id)

@@ -39,10 +39,16 @@ pub fn spawn(state: AppState, period: Duration) {
         loop {
             tick.tick().await;
             match run_once(&state.db, &holder, lease_ms).await {
-                Ok(Some(p)) if p != Purged::default() => {
-                    tracing::info!(sessions = p.sessions, flows = p.flows, rate_limits = p.rate_limits, "housekeeping purged")
+                Ok(Some(p)) => {
+                    if p != Purged::default() {
+                        tracing::info!(sessions = p.sessions, flows = p.flows, rate_limits = p.rate_limits, "housekeeping purged");
+                    }
+                    // The lease holder also keeps SAML metadata and certificate warnings current.
+                    if let Err(e) = super::sso_connections::saml_upkeep(&state).await {
+                        tracing::warn!(error = %e, "SAML upkeep failed");
+                    }
                 }
-                Ok(_) => {}
+                Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
             }
         }

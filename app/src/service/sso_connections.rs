@@ -165,6 +165,7 @@ async fn apply_saml(state: &AppState, s: &mut SamlSettings, b: &ConnectionInput)
         let xml = String::from_utf8(body).map_err(|_| ServiceError::validation("metadataUrl", "The metadata is not UTF-8 text."))?;
         from_meta = Some(saml::parse_idp_metadata(&xml).map_err(|m| ServiceError::validation("metadataUrl", m))?);
         s.metadata_url = Some(url);
+        s.metadata_fetched_at = Some(now_ms());
     }
     if let Some(m) = from_meta {
         s.idp_entity_id = m.entity_id;
@@ -319,7 +320,12 @@ pub async fn update(state: &AppState, p: &Principal, org_id: &str, id: &str, b: 
         apply_oidc(state, &mut c, b, false)?;
     }
     // New IdP settings are untested: the connection stops taking routed sign-ins until a test sign-in passes.
-    if c.settings != before {
+    // (For SAML only what names and proves the IdP counts; the SP's own policy switches do not.)
+    let idp_side = |json: &str| match serde_json::from_str::<SamlSettings>(json) {
+        Ok(s) if c.protocol == "saml" => format!("{}|{}|{:?}", s.idp_entity_id, s.idp_sso_url, s.idp_certificates),
+        _ => json.to_string(),
+    };
+    if idp_side(&c.settings) != idp_side(&before) {
         c.status = "inactive".into();
         c.last_tested_at = None;
         c.last_test_message = None;
@@ -415,4 +421,56 @@ pub async fn saml_metadata(state: &AppState, id: &str) -> ServiceResult<String> 
     let s: SamlSettings = serde_json::from_str(&c.settings).map_err(|e| ServiceError::internal("SAML settings", e))?;
     let public = &state.settings.public_url;
     saml::sp_metadata(&s, &saml::sp_entity_id(public, &c.id), &saml::acs_url(public))
+}
+
+/// How often a SAML connection's metadata URL is fetched again (the IdP's certificate rollover, without an admin).
+pub const METADATA_REFRESH_MS: i64 = 12 * 3600 * 1000;
+
+/// Background upkeep of SAML connections (run by the node holding the housekeeping lease): metadata URLs fetched
+/// again every 12 hours (new signing certificates, SSO URL), and an audit event in the org's log once per IdP
+/// certificate that expires within 30 days. Returns how many connections changed.
+pub async fn saml_upkeep(state: &AppState) -> ServiceResult<usize> {
+    let now = now_ms();
+    let meta = RequestMeta::default();
+    let mut changed = 0;
+    for c in repo::connections::all_of_protocol(&state.db, "saml").await? {
+        let Ok(mut s) = serde_json::from_str::<SamlSettings>(&c.settings) else { continue };
+        let before = serde_json::to_string(&s).unwrap_or_default();
+        let mut events = Vec::new();
+        if let Some(url) = s.metadata_url.clone().filter(|_| s.metadata_fetched_at.is_none_or(|t| now - t >= METADATA_REFRESH_MS)) {
+            s.metadata_fetched_at = Some(now);
+            let fetched = match state.sso.http.get(&url).await {
+                Ok((200, body)) => String::from_utf8(body).map_err(|_| "not UTF-8".to_string()).and_then(|x| saml::parse_idp_metadata(&x)),
+                Ok((status, _)) => Err(format!("HTTP {status}")),
+                Err(e) => Err(oidc_conn::fetch_failure("metadata", e)),
+            };
+            match fetched {
+                Ok(m) if m.certificates != s.idp_certificates || m.sso_url != s.idp_sso_url || m.entity_id != s.idp_entity_id => {
+                    events.push(("connection.metadata_refresh", Outcome::Success, format!("from {url}: {} signing certificate(s), SSO URL {}", m.certificates.len(), m.sso_url)));
+                    (s.idp_entity_id, s.idp_sso_url, s.idp_certificates) = (m.entity_id, m.sso_url, m.certificates);
+                }
+                Ok(_) => {}
+                Err(why) => events.push(("connection.metadata_refresh", Outcome::Failure, format!("from {url}: {why}; the saved settings stay in use"))),
+            }
+        }
+        for cert in &s.idp_certificates {
+            let exp = saml::certificate_expiry(cert).unwrap_or(0);
+            if exp * 1000 - now < EXPIRY_WARNING_DAYS * 86_400_000 && !s.expiry_warned.contains(cert) {
+                events.push(("connection.certificate_expiring", Outcome::Failure, format!("an IdP signing certificate of {:?} expires {}", c.name, rfc3339(exp * 1000))));
+                s.expiry_warned.push(cert.clone());
+            }
+        }
+        let after = serde_json::to_string(&s).map_err(|e| ServiceError::internal("settings", e))?;
+        if after == before {
+            continue;
+        }
+        let mut tx = crate::repo::begin(&state.db).await?;
+        repo::connections::set_settings(&mut *tx, &c.id, &after, now).await?;
+        for (action, outcome, detail) in events {
+            audit::record_anonymous(&mut *tx, None, "system", &meta, Event { org_id: Some(&c.org_id), action, target: Some(&c.id), outcome, detail: Some(detail) }).await?;
+        }
+        tx.commit().await?;
+        changed += 1;
+    }
+    Ok(changed)
 }

@@ -23,11 +23,29 @@ const DSIG_NS: &str = "http://www.w3.org/2000/09/xmldsig#";
 pub const MAX_RESPONSE_BYTES: usize = 256 * 1024;
 
 const ALLOWED_TRANSFORMS: [&str; 2] = ["http://www.w3.org/2000/09/xmldsig#enveloped-signature", "http://www.w3.org/2001/10/xml-exc-c14n#"];
-const SHA1_ALGS: [&str; 3] = [
-    "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
-    "http://www.w3.org/2000/09/xmldsig#sha1",
-    "http://www.w3.org/2000/09/xmldsig#dsa-sha1",
+const SHA1_ALGS: [&str; 2] = ["http://www.w3.org/2000/09/xmldsig#rsa-sha1", "http://www.w3.org/2000/09/xmldsig#sha1"];
+/// Signature and digest algorithms accepted at all (SHA-1 additionally only where the connection allows it).
+const SIGNATURE_ALGS: [&str; 6] = [
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384",
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512",
 ];
+const DIGEST_ALGS: [&str; 3] =
+    ["http://www.w3.org/2001/04/xmlenc#sha256", "http://www.w3.org/2001/04/xmldsig-more#sha384", "http://www.w3.org/2001/04/xmlenc#sha512"];
+/// An `InclusiveNamespaces PrefixList` longer than this is refused (each prefix costs canonicalization work).
+const MAX_PREFIX_LIST: usize = 256;
+
+/// At most this much of a value from the message goes into a refusal's detail (audit log, server log).
+fn clip(v: &str) -> String {
+    let mut out: String = v.chars().take(120).collect();
+    if out.len() < v.len() {
+        out.push('…');
+    }
+    format!("{out:?}")
+}
 
 /// What the unverified message says, for routing only.
 #[derive(Debug, Default)]
@@ -65,7 +83,7 @@ pub fn inspect(xml: &str) -> Result<Unverified, Refusal> {
     let doc = Document::parse_with_options(xml, opts).map_err(|e| ("saml_malformed_response", format!("not well-formed XML: {e}")))?;
     let root = doc.root_element();
     if !is(&root, PROTOCOL_NS, "Response") {
-        return refuse("saml_malformed_response", format!("the root element is {:?}, not samlp:Response", root.tag_name().name()));
+        return refuse("saml_malformed_response", format!("the root element is {}, not samlp:Response", clip(root.tag_name().name())));
     }
     let mut ids = HashSet::new();
     let mut assertions = Vec::new();
@@ -79,7 +97,7 @@ pub fn inspect(xml: &str) -> Result<Unverified, Refusal> {
         }
         for a in n.attributes() {
             if a.namespace().is_none() && matches!(a.name(), "ID" | "Id" | "id") && !ids.insert(a.value().to_string()) {
-                return refuse("saml_malformed_response", format!("the ID {:?} appears twice", a.value()));
+                return refuse("saml_malformed_response", format!("the ID {} appears twice", clip(a.value())));
             }
         }
         if is(&n, ASSERTION_NS, "Assertion") || is(&n, ASSERTION_NS, "EncryptedAssertion") {
@@ -126,12 +144,18 @@ pub fn inspect(xml: &str) -> Result<Unverified, Refusal> {
     Ok(out)
 }
 
-/// Returns whether the signature uses SHA-1.
+/// Returns whether the signature uses SHA-1. The signature must be exactly one per element, with one Reference to
+/// its parent, at most the two plain transforms (each once, nothing inside them but a short InclusiveNamespaces),
+/// and known algorithms: xmlsec runs every transform before it checks the signature value, so an unchecked
+/// transform chain is work an anonymous sender can make the server do.
 fn check_signature(sig: &Node) -> Result<bool, Refusal> {
     let parent = sig.parent_element().filter(|p| is(p, PROTOCOL_NS, "Response") || is(p, ASSERTION_NS, "Assertion"));
     let Some(parent) = parent else {
         return refuse("saml_signature_invalid", "a signature sits somewhere other than the Response or the Assertion");
     };
+    if parent.children().filter(|c| is(c, DSIG_NS, "Signature")).count() > 1 {
+        return refuse("saml_signature_invalid", "an element carries more than one signature");
+    }
     let parent_id = parent.attribute("ID").unwrap_or_default();
     let signed_info = sig.children().find(|c| is(c, DSIG_NS, "SignedInfo"));
     let Some(signed_info) = signed_info else { return refuse("saml_signature_invalid", "a signature has no SignedInfo") };
@@ -141,18 +165,42 @@ fn check_signature(sig: &Node) -> Result<bool, Refusal> {
     };
     let uri = reference.attribute("URI").unwrap_or_default();
     if parent_id.is_empty() || uri != format!("#{parent_id}") {
-        return refuse("saml_signature_invalid", format!("a signature references {uri:?}, not its own element #{parent_id}"));
+        return refuse("saml_signature_invalid", format!("a signature references {}, not its own element", clip(uri)));
+    }
+    let transforms: Vec<_> = sig.descendants().filter(|c| is(c, DSIG_NS, "Transform")).collect();
+    let mut seen = Vec::new();
+    if transforms.len() > ALLOWED_TRANSFORMS.len() {
+        return refuse("saml_signature_invalid", format!("{} transforms; at most enveloped-signature and exclusive c14n", transforms.len()));
     }
     for t in sig.descendants().filter(|c| is(c, DSIG_NS, "Transform") || is(c, DSIG_NS, "CanonicalizationMethod")) {
         let alg = t.attribute("Algorithm").unwrap_or_default();
         if !ALLOWED_TRANSFORMS.contains(&alg) {
-            return refuse("saml_signature_invalid", format!("the transform {alg:?} is not accepted"));
+            return refuse("saml_signature_invalid", format!("the transform {} is not accepted", clip(alg)));
+        }
+        if is(&t, DSIG_NS, "Transform") {
+            if seen.contains(&alg) {
+                return refuse("saml_signature_invalid", "a transform is repeated");
+            }
+            seen.push(alg);
+        }
+        for child in t.children().filter(|c| c.is_element()) {
+            let list = child.attribute("PrefixList").unwrap_or_default();
+            if child.tag_name().name() != "InclusiveNamespaces" || list.len() > MAX_PREFIX_LIST || child.children().any(|c| c.is_element()) {
+                return refuse("saml_signature_invalid", "a transform carries more than a short InclusiveNamespaces list");
+            }
         }
     }
-    Ok(sig
-        .descendants()
-        .filter(|c| is(c, DSIG_NS, "SignatureMethod") || is(c, DSIG_NS, "DigestMethod"))
-        .any(|m| SHA1_ALGS.contains(&m.attribute("Algorithm").unwrap_or_default())))
+    let mut sha1 = false;
+    for m in sig.descendants().filter(|c| is(c, DSIG_NS, "SignatureMethod") || is(c, DSIG_NS, "DigestMethod")) {
+        let alg = m.attribute("Algorithm").unwrap_or_default();
+        let known = if m.tag_name().name() == "SignatureMethod" { SIGNATURE_ALGS.contains(&alg) } else { DIGEST_ALGS.contains(&alg) };
+        if SHA1_ALGS.contains(&alg) {
+            sha1 = true;
+        } else if !known {
+            return refuse("saml_signature_invalid", format!("the algorithm {} is not accepted", clip(alg)));
+        }
+    }
+    Ok(sha1)
 }
 
 #[cfg(test)]
@@ -203,6 +251,9 @@ mod tests {
             (sig("", good, rsa256), "saml_signature_invalid"),
             (sig("file:///etc/hostname", good, rsa256), "saml_signature_invalid"),
             (sig("#_a", "http://www.w3.org/TR/1999/REC-xpath-19991116", rsa256), "saml_signature_invalid"),
+            (sig("#_a", good, "http://www.w3.org/2001/04/xmldsig-more#rsa-md5"), "saml_signature_invalid"),
+            (sig("#_a", &format!("{good}\"/><ds:Transform Algorithm=\"{good}"), rsa256), "saml_signature_invalid"),
+            (sig("#_a", &format!("{good}\"/><ds:Transform Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/><ds:Transform Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#"), rsa256), "saml_signature_invalid"),
         ] {
             assert_eq!(inspect(&with(s.clone())).unwrap_err().0, code, "{s}");
         }

@@ -37,6 +37,12 @@ pub struct SamlSettings {
     pub clock_skew_secs: i64,
     /// The SP's own certificate (base64 DER), advertised for signing and encryption.
     pub sp_certificate: String,
+    /// When the metadata URL was last fetched (ms), by the owner's save or the background refresh.
+    #[serde(default)]
+    pub metadata_fetched_at: Option<i64>,
+    /// IdP certificates whose coming expiry the org's audit log already recorded.
+    #[serde(default)]
+    pub expiry_warned: Vec<String>,
 }
 
 fn default_skew() -> i64 {

@@ -67,7 +67,9 @@ impl From<super::ServiceError> for SsoFailure {
 /// Logs a failed sign-in, and records it in the org's audit log when the failure belongs to a real flow of an org
 /// (anonymous junk such as unknown states or rate limits is only logged, so it cannot fill the database).
 pub async fn audit_failure(state: &AppState, meta: &RequestMeta, f: &SsoFailure, protocol: &str) {
-    tracing::warn!(code = f.code, detail = %f.detail, protocol, "SSO sign-in failed");
+    // Details can quote what an anonymous sender put in a message: bounded, in the log and the audit row.
+    let detail: String = f.detail.chars().take(300).collect();
+    tracing::warn!(code = f.code, detail = %detail, protocol, "SSO sign-in failed");
     if f.org_id.is_none() {
         return;
     }
@@ -76,7 +78,7 @@ pub async fn audit_failure(state: &AppState, meta: &RequestMeta, f: &SsoFailure,
         action: "sso.login",
         target: None,
         outcome: Outcome::Failure,
-        detail: Some(format!("{}: {} (protocol={protocol})", f.code, f.detail)),
+        detail: Some(format!("{}: {detail} (protocol={protocol})", f.code)),
     })
     .await;
 }

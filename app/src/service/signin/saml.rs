@@ -21,6 +21,9 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
+/// Responses being verified at once on this node (libxmlsec work is CPU-bound).
+static VERIFYING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
 /// The verified person, sealed in the flow row between the ACS and `finish`.
 #[derive(Serialize, Deserialize)]
 struct Verified {
@@ -142,8 +145,8 @@ async fn acs_inner(state: &AppState, saml_response: &str, relay_state: Option<&s
     if u.uses_sha1 && !s.allow_sha1 {
         return Err(fail("saml_sha1_refused", "the IdP signed with SHA-1, which this connection does not allow".into()));
     }
-    if flow.is_none() && !s.allow_idp_initiated {
-        return Err(fail("saml_idp_initiated_disabled", "an IdP-initiated response, and this connection accepts only sign-ins started here".into()));
+    if flow.is_none() && (!s.allow_idp_initiated || conn.status != "active") {
+        return Err(fail("saml_idp_initiated_disabled", "an IdP-initiated response, and this connection accepts only sign-ins started here (or is not active)".into()));
     }
     if u.encrypted && !u.response_signed {
         return Err(fail("saml_signature_invalid", "an encrypted assertion is accepted only inside a signed Response".into()));
@@ -155,21 +158,36 @@ async fn acs_inner(state: &AppState, saml_response: &str, relay_state: Option<&s
     let public = &state.settings.public_url;
     let (entity, acs) = (saml::sp_entity_id(public, &conn.id), saml::acs_url(public));
     let request_id = flow.as_ref().map(|f| f.nonce.clone());
+    let skew_ms = s.clock_skew_secs.clamp(0, saml::MAX_CLOCK_SKEW_SECS) * 1000;
+    // Signature work runs on the blocking pool, at most as many at once as there are cores.
+    let _permit = VERIFYING.acquire().await.map_err(|e| fail("server_error", e.to_string()))?;
     let assertion = tokio::task::spawn_blocking(move || saml::verify(&s, &entity, &acs, key.as_deref(), &xml, request_id.as_deref()))
         .await
         .map_err(|e| fail("server_error", format!("verification task: {e}")))?
         .map_err(|(code, detail)| fail(code, detail))?;
+    drop(_permit);
+    if assertion.issue_instant.timestamp_millis() > now + skew_ms {
+        return Err(fail("saml_not_yet_valid", format!("the assertion was issued in the future ({})", assertion.issue_instant)));
+    }
+    let confirmations = assertion.subject.iter().flat_map(|s| s.subject_confirmations.iter().flatten()).filter_map(|c| c.subject_confirmation_data.as_ref());
+    // An unsolicited response is only one the IdP never tied to a request: an assertion whose signed confirmation
+    // answers a request of ours cannot be replayed as IdP-initiated by stripping the Response's InResponseTo.
+    if flow.is_none() && confirmations.clone().any(|d| d.in_response_to.is_some()) {
+        return Err(fail("saml_in_response_to_invalid", "an IdP-initiated response whose assertion answers a request".into()));
+    }
 
     let verified = identity_of(&conn, &assertion).map_err(|(code, detail)| fail(code, detail))?;
-    // Remembered until the assertion could no longer be accepted anyway.
-    let latest = assertion
+    // Remembered until the assertion could no longer be accepted anyway: past every deadline it carries (and the
+    // issue-time limit), plus the largest skew.
+    let deadlines = assertion
         .conditions
         .as_ref()
         .and_then(|c| c.not_on_or_after)
-        .map(|t| t.timestamp_millis())
-        .unwrap_or(now + FLOW_TTL_MS)
-        .max(now + FLOW_TTL_MS);
-    let keep_until = latest + saml::MAX_CLOCK_SKEW_SECS * 1000;
+        .into_iter()
+        .chain(confirmations.filter_map(|d| d.not_on_or_after))
+        .map(|t| t.timestamp_millis());
+    let issue_limit = assertion.issue_instant.timestamp_millis() + (180 + saml::MAX_CLOCK_SKEW_SECS) * 1000;
+    let keep_until = deadlines.fold(issue_limit.max(now + FLOW_TTL_MS), i64::max) + saml::MAX_CLOCK_SKEW_SECS * 1000;
     let mut tx = crate::repo::begin(&state.db).await?;
     if !repo::connections::remember_assertion(&mut *tx, &conn.id, &assertion.id, keep_until).await? {
         return Err(fail("saml_replayed", format!("the assertion {} was already used", assertion.id)));
