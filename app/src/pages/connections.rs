@@ -49,14 +49,14 @@ pub fn Connections(org_id: String) -> impl IntoView {
             <h2 id="add-saml">"Add a SAML connection"</h2>
             <ActionForm action=create attr:class="stack">
                 <input type="hidden" name="org_id" value=org_for_form/>
-                <label for="saml-preset">"Identity provider"</label>
+                <label for="saml-preset">"SAML identity provider"</label>
                 <select id="saml-preset" data-switch="" aria-describedby="saml-preset-hint">
                     {SAML_PRESETS.iter().map(|(k, label, _)| view! { <option value=*k>{*label}</option> }).collect_view()}
                 </select>
                 <div id="saml-preset-hint">
                     {SAML_PRESETS.iter().map(|(k, _, steps)| view! { <p class="hint" data-case=*k>{*steps}</p> }).collect_view()}
                 </div>
-                <label for="saml-name">"Name"</label>
+                <label for="saml-name">"Connection name"</label>
                 <input id="saml-name" name="name" type="text" required placeholder="Okta (employees)"/>
                 <label for="saml-metadata-url">"IdP metadata URL"</label>
                 <input id="saml-metadata-url" name="metadata_url" type="url" placeholder="https://your-idp.example.com/metadata" aria-describedby="saml-meta-hint"/>
