@@ -225,22 +225,10 @@ pub async fn begin_login(
     let browser_token = random_token(32);
     let cookie_name = binding_cookie_name(state.settings.secure_cookies, csrf.secret());
     let state_hash = sha256_hex(csrf.secret());
-    let now = now_ms();
     let flow = FlowRow {
         pkce_verifier: state.secrets.seal(verifier.secret().as_bytes(), &format!("flow:{state_hash}"))?,
-        state_hash,
-        org_id: org.id.clone(),
-        connection_id: conn.id.clone(),
-        browser_hash: sha256_hex(&browser_token),
         nonce: nonce.secret().clone(),
-        return_to: safe_return_to(return_to),
-        created_at: now,
-        expires_at: now + FLOW_TTL_MS,
-        used_at: None,
-        application_id: target.as_ref().map(|t| t.app.id.clone()),
-        redirect_uri: target.as_ref().map(|t| t.redirect_uri.clone()),
-        app_state: target.and_then(|t| t.state),
-        result: None,
+        ..signin::new_flow(&conn, state_hash, &browser_token, safe_return_to(return_to), target, FLOW_TTL_MS)
     };
     repo::flows::insert(&state.db, &flow).await?;
     Ok(LoginRedirect { url: url.to_string(), cookie_name, browser_token })

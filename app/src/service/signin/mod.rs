@@ -83,6 +83,28 @@ pub async fn audit_failure(state: &AppState, meta: &RequestMeta, f: &SsoFailure,
     .await;
 }
 
+/// A new in-flight sign-in at `conn`, bound to the browser holding `browser_token`, for `ttl_ms`; `target` is the
+/// application to hand the user to. The protocol fills in its own fields (nonce, PKCE verifier, SAML result).
+pub fn new_flow(conn: &ConnectionRow, state_hash: String, browser_token: &str, return_to: Option<String>, target: Option<handoff::AppTarget>, ttl_ms: i64) -> repo::flows::FlowRow {
+    let now = now_ms();
+    repo::flows::FlowRow {
+        state_hash,
+        org_id: conn.org_id.clone(),
+        connection_id: conn.id.clone(),
+        browser_hash: crate::service::crypto::sha256_hex(browser_token),
+        nonce: String::new(),
+        pkce_verifier: Vec::new(),
+        return_to,
+        created_at: now,
+        expires_at: now + ttl_ms,
+        used_at: None,
+        application_id: target.as_ref().map(|t| t.app.id.clone()),
+        redirect_uri: target.as_ref().map(|t| t.redirect_uri.clone()),
+        app_state: target.and_then(|t| t.state),
+        result: None,
+    }
+}
+
 /// How a sign-in was asked for at `/api/auth/sso/{slug}/login`.
 #[derive(Default)]
 pub struct Start<'a> {

@@ -55,23 +55,7 @@ pub async fn begin(state: &AppState, conn: &ConnectionRow, return_to: Option<Str
     let relay = random_token(32);
     let (url, request_id) = saml::authn_request_url(&s, &saml::sp_entity_id(public, &conn.id), &saml::acs_url(public), &key, &relay)?;
     let browser_token = random_token(32);
-    let now = now_ms();
-    let flow = FlowRow {
-        state_hash: sha256_hex(&relay),
-        org_id: conn.org_id.clone(),
-        connection_id: conn.id.clone(),
-        browser_hash: sha256_hex(&browser_token),
-        nonce: request_id,
-        pkce_verifier: Vec::new(),
-        return_to,
-        created_at: now,
-        expires_at: now + FLOW_TTL_MS,
-        used_at: None,
-        application_id: target.as_ref().map(|t| t.app.id.clone()),
-        redirect_uri: target.as_ref().map(|t| t.redirect_uri.clone()),
-        app_state: target.and_then(|t| t.state),
-        result: None,
-    };
+    let flow = FlowRow { nonce: request_id, ..super::new_flow(conn, sha256_hex(&relay), &browser_token, return_to, target, FLOW_TTL_MS) };
     repo::flows::insert(&state.db, &flow).await?;
     Ok(LoginRedirect { url, cookie_name: binding_cookie_name(state.settings.secure_cookies, &relay), browser_token })
 }
@@ -131,13 +115,7 @@ async fn acs_inner(state: &AppState, saml_response: &str, relay_state: Option<&s
             return Err(anon("saml_response_relaystate_missing", "a response to a request came without its RelayState".into()));
         }
         None if solicited => return Err(anon("saml_in_response_to_invalid", "no sign-in is waiting for this RelayState (unknown or expired)".into())),
-        None => {
-            let prefix = saml::sp_entity_id(&state.settings.public_url, "");
-            let id = u.audiences.iter().find_map(|a| a.strip_prefix(&prefix)).unwrap_or_default();
-            let conn = repo::connections::by_id(&state.db, id).await?.filter(|c| c.protocol == "saml");
-            let conn = conn.ok_or_else(|| anon("saml_audience_mismatch", format!("an unsolicited response for audiences {:?}, none of ours", u.audiences)))?;
-            (conn, None)
-        }
+        None => (unsolicited_connection(state, &u).await?.ok_or_else(|| anon("saml_audience_mismatch", format!("an unsolicited response for audiences {:?}, none of ours", u.audiences)))?, None),
     };
     let org_id = conn.org_id.clone();
     let fail = |code: &'static str, detail: String| SsoFailure::new(code, detail, Some(&org_id));
@@ -208,19 +186,7 @@ async fn acs_inner(state: &AppState, saml_response: &str, relay_state: Option<&s
             let return_to = crate::model::safe_return_to(relay_state);
             let flow = FlowRow {
                 result: Some(state.secrets.seal(&plain, &result_aad(&state_hash))?),
-                state_hash,
-                org_id: conn.org_id.clone(),
-                connection_id: conn.id.clone(),
-                browser_hash: sha256_hex(&browser_token),
-                nonce: String::new(),
-                pkce_verifier: Vec::new(),
-                return_to,
-                created_at: now,
-                expires_at: now + 60_000,
-                used_at: None,
-                application_id: None,
-                redirect_uri: None,
-                app_state: None,
+                ..super::new_flow(&conn, state_hash, &browser_token, return_to, None, 60_000)
             };
             repo::flows::insert(&mut *tx, &flow).await?;
             let cookie = binding_cookie_name(state.settings.secure_cookies, &relay);
@@ -229,6 +195,25 @@ async fn acs_inner(state: &AppState, saml_response: &str, relay_state: Option<&s
     };
     tx.commit().await?;
     Ok(accepted)
+}
+
+/// The connection an unsolicited response is for: the one whose SP entity ID is its audience; for an encrypted
+/// assertion (the audience is inside the ciphertext), the one SAML connection whose IdP is the Response's Issuer
+/// (none when several share it). Either way only that connection's certificates then verify it.
+async fn unsolicited_connection(state: &AppState, u: &guard::Unverified) -> Result<Option<ConnectionRow>, SsoFailure> {
+    let prefix = saml::sp_entity_id(&state.settings.public_url, "");
+    if let Some(id) = u.audiences.iter().find_map(|a| a.strip_prefix(&prefix)) {
+        return Ok(repo::connections::by_id(&state.db, id).await?.filter(|c| c.protocol == "saml"));
+    }
+    let Some(issuer) = u.issuer.as_deref().filter(|_| u.encrypted) else { return Ok(None) };
+    let mut found = repo::connections::all_of_protocol(&state.db, "saml")
+        .await?
+        .into_iter()
+        .filter(|c| serde_json::from_str::<SamlSettings>(&c.settings).is_ok_and(|s| s.idp_entity_id == issuer));
+    Ok(match (found.next(), found.next()) {
+        (Some(c), None) => Some(c),
+        _ => None,
+    })
 }
 
 /// Subject, email, name and groups from a verified assertion, by the connection's attribute mapping.
