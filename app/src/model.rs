@@ -133,6 +133,8 @@ pub struct ConnectionInfo {
     pub jit_provisioning: bool,
     pub default_role: String,
     pub attribute_mapping: serde_json::Value,
+    pub group_roles: Vec<GroupRole>,
+    pub groups_required: bool,
     pub last_tested_at: Option<String>,
     pub last_test_message: Option<String>,
     /// Starts a real sign-in through this connection (any status): success makes it active.
@@ -141,6 +143,42 @@ pub struct ConnectionInfo {
     pub updated_at: String,
     pub oidc: Option<OidcInfo>,
     pub saml: Option<SamlInfo>,
+    pub ldap: Option<LdapInfo>,
+}
+
+/// An LDAP connection's settings as the API shows them (the bind password never comes back).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LdapInfo {
+    pub server_url: String,
+    /// `ldaps`, `starttls`, or `none` (plain ldap://, allowed explicitly).
+    pub tls: String,
+    pub allow_plaintext: bool,
+    pub ca_certificate: Option<String>,
+    pub bind_dn: String,
+    pub bind_password_set: bool,
+    pub user_base_dn: String,
+    pub user_filter: String,
+    pub subject_attribute: String,
+    pub email_attribute: String,
+    pub name_attribute: String,
+    pub group_attribute: String,
+    pub group_base_dn: Option<String>,
+    pub group_filter: Option<String>,
+    pub connect_timeout_seconds: u64,
+    pub operation_timeout_seconds: u64,
+    /// Where people sign in with their directory name and password.
+    pub sign_in_url: String,
+}
+
+/// One step of an LDAP connection test (dns, connect, tls/starttls, bind, search) with its timing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestStep {
+    pub step: String,
+    pub ok: bool,
+    pub ms: u64,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -205,6 +243,34 @@ pub struct ConnectionInput {
     pub require_signed_assertion: Option<bool>,
     pub allow_sha1: Option<bool>,
     pub clock_skew_seconds: Option<i64>,
+    pub server_url: Option<String>,
+    pub allow_plaintext: Option<bool>,
+    pub ca_certificate: Option<String>,
+    pub bind_dn: Option<String>,
+    pub bind_password: Option<String>,
+    pub user_base_dn: Option<String>,
+    pub user_filter: Option<String>,
+    pub subject_attribute: Option<String>,
+    pub email_attribute: Option<String>,
+    pub name_attribute: Option<String>,
+    pub group_attribute: Option<String>,
+    pub group_base_dn: Option<String>,
+    pub group_filter: Option<String>,
+    pub connect_timeout_seconds: Option<i64>,
+    pub operation_timeout_seconds: Option<i64>,
+    /// Group -> role rules (SAML and LDAP groups), applied at every sign-in.
+    pub group_roles: Option<Vec<GroupRole>>,
+    /// Only people in a mapped group may sign in; one removed from every mapped group loses the membership.
+    pub groups_required: Option<bool>,
+}
+
+/// One rule of a connection's group -> role mapping: people in `group` (the IdP's group name, or a directory
+/// group's DN or its CN) get `role` (`member` or `admin`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GroupRole {
+    pub group: String,
+    pub role: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -214,6 +280,9 @@ pub struct ConnectionTest {
     pub message: String,
     pub response_time_ms: u64,
     pub test_sign_in_url: String,
+    /// LDAP: each step of the test, in order, up to the first failure.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<TestStep>,
 }
 
 /// The one validator of every `next` / `returnTo`: a relative path on this site, or nothing. Never another origin:
@@ -250,6 +319,12 @@ pub fn sign_in_error_text(code: &str) -> (&'static str, &'static str, &'static s
         "service_unavailable" => ("Sign-in is briefly unavailable", "Latchkey could not reach its database to finish your sign-in.", "Wait a few seconds, then start again from the sign-in page."),
         "sso_email_in_use" => ("An account with this email already exists", "Your email address belongs to an existing Latchkey account that is not linked to this identity provider.", "Sign in with your password instead. Linking happens automatically once your organization has verified its email domain."),
         "join_request_pending" => ("Your request to join is waiting for approval", "You signed in at your identity provider. This organization approves new members by hand, and your request is now with its owners and admins.", "Wait for an owner or admin to approve it, then sign in again."),
+        "saml_not_in_allowed_group" | "ldap_not_in_allowed_group" | "sso_not_in_allowed_group" => ("You are not in a group that may sign in here", "This organization lets only members of certain groups in your company's directory sign in, and you are in none of them (any membership you had here has ended).", "Ask your IT admin to add you to the right group, then sign in again."),
+        "ldap_invalid_credentials" => ("The name or password is not right", "Your company's directory did not accept that name and password.", "Check the name and password you use for your work account and try again. After several failed attempts, wait a few minutes."),
+        "ldap_form_incomplete" => ("Enter your name and password", "The sign-in form was sent without a name, a password or its connection.", "Start again from the sign-in page."),
+        "ldap_unavailable" => ("Your company's directory did not answer", "Latchkey could not reach your organization's LDAP directory, or it did not answer in time.", "Try again in a minute. If it keeps happening, your IT admin should run the connection's test on the Identity provider page."),
+        "ldap_tls_error" => ("The connection to your directory is not secure", "The LDAP directory's TLS certificate is not trusted (wrong CA, wrong host name, or expired), so no password was sent.", "Your IT admin should check the CA certificate and server URL of the LDAP connection."),
+        "ldap_user_attribute_missing" => ("Your directory entry is missing something", "Your entry in the company directory has no email address (or no stable identifier) that Latchkey can use.", "Ask your IT admin to add your email to your directory entry, or to check the connection's attribute names."),
         "saml_signature_invalid" => ("Sign-in could not be verified", "The SAML response from your identity provider is not signed by a certificate this organization configured, or its signature does not cover what it should.", "Try again. If it keeps happening, your IT admin should update the IdP's signing certificate in the SAML connection (re-import the metadata)."),
         "saml_no_idp_certificate" => ("Single sign-on is not finished being set up", "The SAML connection has no identity provider certificate, so no response can be trusted.", "Your IT admin must add the IdP's metadata or signing certificate to the SAML connection."),
         "saml_audience_mismatch" => ("Sign-in was meant for another application", "The SAML assertion names a different service provider (Audience) than this connection's entity ID.", "Your IT admin should set the IdP application's Audience / SP Entity ID to the entity ID shown on the connection."),

@@ -30,8 +30,20 @@ pub async fn delete(State(state): State<AppState>, c: Caller, Path((org_id, id))
     Ok(ok(StatusCode::OK, "Connection deleted; the sessions it signed in have ended.", ()))
 }
 
-pub async fn test(State(state): State<AppState>, c: Caller, Path((org_id, id)): Path<(String, String)>) -> Result<Response, ApiError> {
-    let r = svc::test(&state, &c.principal, &org_id, &id, &c.meta).await?;
+/// Optional body of a test: an LDAP connection searches for `username` (a sample name the owner types).
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TestBody {
+    username: Option<String>,
+}
+
+pub async fn test(State(state): State<AppState>, c: Caller, Path((org_id, id)): Path<(String, String)>, body: axum::body::Bytes) -> Result<Response, ApiError> {
+    let b: TestBody = if body.iter().all(u8::is_ascii_whitespace) {
+        TestBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_ERROR", format!("The body is optional; when given it is {{\"username\": \"a sample name\"}}: {e}")))?
+    };
+    let r = svc::test(&state, &c.principal, &org_id, &id, b.username.as_deref(), &c.meta).await?;
     let message = r.message.clone();
     Ok(ok(StatusCode::OK, &message, r))
 }

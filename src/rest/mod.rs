@@ -7,6 +7,7 @@ pub mod caller;
 mod connections;
 mod domains;
 mod handoff;
+mod ldap;
 pub mod envelope;
 mod orgs;
 mod saml;
@@ -81,6 +82,7 @@ pub fn router() -> Router<AppState> {
         .route("/auth/sso/saml/metadata/{id}", get(saml::metadata))
         .route("/auth/sso/saml/acs", post(saml::acs).layer(DefaultBodyLimit::max(SAML_BODY_LIMIT)))
         .route("/auth/sso/saml/finish", get(saml::finish))
+        .route("/auth/sso/ldap", post(ldap::sign_in))
         .fallback(envelope::not_found)
         .method_not_allowed_fallback(envelope::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

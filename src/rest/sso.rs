@@ -105,7 +105,8 @@ pub async fn login(
     match oidc::begin_login(&state, &slug, &start, &meta).await {
         Ok(start) => {
             let mut resp = Redirect::to(&start.url).into_response();
-            if let Some(v) = binding_cookie(&state, &start.cookie_name, &start.browser_token, oidc::FLOW_TTL_MS / 1000) {
+            let cookie = (!start.cookie_name.is_empty()).then(|| binding_cookie(&state, &start.cookie_name, &start.browser_token, oidc::FLOW_TTL_MS / 1000));
+            if let Some(v) = cookie.flatten() {
                 resp.headers_mut().insert(header::SET_COOKIE, v);
             }
             resp

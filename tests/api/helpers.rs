@@ -243,6 +243,15 @@ impl TestApp {
         .await
         .unwrap();
     }
+    /// The role of the member with `email` in `org_id` (`None`: not a member).
+    pub async fn role_of(&self, org_id: &str, email: &str) -> Option<String> {
+        sqlx::query_scalar("SELECT m.role FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 AND u.email = $2")
+            .bind(org_id)
+            .bind(email)
+            .fetch_optional(&self.db)
+            .await
+            .unwrap()
+    }
     pub async fn audit_actions(&self, org_id: &str) -> Vec<String> {
         app::repo::audit::list_for_org(&self.db, org_id, 100).await.unwrap().into_iter().map(|e| e.action).collect()
     }

@@ -12,6 +12,7 @@ mod errors;
 mod handoff;
 mod hardening;
 mod helpers;
+mod ldap;
 mod orgs;
 mod own_postgres;
 mod peers;

@@ -339,3 +339,50 @@ both!(sso metadata_is_fetched_again_for_a_certificate_rollover_and_expiry_is_war
     let warned = app.audit_actions(&s.org_id).await.iter().filter(|a| *a == "connection.certificate_expiring").count();
     assert_eq!(warned, 1, "warned once");
 });
+
+/// A full SP-initiated sign-in by the IdP's current user in a new browser; where it lands.
+async fn sign_in_once(app: &TestApp, s: &Setup) -> String {
+    let b = app.browser();
+    let (idp_url, _, _) = start(app, &b, s).await;
+    let (_, response, relay) = form_of(&b.get(&idp_url).send().await.unwrap().text().await.unwrap());
+    post_acs(app, &b, &s.idp, &response, relay.as_deref()).await
+}
+
+both!(sso groups_map_to_roles_at_every_sign_in_and_required_groups_keep_others_out, |app: TestApp| async move {
+    let rules = json!([{"group": "eng", "role": "member"}, {"group": "eng-admins", "role": "admin"}]);
+    let s = setup(&app, json!({"groupRoles": rules, "groupsRequired": true})).await;
+    let path = format!("/api/user/organizations/{}/sso/connections/{}", s.org_id, s.conn_id);
+    let c = app.get(&path).await.expect(200, "OK");
+    assert_eq!(c.data()["groupRoles"], rules);
+    assert_eq!(c.data()["groupsRequired"], true);
+    let user = |groups: Value| json!({"name_id": "u-1001", "name_id_format": "persistent", "email": "alice@example.com", "groups": groups});
+
+    s.idp.post("/user", user(json!(["eng"]))).await;
+    assert_eq!(sign_in_once(&app, &s).await, format!("/orgs/{}", s.org_id));
+    assert_eq!(app.role_of(&s.org_id, "alice@example.com").await.as_deref(), Some("member"));
+    // Added to the admins group at the IdP: admin at the next sign-in, audited.
+    s.idp.post("/user", user(json!(["eng", "eng-admins"]))).await;
+    assert_eq!(sign_in_once(&app, &s).await, format!("/orgs/{}", s.org_id));
+    assert_eq!(app.role_of(&s.org_id, "alice@example.com").await.as_deref(), Some("admin"));
+    assert!(app.audit_actions(&s.org_id).await.contains(&"member.role_mapped".to_string()));
+    // Moved out of every mapped group: refused, and the membership ends.
+    s.idp.post("/user", user(json!(["sales"]))).await;
+    assert_eq!(code_of(&sign_in_once(&app, &s).await), "saml_not_in_allowed_group");
+    assert_eq!(app.role_of(&s.org_id, "alice@example.com").await, None, "the membership ended");
+    assert!(app.audit_actions(&s.org_id).await.contains(&"member.removed_by_groups".to_string()));
+
+    // A newcomer in no mapped group gets nothing at all.
+    let before = counts(&app).await;
+    s.idp.post("/user", json!({"name_id": "u-2002", "name_id_format": "persistent", "email": "carol@example.com", "groups": []})).await;
+    assert_eq!(code_of(&sign_in_once(&app, &s).await), "saml_not_in_allowed_group");
+    assert_eq!(counts(&app).await, before, "no user and no identity for a refused newcomer");
+
+    // Rules are checked: owner is never granted by a group, and a rule needs a group name.
+    for bad in [json!([{"group": "x", "role": "owner"}]), json!([{"group": "", "role": "member"}]), json!([{"group": "x"}])] {
+        app.send(app.client.patch(app.url(&path)).json(&json!({"groupRoles": bad}))).await.expect(422, "VALIDATION_ERROR");
+    }
+    // Without the requirement, someone in no mapped group gets the default role.
+    app.send(app.client.patch(app.url(&path)).json(&json!({"groupsRequired": false}))).await.expect(200, "OK");
+    assert_eq!(sign_in_once(&app, &s).await, format!("/orgs/{}", s.org_id));
+    assert_eq!(app.role_of(&s.org_id, "carol@example.com").await.as_deref(), Some("member"));
+});

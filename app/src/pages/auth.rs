@@ -52,6 +52,46 @@ pub fn SignIn() -> impl IntoView {
     }
 }
 
+/// The LDAP step: shown after the email step when the domain routes to an LDAP connection. A plain HTML form (no
+/// script needed) posted to `/api/auth/sso/ldap`, which answers with a redirect; a failure comes back here with
+/// its code. The password never appears in a URL.
+#[component]
+pub fn SignInLdap() -> impl IntoView {
+    let query = use_query_map();
+    let param = move |k: &'static str| query.with(|q| q.get(k).unwrap_or_default());
+    let code = move || param("error").chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(64).collect::<String>();
+    let hidden = move || {
+        [("connectionId", "connection_id"), ("clientId", "client_id"), ("redirectUri", "redirect_uri"), ("state", "state"), ("returnTo", "returnTo")]
+            .into_iter()
+            .filter(|(_, k)| !param(k).is_empty())
+            .map(|(name, k)| view! { <input type="hidden" name=name value=param(k)/> })
+            .collect_view()
+    };
+    view! {
+        <Title text="Sign in with your company directory · Latchkey"/>
+        <main class="narrow card">
+            <h1>"Sign in with your company directory"</h1>
+            <p>"Your organization signs you in through its directory (LDAP). Use the name and password of your work account."</p>
+            <Show when=move || !code().is_empty()>
+                <div class="error" role="alert" id="ldap-error">
+                    <strong>{move || sign_in_error_text(&code()).0}</strong>
+                    <p>{move || sign_in_error_text(&code()).2}</p>
+                </div>
+            </Show>
+            <form method="post" action="/api/auth/sso/ldap" class="stack" data-busy="Signing in…">
+                {hidden}
+                <label for="ldap-username">"Username or work email"</label>
+                <input id="ldap-username" name="username" type="text" autocomplete="username" required autofocus
+                    value=move || param("username")/>
+                <label for="ldap-password">"Password"</label>
+                <input id="ldap-password" name="password" type="password" autocomplete="current-password" required/>
+                <button type="submit">"Sign in"</button>
+            </form>
+            <p><a href="/signin">"Use another email"</a></p>
+        </main>
+    }
+}
+
 #[component]
 pub fn SignUp() -> impl IntoView {
     let action = ServerAction::<SignUpFn>::new();

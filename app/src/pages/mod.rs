@@ -49,6 +49,7 @@ pub fn App() -> impl IntoView {
             <Routes fallback=|| view! { <NotFound/> }>
                 <Route path=path!("/") view=Home ssr=SsrMode::Async/>
                 <Route path=path!("/signin") view=auth::SignIn ssr=SsrMode::Async/>
+                <Route path=path!("/signin/ldap") view=auth::SignInLdap ssr=SsrMode::Async/>
                 <Route path=path!("/signup") view=auth::SignUp ssr=SsrMode::Async/>
                 <Route path=path!("/auth/error") view=auth::SignInError ssr=SsrMode::Async/>
                 <Route path=path!("/orgs") view=orgs::OrgList ssr=SsrMode::Async/>

@@ -17,6 +17,8 @@ pub struct ConnectionRow {
     pub jit_provisioning: i64,
     pub default_role: String,
     pub attribute_mapping: String,
+    /// Group -> role mapping (JSON, `service::signin::groups::GroupPolicy`).
+    pub group_roles: String,
     pub settings: String,
     pub secret: Option<Vec<u8>>,
     pub last_tested_at: Option<i64>,
@@ -26,11 +28,11 @@ pub struct ConnectionRow {
 }
 
 const COLS: &str = "id, org_id, protocol, name, status, is_primary, is_default, provider, domains, jit_provisioning, default_role, \
-                    attribute_mapping, settings, secret, last_tested_at, last_test_message, created_at, updated_at";
+                    attribute_mapping, group_roles, settings, secret, last_tested_at, last_test_message, created_at, updated_at";
 
 pub async fn insert<'e>(ex: impl Executor<'e, Database = Any>, c: &ConnectionRow) -> sqlx::Result<()> {
     sqlx::query(&format!(
-        "INSERT INTO connections ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+        "INSERT INTO connections ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
     ))
     .bind(&c.id)
     .bind(&c.org_id)
@@ -44,6 +46,7 @@ pub async fn insert<'e>(ex: impl Executor<'e, Database = Any>, c: &ConnectionRow
     .bind(c.jit_provisioning)
     .bind(&c.default_role)
     .bind(&c.attribute_mapping)
+    .bind(&c.group_roles)
     .bind(&c.settings)
     .bind(&c.secret)
     .bind(c.last_tested_at)
@@ -82,7 +85,8 @@ pub async fn update_settings<'e>(
 pub async fn update<'e>(ex: impl Executor<'e, Database = Any>, c: &ConnectionRow) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE connections SET name = $2, status = $3, domains = $4, jit_provisioning = $5, default_role = $6, attribute_mapping = $7, \
-         settings = $8, secret = $9, provider = $10, last_tested_at = $11, last_test_message = $12, updated_at = $13 WHERE id = $1",
+         settings = $8, secret = $9, provider = $10, last_tested_at = $11, last_test_message = $12, updated_at = $13, \
+         group_roles = $14 WHERE id = $1",
     )
     .bind(&c.id)
     .bind(&c.name)
@@ -97,6 +101,7 @@ pub async fn update<'e>(ex: impl Executor<'e, Database = Any>, c: &ConnectionRow
     .bind(c.last_tested_at)
     .bind(&c.last_test_message)
     .bind(c.updated_at)
+    .bind(&c.group_roles)
     .execute(ex)
     .await
     .map(|_| ())

@@ -183,6 +183,7 @@ pub async fn put_sso(
                 jit_provisioning: 1,
                 default_role: Role::Member.as_str().into(),
                 attribute_mapping: "{}".into(),
+                group_roles: "{}".into(),
                 settings: settings_json,
                 secret: Some(state.secrets.seal(secret.as_bytes(), &secret_aad(&id))?),
                 last_tested_at: None,

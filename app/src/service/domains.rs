@@ -236,7 +236,7 @@ pub(crate) async fn routing_connection(state: &AppState, org_id: &str, domain: &
 }
 
 fn route<'a>(conns: &'a [repo::connections::ConnectionRow], domain: &str) -> Option<&'a repo::connections::ConnectionRow> {
-    let usable = || conns.iter().filter(|c| c.status == "active" && matches!(c.protocol.as_str(), "oidc" | "saml"));
+    let usable = || conns.iter().filter(|c| c.status == "active" && matches!(c.protocol.as_str(), "oidc" | "saml" | "ldap"));
     usable()
         .find(|c| listed(c).iter().any(|d| d.eq_ignore_ascii_case(domain)))
         .or_else(|| usable().find(|c| c.is_default == 1))

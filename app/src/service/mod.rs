@@ -10,6 +10,7 @@ pub mod domain;
 pub mod domains;
 pub mod error;
 pub mod jwt;
+pub mod ldap;
 pub mod mfa;
 pub mod orgs;
 pub mod policy;

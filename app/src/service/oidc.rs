@@ -50,6 +50,8 @@ const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 10] = [
 /// another node that lacks an entry fetches its own.
 pub struct SsoRuntime {
     pub http: SafeHttp,
+    /// Pooled directory connections of LDAP connections (this node's; nothing another node needs).
+    pub ldap: crate::service::ldap::pool::Pools,
     pub allow_private: bool,
     cache: Mutex<HashMap<String, (Instant, Arc<CoreProviderMetadata>)>>,
     /// Callbacks with a state no flow ever had, counted (and logged) instead of one audit row each.
@@ -66,6 +68,7 @@ impl SsoRuntime {
             cache: Mutex::new(HashMap::new()),
             unknown_states: std::sync::atomic::AtomicU64::new(0),
             jwt_key: Mutex::new(None),
+            ldap: Default::default(),
         })
     }
 }
@@ -205,6 +208,10 @@ pub async fn begin_login(
     let conn = signin::choose_connection(state, &org, start.connection_id, start.login_hint).await?;
     if conn.protocol == "saml" {
         return signin::saml::begin(state, &conn, safe_return_to(start.return_to), target, meta).await;
+    }
+    if conn.protocol == "ldap" {
+        // No redirect protocol: Latchkey's own form asks for the directory name and password.
+        return Ok(LoginRedirect { url: signin::ldap::form_url(&conn, start), cookie_name: String::new(), browser_token: String::new() });
     }
     let (return_to, login_hint) = (start.return_to, start.login_hint);
     let s = settings_of(&conn)?;
@@ -386,6 +393,7 @@ async fn finish_inner(
         subject: &subject,
         email: &email,
         name: name.as_deref(),
+        groups: None,
         signed_in_as: signed_in_as.as_deref(),
     };
     let app = match &flow.application_id {

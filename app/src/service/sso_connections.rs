@@ -6,8 +6,10 @@ use super::connections::{self as oidc_conn, OidcSettings};
 use super::domain::{parse_name, Role};
 use super::error::{ServiceError, ServiceResult};
 use super::saml::{self, SamlSettings};
+use super::signin::groups::GroupPolicy;
 use super::{new_id, now_ms, rfc3339, Principal, RequestMeta};
-use crate::model::{ConnectionInfo, ConnectionInput, ConnectionTest, SamlCertificateInfo, SamlInfo, OidcInfo};
+use super::ldap::{self, LdapSettings};
+use crate::model::{ConnectionInfo, ConnectionInput, ConnectionTest, LdapInfo, OidcInfo, SamlCertificateInfo, SamlInfo, TestStep};
 use crate::repo::{self, connections::ConnectionRow};
 use crate::state::AppState;
 
@@ -17,8 +19,30 @@ pub const EXPIRY_WARNING_DAYS: i64 = 30;
 
 fn info(state: &AppState, slug: &str, c: &ConnectionRow) -> ServiceResult<ConnectionInfo> {
     let public = &state.settings.public_url;
-    let (mut oidc, mut saml_info) = (None, None);
-    if c.protocol == "saml" {
+    let (mut oidc, mut saml_info, mut ldap_info) = (None, None, None);
+    if c.protocol == "ldap" {
+        let s: LdapSettings = serde_json::from_str(&c.settings).map_err(|e| ServiceError::internal("LDAP settings", e))?;
+        let tls = if s.is_ldaps() { "ldaps" } else if s.allow_plaintext { "none" } else { "starttls" };
+        ldap_info = Some(LdapInfo {
+            tls: tls.into(),
+            server_url: s.server_url,
+            allow_plaintext: s.allow_plaintext,
+            ca_certificate: s.ca_certificate,
+            bind_dn: s.bind_dn,
+            bind_password_set: c.secret.is_some(),
+            user_base_dn: s.user_base_dn,
+            user_filter: s.user_filter,
+            subject_attribute: s.subject_attribute,
+            email_attribute: s.email_attribute,
+            name_attribute: s.name_attribute,
+            group_attribute: s.group_attribute,
+            group_base_dn: s.group_base_dn,
+            group_filter: s.group_filter,
+            connect_timeout_seconds: s.connect_timeout_secs,
+            operation_timeout_seconds: s.operation_timeout_secs,
+            sign_in_url: format!("{public}/signin/ldap?connection_id={}", c.id),
+        });
+    } else if c.protocol == "saml" {
         let s: SamlSettings = serde_json::from_str(&c.settings).map_err(|e| ServiceError::internal("SAML settings", e))?;
         let now = now_ms() / 1000;
         let certs = s
@@ -65,6 +89,8 @@ fn info(state: &AppState, slug: &str, c: &ConnectionRow) -> ServiceResult<Connec
         jit_provisioning: c.jit_provisioning != 0,
         default_role: c.default_role.clone(),
         attribute_mapping: serde_json::from_str(&c.attribute_mapping).unwrap_or_default(),
+        group_roles: GroupPolicy::from_column(&c.group_roles).rules,
+        groups_required: GroupPolicy::from_column(&c.group_roles).required,
         last_tested_at: c.last_tested_at.map(rfc3339),
         last_test_message: c.last_test_message.clone(),
         test_sign_in_url: format!("{public}/api/auth/sso/{slug}/login?connection_id={}", c.id),
@@ -72,12 +98,13 @@ fn info(state: &AppState, slug: &str, c: &ConnectionRow) -> ServiceResult<Connec
         updated_at: rfc3339(c.updated_at),
         oidc,
         saml: saml_info,
+        ldap: ldap_info,
     })
 }
 
 async fn owned(state: &AppState, p: &Principal, org_id: &str, id: &str) -> ServiceResult<(super::orgs::Access, ConnectionRow)> {
     let a = super::orgs::authorize(state, p, org_id, Role::Owner).await?;
-    let c = repo::connections::by_id(&state.db, id).await?.filter(|c| c.org_id == a.org.id && c.protocol != "ldap");
+    let c = repo::connections::by_id(&state.db, id).await?.filter(|c| c.org_id == a.org.id);
     let c = c.ok_or_else(|| ServiceError::NotFound("No such connection in this organization.".into()))?;
     Ok((a, c))
 }
@@ -85,7 +112,7 @@ async fn owned(state: &AppState, p: &Principal, org_id: &str, id: &str) -> Servi
 pub async fn list(state: &AppState, p: &Principal, org_id: &str) -> ServiceResult<Vec<ConnectionInfo>> {
     let a = super::orgs::authorize(state, p, org_id, Role::Owner).await?;
     let rows = repo::connections::for_org(&state.db, &a.org.id).await?;
-    rows.iter().filter(|c| c.protocol != "ldap").map(|c| info(state, &a.org.slug, c)).collect()
+    rows.iter().map(|c| info(state, &a.org.slug, c)).collect()
 }
 
 pub async fn get(state: &AppState, p: &Principal, org_id: &str, id: &str) -> ServiceResult<ConnectionInfo> {
@@ -129,6 +156,15 @@ async fn apply_common(state: &AppState, org_id: &str, c: &mut ConnectionRow, b: 
             }
         }
         c.attribute_mapping = m.to_string();
+    }
+    if b.group_roles.is_some() || b.groups_required.is_some() {
+        let now = GroupPolicy::from_column(&c.group_roles);
+        let rules = b.group_roles.as_deref().unwrap_or(&now.rules);
+        let policy = GroupPolicy::parse(rules, b.groups_required.unwrap_or(now.required))?;
+        if c.protocol == "oidc" && !policy.rules.is_empty() {
+            return Err(ServiceError::validation("groupRoles", "Group rules apply to SAML and LDAP connections (OIDC sign-ins carry no groups here)."));
+        }
+        c.group_roles = serde_json::to_string(&policy).map_err(|e| ServiceError::internal("group roles", e))?;
     }
     Ok(())
 }
@@ -210,6 +246,23 @@ async fn apply_saml(state: &AppState, s: &mut SamlSettings, b: &ConnectionInput)
     Ok(())
 }
 
+/// The LDAP settings from the input; the bind password is sealed (never returned).
+fn apply_ldap(state: &AppState, c: &mut ConnectionRow, b: &ConnectionInput, creating: bool) -> ServiceResult<()> {
+    let mut s: LdapSettings = if creating { LdapSettings::default() } else { serde_json::from_str(&c.settings).map_err(|e| ServiceError::internal("LDAP settings", e))? };
+    let before = s.clone();
+    let password = ldap::apply(&mut s, b, creating)?;
+    match password {
+        Some(p) => c.secret = Some(state.secrets.seal(p.as_bytes(), &ldap::secret_aad(&c.id))?),
+        // The stored password was given for one server and account: it is never sent to another.
+        None if before.server_url != s.server_url || before.bind_dn != s.bind_dn => {
+            return Err(ServiceError::validation("bindPassword", "Give the service account's password again when the server URL or bind DN changes."));
+        }
+        None => {}
+    }
+    c.settings = serde_json::to_string(&s).map_err(|e| ServiceError::internal("settings", e))?;
+    Ok(())
+}
+
 fn apply_oidc(state: &AppState, c: &mut ConnectionRow, b: &ConnectionInput, creating: bool) -> ServiceResult<()> {
     let mut s: OidcSettings = if creating {
         OidcSettings { issuer_url: String::new(), client_id: String::new() }
@@ -246,8 +299,8 @@ pub async fn create(state: &AppState, p: &Principal, org_id: &str, b: &Connectio
     let protocol = match b.protocol.as_deref().map(str::trim) {
         Some("oidc") => "oidc",
         Some("saml") => "saml",
-        Some("ldap") => return Err(ServiceError::validation("protocol", "LDAP connections are not available yet.")),
-        _ => return Err(ServiceError::validation("protocol", "The protocol must be oidc or saml.")),
+        Some("ldap") => "ldap",
+        _ => return Err(ServiceError::validation("protocol", "The protocol must be oidc, saml or ldap.")),
     };
     let now = now_ms();
     let id = new_id();
@@ -264,6 +317,7 @@ pub async fn create(state: &AppState, p: &Principal, org_id: &str, b: &Connectio
         jit_provisioning: 1,
         default_role: Role::Member.as_str().into(),
         attribute_mapping: "{}".into(),
+        group_roles: "{}".into(),
         settings: "{}".into(),
         secret: None,
         last_tested_at: None,
@@ -283,6 +337,8 @@ pub async fn create(state: &AppState, p: &Principal, org_id: &str, b: &Connectio
         apply_saml(state, &mut s, b).await?;
         c.settings = serde_json::to_string(&s).map_err(|e| ServiceError::internal("settings", e))?;
         c.secret = Some(state.secrets.seal(&key_pem, &saml::key_aad(&id))?);
+    } else if protocol == "ldap" {
+        apply_ldap(state, &mut c, b, true)?;
     } else {
         apply_oidc(state, &mut c, b, true)?;
         // The org's first OIDC connection is the one /settings/sso shows.
@@ -316,6 +372,8 @@ pub async fn update(state: &AppState, p: &Principal, org_id: &str, id: &str, b: 
         let mut s: SamlSettings = serde_json::from_str(&c.settings).map_err(|e| ServiceError::internal("SAML settings", e))?;
         apply_saml(state, &mut s, b).await?;
         c.settings = serde_json::to_string(&s).map_err(|e| ServiceError::internal("settings", e))?;
+    } else if c.protocol == "ldap" {
+        apply_ldap(state, &mut c, b, false)?;
     } else {
         apply_oidc(state, &mut c, b, false)?;
     }
@@ -348,6 +406,7 @@ pub async fn update(state: &AppState, p: &Principal, org_id: &str, id: &str, b: 
     .await?;
     tx.commit().await?;
     super::oidc::forget_metadata(state, &c.id);
+    state.sso.ldap.forget(&c.id);
     get(state, p, &a.org.id, &c.id).await
 }
 
@@ -373,10 +432,15 @@ pub async fn delete(state: &AppState, p: &Principal, org_id: &str, id: &str, met
 
 /// OIDC: discovery and JWKS (success makes the connection active). SAML: the settings are checked (certificates
 /// present and valid, metadata URL reachable); the connection becomes active when a test sign-in passes.
-pub async fn test(state: &AppState, p: &Principal, org_id: &str, id: &str, meta: &RequestMeta) -> ServiceResult<ConnectionTest> {
+pub async fn test(state: &AppState, p: &Principal, org_id: &str, id: &str, sample: Option<&str>, meta: &RequestMeta) -> ServiceResult<ConnectionTest> {
     let (a, c) = owned(state, p, org_id, id).await?;
     let started = std::time::Instant::now();
-    let (success, message) = if c.protocol == "saml" {
+    let mut steps = Vec::new();
+    let (success, message) = if c.protocol == "ldap" {
+        let (ok, message, s) = super::signin::ldap::test(state, &c, sample).await;
+        steps = s.into_iter().map(|s| TestStep { step: s.step.into(), ok: s.ok, ms: s.ms, message: s.message }).collect();
+        (ok, message)
+    } else if c.protocol == "saml" {
         let s: SamlSettings = serde_json::from_str(&c.settings).map_err(|e| ServiceError::internal("SAML settings", e))?;
         let now = now_ms() / 1000;
         let expiries: Vec<i64> = s.idp_certificates.iter().filter_map(|b| saml::certificate_expiry(b)).collect();
@@ -395,7 +459,7 @@ pub async fn test(state: &AppState, p: &Principal, org_id: &str, id: &str, meta:
         }
     };
     let status = match (c.protocol.as_str(), success) {
-        ("oidc", true) => "active",
+        ("oidc" | "ldap", true) => "active",
         (_, false) => "error",
         _ => c.status.as_str(),
     };
@@ -411,7 +475,7 @@ pub async fn test(state: &AppState, p: &Principal, org_id: &str, id: &str, meta:
     .await?;
     tx.commit().await?;
     let info = info(state, &a.org.slug, &c)?;
-    Ok(ConnectionTest { success, message, response_time_ms: started.elapsed().as_millis() as u64, test_sign_in_url: info.test_sign_in_url })
+    Ok(ConnectionTest { success, message, response_time_ms: started.elapsed().as_millis() as u64, test_sign_in_url: info.test_sign_in_url, steps })
 }
 
 /// The public SP metadata of a SAML connection (IdPs fetch it; it holds nothing secret).

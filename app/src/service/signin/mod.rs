@@ -15,7 +15,9 @@
 //!   Latchkey sends no email), so the account is **taken over cleanly** by the proven owner: its password is
 //!   removed and its sessions, API keys, second factor and other identities are revoked, and this is audited
 //!   (`identity.takeover`). Whoever typed that address before keeps nothing.
+pub mod groups;
 pub mod handoff;
+pub mod ldap;
 pub mod saml;
 
 use super::audit::{self, Event, Outcome};
@@ -122,7 +124,7 @@ pub async fn choose_connection(state: &AppState, org: &OrgRow, connection_id: Op
     let none = |d: &str| SsoFailure::new("sso_connection_not_found", d.to_string(), Some(&org.id));
     if let Some(id) = connection_id.filter(|i| !i.is_empty()) {
         let c = repo::connections::by_id(&state.db, id).await?;
-        return c.filter(|c| c.org_id == org.id && matches!(c.protocol.as_str(), "oidc" | "saml")).ok_or_else(|| none("no such connection in this organization"));
+        return c.filter(|c| c.org_id == org.id && matches!(c.protocol.as_str(), "oidc" | "saml" | "ldap")).ok_or_else(|| none("no such connection in this organization"));
     }
     if let Some(email) = login_hint.and_then(|h| Email::parse(h).ok()) {
         if let Some(c) = super::domains::routing_connection(state, &org.id, email.domain()).await? {
@@ -143,6 +145,8 @@ pub struct Assertion<'a> {
     pub subject: &'a str,
     pub email: &'a Email,
     pub name: Option<&'a str>,
+    /// The person's groups, for protocols that carry them (SAML, LDAP); `None` for those that do not.
+    pub groups: Option<&'a [String]>,
     /// The user this browser was already signed in as when the sign-in started and finished (password session,
     /// second factor passed): proof of control of that account, used to link it without a takeover.
     pub signed_in_as: Option<&'a str>,
@@ -186,6 +190,10 @@ pub async fn provision(state: &AppState, org: &OrgRow, conn: &ConnectionRow, a: 
     let own_domain = check_domain(state, org, conn, a.email).await?;
     let jit = conn.jit_provisioning != 0;
     let default_role = Role::parse(&conn.default_role).unwrap_or(Role::Member);
+    let mapped = groups::GroupPolicy::from_column(&conn.group_roles).map(a.groups, default_role);
+    if mapped == groups::Mapped::NotAllowed {
+        return Err(not_in_allowed_group(state, org, conn, a, meta).await?);
+    }
     let mut took_over = false;
     let mut created = false;
     let mut tx = crate::repo::begin(&state.db).await?;
@@ -272,25 +280,73 @@ pub async fn provision(state: &AppState, org: &OrgRow, conn: &ConnectionRow, a: 
         return Err(fail("join_request_pending", format!("{} asked to join; the domain {} needs approval", user.email, own_domain.name)));
     }
     match membership {
-        Some(m) if m.status == "active" => {}
+        Some(m) if m.status == "active" => {
+            // The groups decide the role at every sign-in (never an owner's: owners are made by an owner).
+            if let groups::Mapped::Role(role) = mapped {
+                if m.role != role.as_str() && m.role != Role::Owner.as_str() {
+                    repo::orgs::set_role(&mut *tx, &org.id, &user.id, role.as_str()).await?;
+                    audit::record_anonymous(&mut *tx, Some(&user.id), &user.email, meta, Event {
+                        org_id: Some(&org.id),
+                        action: "member.role_mapped",
+                        target: Some(&user.id),
+                        outcome: Outcome::Success,
+                        detail: Some(format!("role {} -> {} by the groups of connection={}", m.role, role.as_str(), conn.id)),
+                    })
+                    .await?;
+                }
+            }
+        }
         _ if !jit && own_domain.auto_join != "auto" => {
             return Err(fail("sso_user_not_provisioned", format!("{} is not a member and JIT provisioning is off", user.email)))
         }
         Some(_) => return Err(fail("sso_user_not_provisioned", format!("{}'s membership is pending approval", user.email))),
         None => {
-            repo::orgs::insert_membership(&mut *tx, &org.id, &user.id, default_role.as_str(), "active", now).await?;
+            let role = match mapped {
+                groups::Mapped::Role(role) => role,
+                _ => default_role,
+            };
+            repo::orgs::insert_membership(&mut *tx, &org.id, &user.id, role.as_str(), "active", now).await?;
             audit::record_anonymous(&mut *tx, Some(&user.id), &user.email, meta, Event {
                 org_id: Some(&org.id),
                 action: "member.jit_provision",
                 target: Some(&user.id),
                 outcome: Outcome::Success,
-                detail: Some(format!("role={} connection={}", default_role.as_str(), conn.id)),
+                detail: Some(format!("role={} connection={}", role.as_str(), conn.id)),
             })
             .await?;
         }
     }
     tx.commit().await?;
     Ok(Provisioned { user, took_over, provisioned: created })
+}
+
+/// A person in none of the connection's required groups: refused, and when the subject is already a member
+/// through this connection (removed from every mapped group since), the membership ends (an owner's stays: owners
+/// are managed by an owner). Nothing is created for them.
+async fn not_in_allowed_group(state: &AppState, org: &OrgRow, conn: &ConnectionRow, a: &Assertion<'_>, meta: &RequestMeta) -> Result<SsoFailure, SsoFailure> {
+    let code = match conn.protocol.as_str() {
+        "saml" => "saml_not_in_allowed_group",
+        "ldap" => "ldap_not_in_allowed_group",
+        _ => "sso_not_in_allowed_group",
+    };
+    let groups = a.groups.unwrap_or_default();
+    let shown: Vec<&str> = groups.iter().take(10).map(String::as_str).collect();
+    let fail = SsoFailure::new(code, format!("{} is in none of the connection's mapped groups (has {}: {shown:?})", a.email.as_str(), groups.len()), Some(&org.id));
+    let Some(identity) = repo::connections::identity(&state.db, &conn.id, a.issuer, a.subject).await? else { return Ok(fail) };
+    let mut tx = crate::repo::begin(&state.db).await?;
+    let removable = repo::orgs::with_membership(&mut *tx, &org.id, &identity.user_id).await?.is_some_and(|m| m.role != Role::Owner.as_str());
+    if removable && repo::orgs::delete_membership(&mut *tx, &org.id, &identity.user_id).await? > 0 {
+        audit::record_anonymous(&mut *tx, Some(&identity.user_id), &identity.email, meta, Event {
+            org_id: Some(&org.id),
+            action: "member.removed_by_groups",
+            target: Some(&identity.user_id),
+            outcome: Outcome::Success,
+            detail: Some(format!("no longer in a mapped group of connection={}", conn.id)),
+        })
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(fail)
 }
 
 /// The proven owner of an address takes over the account that someone created with it: every credential the

@@ -1,0 +1,194 @@
+//! LDAP connections against a real OpenLDAP `slapd` (end2end/peers/ldap-directory.py: its own config and data,
+//! memberOf, StartTLS and LDAPS with a CA it makes), on SQLite and PostgreSQL. Attacks first: a wrong or empty
+//! password, filter injection, an unknown or ambiguous name, a directory that never answers, a CA that is not the
+//! directory's, another tenant.
+use crate::both;
+use crate::helpers::*;
+use crate::peers::Peer;
+use reqwest::Client;
+use serde_json::{json, Value};
+
+struct Dir {
+    peer: Peer,
+    info: Value,
+    org_id: String,
+    conn_id: String,
+}
+
+impl Dir {
+    fn s(&self, k: &str) -> String {
+        self.info[k].as_str().unwrap_or_default().to_string()
+    }
+    fn path(&self) -> String {
+        format!("/api/user/organizations/{}/sso/connections/{}", self.org_id, self.conn_id)
+    }
+}
+
+/// An org `acme` with the verified domain example.com and an LDAP connection to a new directory over StartTLS
+/// (its CA pinned), groups mapped by CN: engineers -> member, admins -> admin.
+async fn setup(app: &TestApp, extra: Value) -> Dir {
+    app.sign_up("owner@owner-co.test").await;
+    let org_id = app.create_org("Acme", "acme").await;
+    app.arrange_verified_domain(&org_id, "example.com").await;
+    let peer = Peer::start("ldap-directory.py", &[]).await;
+    let info: Value = reqwest::get(format!("{}/info", peer.url)).await.unwrap().json().await.unwrap();
+    let mut body = json!({
+        "name": "Company directory", "protocol": "ldap",
+        "serverUrl": info["ldap_url"], "caCertificate": info["ca_pem"],
+        "bindDn": info["bind_dn"], "bindPassword": info["bind_password"], "userBaseDn": info["people_dn"],
+        "groupRoles": [{"group": "engineers", "role": "member"}, {"group": "admins", "role": "admin"}],
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let c = app.post(&format!("/api/user/organizations/{org_id}/sso/connections"), body).await.expect(201, "OK");
+    let conn_id = c.data()["id"].as_str().unwrap().to_string();
+    Dir { peer, info, org_id, conn_id }
+}
+
+/// Signs in through the JSON API in a new browser; the answer and that browser.
+async fn sign_in(app: &TestApp, d: &Dir, username: &str, password: &str) -> (Answer, Client) {
+    let b = app.browser();
+    let body = json!({"connectionId": d.conn_id, "username": username, "password": password});
+    let a = app.as_client(&b, reqwest::Method::POST, "/api/auth/sso/ldap", Some(body)).await;
+    (a, b)
+}
+
+async fn users(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&app.db).await.unwrap()
+}
+
+both!(sso ldap_sign_in_over_starttls_maps_groups_at_every_sign_in, |app: TestApp| async move {
+    let d = setup(&app, json!({})).await;
+    // The owner's test: every step, with the sample name found.
+    let t = app.post(&format!("{}/test", d.path()), json!({"username": "alice"})).await.expect(200, "OK");
+    let steps: Vec<&str> = t.data()["steps"].as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap()).collect();
+    assert_eq!(steps, ["dns", "connect", "starttls", "bind", "search"], "{}", t.body);
+    assert_eq!(t.data()["success"], true, "{}", t.body);
+    assert!(t.data()["message"].as_str().unwrap().contains("uid=alice"), "{}", t.body);
+    let c = app.get(&d.path()).await.expect(200, "OK");
+    assert_eq!(c.data()["status"], "active");
+    assert_eq!(c.data()["ldap"]["tls"], "starttls");
+    assert_eq!(c.data()["ldap"]["bindPasswordSet"], true);
+    assert!(!c.body.to_string().contains(&d.s("bind_password")), "the bind password never comes back");
+
+    // alice is in engineers and admins: admin. Signed in for real (the session works).
+    let (a, browser) = sign_in(&app, &d, "alice", "alice-pw").await;
+    assert_eq!(a.expect(200, "OK").data()["redirectTo"], format!("/orgs/{}", d.org_id));
+    let me = app.as_client(&browser, reqwest::Method::GET, "/api/user/me", None).await.expect(200, "OK");
+    assert_eq!(me.data()["email"], "alice@example.com");
+    assert_eq!(app.role_of(&d.org_id, "alice@example.com").await.as_deref(), Some("admin"));
+    // bob (engineers) by his email: member. Then moved to admins in the directory: admin at the next sign-in.
+    sign_in(&app, &d, "bob@example.com", "bob-pw").await.0.expect(200, "OK");
+    assert_eq!(app.role_of(&d.org_id, "bob@example.com").await.as_deref(), Some("member"));
+    d.peer.call("/group", json!({"group": "admins", "add": ["bob"]})).await;
+    sign_in(&app, &d, "bob", "bob-pw").await.0.expect(200, "OK");
+    assert_eq!(app.role_of(&d.org_id, "bob@example.com").await.as_deref(), Some("admin"));
+    let identities: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM identities WHERE connection_id = $1").bind(&d.conn_id).fetch_one(&app.db).await.unwrap();
+    assert_eq!(identities, 2, "one identity per person (entryUUID), whatever name they typed");
+
+    // Email-first routing: example.com now goes to the LDAP form, with the address typed.
+    let disc = app.post("/api/auth/discover", json!({"email": "carol@example.com"})).await.expect(200, "OK");
+    assert_eq!(disc.data()["protocol"], "ldap");
+    let r = app.browser().get(app.url(disc.data()["url"].as_str().unwrap())).send().await.unwrap();
+    let to = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(to.starts_with(&format!("/signin/ldap?connection_id={}&username=carol%40example.com", d.conn_id)), "{to}");
+    let page = app.browser().get(app.url(&to)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("action=\"/api/auth/sso/ldap\"") && page.contains("carol@example.com"), "the LDAP form");
+});
+
+both!(sso wrong_empty_injected_unknown_and_ambiguous_names_get_one_answer, |app: TestApp| async move {
+    let d = setup(&app, json!({})).await;
+    let before = users(&app).await;
+    let mut messages = Vec::new();
+    for (name, password) in [
+        ("alice", "wrong"),
+        ("alice", ""),
+        ("*)(uid=*", "alice-pw"),
+        ("*", "alice-pw"),
+        ("alice)(|(uid=*", "alice-pw"),
+        ("nobody", "alice-pw"),
+        ("shared@example.com", "dup-pw"),
+    ] {
+        let (a, _) = sign_in(&app, &d, name, password).await;
+        let a = a.expect(401, "ldap_invalid_credentials");
+        messages.push(a.message().to_string());
+    }
+    messages.dedup();
+    assert_eq!(messages.len(), 1, "an unknown name and a wrong password read the same: {messages:?}");
+    assert_eq!(users(&app).await, before, "nothing created");
+    assert!(app.audit_actions(&d.org_id).await.contains(&"sso.login".to_string()), "failures are audited for the org");
+    // An entry without an email cannot sign in.
+    sign_in(&app, &d, "nomail", "nomail-pw").await.0.expect(403, "ldap_user_attribute_missing");
+    // The password is in no log line and no audit row.
+    let details: Vec<String> = sqlx::query_scalar("SELECT COALESCE(detail, '') FROM audit_events").fetch_all(&app.db).await.unwrap();
+    assert!(!details.iter().any(|d| d.contains("alice-pw") || d.contains("dup-pw")), "{details:?}");
+
+    // Ten attempts per name in the window, then the same answer for everyone: rate limited.
+    let mut last = 0;
+    for _ in 0..12 {
+        last = sign_in(&app, &d, "carol", "nope").await.0.status.as_u16();
+    }
+    assert_eq!(last, 429, "guessing one name is rate limited");
+    sign_in(&app, &d, "carol", "carol-pw").await.0.expect(429, "rate_limited");
+});
+
+both!(sso required_groups_refuse_others_and_ldaps_needs_the_right_ca, |app: TestApp| async move {
+    let d = setup(&app, json!({"groupsRequired": true})).await;
+    sign_in(&app, &d, "carol", "carol-pw").await.0.expect(403, "ldap_not_in_allowed_group");
+    sign_in(&app, &d, "bob", "bob-pw").await.0.expect(200, "OK");
+    d.peer.call("/group", json!({"group": "engineers", "remove": ["bob"]})).await;
+    sign_in(&app, &d, "bob", "bob-pw").await.0.expect(403, "ldap_not_in_allowed_group");
+    assert_eq!(app.role_of(&d.org_id, "bob@example.com").await, None, "removed from every mapped group: no longer a member");
+
+    // LDAPS with the directory's CA works; with another CA nothing is sent (TLS error).
+    let patch = |body: Value| app.client.patch(app.url(&d.path())).json(&body);
+    app.send(patch(json!({"serverUrl": d.s("ldaps_url"), "bindPassword": d.s("bind_password")}))).await.expect(200, "OK");
+    sign_in(&app, &d, "alice", "alice-pw").await.0.expect(200, "OK");
+    app.send(patch(json!({"caCertificate": d.s("other_ca_pem")}))).await.expect(200, "OK");
+    sign_in(&app, &d, "alice", "alice-pw").await.0.expect(503, "ldap_tls_error");
+    let t = app.post(&format!("{}/test", d.path()), json!({})).await.expect(200, "OK");
+    assert_eq!(t.data()["success"], false);
+    let last = t.data()["steps"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!((last["step"].as_str(), last["ok"].as_bool()), (Some("tls"), Some(false)), "{}", t.body);
+    // Same with StartTLS: no bind happens over an unverified channel.
+    app.send(patch(json!({"serverUrl": d.s("ldap_url"), "bindPassword": d.s("bind_password")}))).await.expect(200, "OK");
+    sign_in(&app, &d, "alice", "alice-pw").await.0.expect(503, "ldap_tls_error");
+
+    // Settings are checked: a URL of another scheme, a filter without {username}, a password changed silently.
+    app.send(patch(json!({"serverUrl": "http://127.0.0.1:1", "bindPassword": "x"}))).await.expect(422, "VALIDATION_ERROR");
+    app.send(patch(json!({"userFilter": "(uid=alice)"}))).await.expect(422, "VALIDATION_ERROR");
+    app.send(patch(json!({"bindDn": "cn=other,dc=example,dc=com"}))).await.expect(422, "VALIDATION_ERROR");
+});
+
+both!(sso a_directory_that_never_answers_times_out_and_another_tenant_sees_nothing, |app: TestApp| async move {
+    let d = setup(&app, json!({})).await;
+    // Accepts TCP connections and never says a word.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    let patch = json!({"serverUrl": format!("ldaps://127.0.0.1:{port}"), "bindPassword": "x", "connectTimeoutSeconds": 1, "operationTimeoutSeconds": 1});
+    app.send(app.client.patch(app.url(&d.path())).json(&patch)).await.expect(200, "OK");
+    let started = std::time::Instant::now();
+    let (a, _) = sign_in(&app, &d, "alice", "alice-pw").await;
+    a.expect(503, "ldap_unavailable");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "bounded by the timeouts, not hanging");
+    let t = app.post(&format!("{}/test", d.path()), json!({"username": "alice"})).await.expect(200, "OK");
+    assert_eq!(t.data()["success"], false);
+    assert!(t.data()["message"].as_str().unwrap().contains("did not answer"), "{}", t.body);
+    hold.abort();
+
+    // Another org's owner: the connection does not exist for them, and they cannot sign in through it to their org.
+    let (other, _) = app.other_user("mallory@evil.test").await;
+    let path = d.path();
+    app.as_client(&other, reqwest::Method::GET, &path, None).await.expect(404, "NOT_FOUND");
+    app.as_client(&other, reqwest::Method::POST, &format!("{path}/test"), Some(json!({}))).await.expect(404, "NOT_FOUND");
+    // Unknown connection id: not found, and no directory is contacted.
+    let body = json!({"connectionId": "01JAAAAAAAAAAAAAAAAAAAAAAA", "username": "alice", "password": "alice-pw"});
+    app.as_client(&app.browser(), reqwest::Method::POST, "/api/auth/sso/ldap", Some(body)).await.expect(404, "sso_connection_not_found");
+});
