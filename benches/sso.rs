@@ -158,6 +158,12 @@ async fn run(label: &str, database_url: String) {
         db.close().await;
     }
 
+    // `BENCH_ONLY=saml` or `=ldap`: only that phase (e.g. under `perf record`).
+    match std::env::var("BENCH_ONLY").as_deref() {
+        Ok("saml") => return saml_acs(label, &server, &owner, &org).await,
+        Ok("ldap") => return ldap_sign_ins(label, &server, &owner, &org).await,
+        _ => {}
+    }
     // Warm-up: discovery and JWKS are cached after the first sign-in; same subject → returning user.
     idp.post("/scenario", json!({"sub": "bench-user", "email": "bench@example.com"})).await;
     for _ in 0..20 {
@@ -232,6 +238,7 @@ async fn run(label: &str, database_url: String) {
     );
     handoff(label, &server, &database_url, &owner).await;
     saml_acs(label, &server, &owner, &org).await;
+    ldap_sign_ins(label, &server, &owner, &org).await;
     println!("{label:<10} server peak RSS: {:.1} MiB", server.peak_rss_mib());
 }
 
@@ -370,6 +377,65 @@ async fn saml_acs(label: &str, server: &Server, owner: &Client, org: &str) {
             cpu * 1000.0 / n as f64
         );
     }
+}
+
+/// LDAP sign-ins against a real slapd over StartTLS: latency, throughput and the server's CPU per sign-in (search
+/// with the pooled service connection, bind on the pooled people connection, groups, the shared ending).
+async fn ldap_sign_ins(label: &str, server: &Server, owner: &Client, org: &str) {
+    let base = &server.base;
+    let dir = peers::Peer::start("ldap-directory.py", &[]).await;
+    let info: serde_json::Value = reqwest::get(format!("{}/info", dir.url)).await.unwrap().json().await.unwrap();
+    let c: serde_json::Value = owner
+        .post(format!("{base}/api/user/organizations/{org}/sso/connections"))
+        .json(&json!({"name": "bench-ldap", "protocol": "ldap", "serverUrl": info["ldap_url"], "caCertificate": info["ca_pem"],
+            "bindDn": info["bind_dn"], "bindPassword": info["bind_password"], "userBaseDn": info["people_dn"],
+            "groupRoles": [{"group": "engineers", "role": "member"}, {"group": "admins", "role": "admin"}]}))
+        .send().await.unwrap().json().await.unwrap();
+    let id = c["data"]["id"].as_str().expect("LDAP connection").to_string();
+    let url = format!("{base}/api/auth/sso/ldap");
+    let people = [("alice", "alice-pw"), ("bob", "bob-pw"), ("carol", "carol-pw")];
+    let sign_in = move |i: usize| {
+        let (url, id) = (url.clone(), id.clone());
+        let (name, pw) = people[i % people.len()];
+        async move {
+            let r = client().post(url).json(&json!({"connectionId": id, "username": name, "password": pw})).send().await.unwrap();
+            assert!(r.status().is_success(), "LDAP sign-in: {}", r.text().await.unwrap());
+        }
+    };
+    for i in 0..10 {
+        sign_in(i).await; // warm: pools open, identities exist
+    }
+    const N: usize = 300;
+    let mut lat = Vec::new();
+    let cpu0 = server.cpu_secs();
+    for i in 0..N / 3 {
+        let t = Instant::now();
+        sign_in(i).await;
+        lat.push(t.elapsed());
+    }
+    let seq_cpu = (server.cpu_secs() - cpu0) * 1000.0 / (N / 3) as f64;
+    let n = N - N / 3;
+    let (cpu0, t0) = (server.cpu_secs(), Instant::now());
+    let tasks: Vec<_> = (0..CONCURRENCY)
+        .map(|k| {
+            let sign_in = sign_in.clone();
+            tokio::spawn(async move {
+                for i in (k..n).step_by(CONCURRENCY) {
+                    sign_in(i).await;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let (secs, cpu) = (t0.elapsed().as_secs_f64(), server.cpu_secs() - cpu0);
+    println!(
+        "{label:<10} LDAP sign-in (StartTLS, pooled): sequential {}, server CPU {seq_cpu:.3} ms each; {CONCURRENCY} at a time {:.0}/s, server CPU {:.3} ms each",
+        percentiles(lat),
+        n as f64 / secs,
+        cpu * 1000.0 / n as f64
+    );
 }
 
 /// The console bundle of the last `cargo leptos build --release` (`make release`), raw and gzipped.

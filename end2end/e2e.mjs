@@ -33,6 +33,7 @@ let idp;
 let dns;
 let downstream;
 let samlIdp;
+let ldapDir;
 const dbUrl = `sqlite://${join(work, 'e2e.db')}?mode=rwc`;
 function cleanup(code) {
   clearTimeout(deadline);
@@ -41,6 +42,7 @@ function cleanup(code) {
   if (server && server.exitCode === null) server.kill('SIGTERM');
   if (idp && idp.exitCode === null) idp.kill('SIGTERM');
   if (samlIdp && samlIdp.exitCode === null) samlIdp.kill('SIGTERM');
+  if (ldapDir && ldapDir.exitCode === null) ldapDir.kill('SIGTERM');
   const done = () => { rmSync(work, { recursive: true, force: true }); process.exit(code); };
   (browser ? browser.close().catch(() => {}) : Promise.resolve()).then(done);
 }
@@ -89,6 +91,17 @@ function startSamlIdp() {
     samlIdp.stdout.on('data', (c) => { out += c.toString(); const m = out.match(/READY (\S+)/); if (m) resolvePromise(m[1]); });
     samlIdp.on('exit', (code) => reject(new Error(`saml-idp.py exited (${code})`)));
     setTimeout(() => reject(new Error('saml-idp.py did not start in 20 s')), 20_000);
+  });
+}
+
+// A private OpenLDAP directory (peers/ldap-directory.py) whose people have addresses at `mailDomain`.
+function startLdapDir(mailDomain) {
+  return new Promise((resolvePromise, reject) => {
+    ldapDir = spawn('python3', [join(import.meta.dirname, 'peers/ldap-directory.py')], { stdio: ['pipe', 'pipe', 'ignore'], env: { ...process.env, MAIL_DOMAIN: mailDomain } });
+    let out = '';
+    ldapDir.stdout.on('data', (c) => { out += c.toString(); const m = out.match(/READY (\S+)/); if (m) resolvePromise(m[1]); });
+    ldapDir.on('exit', (code) => reject(new Error(`ldap-directory.py exited (${code})`)));
+    setTimeout(() => reject(new Error('ldap-directory.py did not start in 20 s')), 20_000);
   });
 }
 
@@ -346,6 +359,53 @@ async function main() {
     await ctx.close();
     await page.reload();
     await page.getByRole('article', { name: 'SAML connection pysaml2' }).getByText('Active: takes sign-ins.').waitFor();
+  });
+
+  await step('the owner adds an LDAP connection and tests it step by step; an email at the domain goes to the LDAP form and into the console', async () => {
+    const info = await (await fetch(`${await startLdapDir(domain)}/info`)).json();
+    await page.goto(`${base}/orgs/${orgId}/sso`);
+    await hydrated();
+    await page.locator('#ldap-name').fill('Company directory');
+    await page.getByLabel('Server URL').fill(info.ldap_url);
+    await page.locator('#ldap-ca').fill(info.ca_pem);
+    await page.getByLabel('Service account bind DN').fill(info.bind_dn);
+    await page.getByLabel('Service account password').fill(info.bind_password);
+    await page.getByLabel('Base DN of people').fill(info.people_dn);
+    await page.locator('#ldap-domains').fill(domain);
+    await page.getByRole('button', { name: 'Add LDAP connection' }).click();
+    const card = page.getByRole('article', { name: 'LDAP connection Company directory' });
+    await card.waitFor();
+    await card.getByText('Not active yet').waitFor();
+    await card.getByLabel('Sample name to search for').fill('alice');
+    await card.getByRole('button', { name: 'Test connection' }).click();
+    const tested = page.getByRole('article', { name: 'LDAP connection Company directory' });
+    await tested.getByText('Test passed').waitFor();
+    for (const s of ['dns', 'connect', 'starttls', 'bind', 'search']) {
+      await tested.getByRole('cell', { name: s, exact: true }).waitFor();
+    }
+    await tested.getByText('Active: takes sign-ins.').waitFor();
+
+    const ctx = await browser.newContext();
+    const member = await ctx.newPage();
+    member.setDefaultTimeout(20_000);
+    await member.goto(`${base}/signin`);
+    await member.getByLabel('Work email').fill(`carol@${domain}`);
+    await member.getByRole('button', { name: 'Continue' }).click();
+    await member.waitForURL(/\/signin\/ldap\?/);
+    assert.equal(await member.getByLabel('Username or work email').inputValue(), `carol@${domain}`);
+    await member.getByLabel('Password').fill('not-her-password');
+    await member.getByRole('button', { name: 'Sign in' }).click();
+    await member.getByRole('alert').getByText('The name or password is not right').waitFor();
+    assert.ok(!member.url().includes('not-her-password'), 'no password in the URL');
+    await member.getByLabel('Password').fill('carol-pw');
+    await member.getByRole('button', { name: 'Sign in' }).click();
+    await member.waitForURL(`${base}/orgs/${orgId}`);
+    await ctx.close();
+
+    // The owner removes it again (with confirmation), so the domain routes to the OpenID Provider as before.
+    page.once('dialog', (d) => d.accept());
+    await tested.getByRole('button', { name: 'Delete connection' }).click();
+    await page.getByRole('article', { name: 'LDAP connection Company directory' }).waitFor({ state: 'detached' });
   });
 
   await step('the proven owner of that address takes the account over, and the account page says why', async () => {

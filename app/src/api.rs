@@ -309,6 +309,59 @@ pub async fn create_saml_connection(org_id: String, name: String, metadata_url: 
     Ok(crate::service::sso_connections::create(&state, &p, &org_id, &input, &ctx::meta().await).await?)
 }
 
+/// The console's "Add an LDAP connection": the chosen template fills the filter and attribute names.
+#[server(prefix = "/sfn", endpoint = "create_ldap_connection")]
+pub async fn create_ldap_connection(
+    org_id: String,
+    preset: String,
+    name: String,
+    server_url: String,
+    ca_certificate: String,
+    bind_dn: String,
+    bind_password: String,
+    user_base_dn: String,
+    domains: String,
+) -> Result<ConnectionInfo, AppError> {
+    let (state, p) = ctx::principal().await?;
+    let t = LDAP_PRESETS.iter().find(|t| t.0 == preset).unwrap_or(&LDAP_PRESETS[0]);
+    let input = ConnectionInput {
+        name: Some(name),
+        protocol: Some("ldap".into()),
+        server_url: Some(server_url),
+        ca_certificate: Some(ca_certificate),
+        bind_dn: Some(bind_dn),
+        bind_password: Some(bind_password),
+        user_base_dn: Some(user_base_dn),
+        user_filter: Some(t.2.into()),
+        subject_attribute: Some(t.3.into()),
+        email_attribute: Some(t.4.into()),
+        name_attribute: Some(t.5.into()),
+        group_attribute: Some(t.6.into()),
+        domains: Some(domains.split(',').map(|d| d.trim().to_string()).filter(|d| !d.is_empty()).collect()),
+        ..Default::default()
+    };
+    Ok(crate::service::sso_connections::create(&state, &p, &org_id, &input, &ctx::meta().await).await?)
+}
+
+/// A connection's test from its card (an LDAP connection also searches for the sample name); the result, with
+/// its steps, is shown on the card after the redirect.
+#[server(prefix = "/sfn", endpoint = "test_connection")]
+pub async fn test_connection(org_id: String, id: String, username: Option<String>) -> Result<ConnectionTest, AppError> {
+    let (state, p) = ctx::principal().await?;
+    let r = crate::service::sso_connections::test(&state, &p, &org_id, &id, username.as_deref(), &ctx::meta().await).await?;
+    ctx::put_notice(&p.user_id, &Notice::ConnectionTested(id, r.clone())).await?;
+    Ok(r)
+}
+
+/// The group -> role table of a SAML or LDAP connection, one `group = role` per line.
+#[server(prefix = "/sfn", endpoint = "set_group_roles")]
+pub async fn set_group_roles(org_id: String, id: String, rules: String, required: Option<String>) -> Result<ConnectionInfo, AppError> {
+    let (state, p) = ctx::principal().await?;
+    let rules = parse_group_lines(&rules).map_err(|m| AppError::new("VALIDATION_ERROR", m))?;
+    let input = ConnectionInput { group_roles: Some(rules), groups_required: Some(required.is_some()), ..Default::default() };
+    Ok(crate::service::sso_connections::update(&state, &p, &org_id, &id, &input, &ctx::meta().await).await?)
+}
+
 #[server(prefix = "/sfn", endpoint = "make_default_connection")]
 pub async fn make_default_connection(org_id: String, id: String) -> Result<ConnectionInfo, AppError> {
     let (state, p) = ctx::principal().await?;

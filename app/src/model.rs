@@ -171,6 +171,29 @@ pub struct LdapInfo {
     pub sign_in_url: String,
 }
 
+/// LDAP directory templates: (key, label, user filter, subject, email, name and group attributes, where to find
+/// the values). What the owner types wins over the template.
+pub const LDAP_PRESETS: [(&str, &str, &str, &str, &str, &str, &str, &str); 3] = [
+    ("openldap", "OpenLDAP", "(|(uid={username})(mail={username}))", "entryUUID", "mail", "cn", "memberOf",
+     "Server: ldaps://ldap.example.com:636 or ldap://ldap.example.com:389 (StartTLS). Base DN of people, e.g. ou=people,dc=example,dc=com. Enable the memberof overlay so people carry memberOf; give the service account read access to people and groups."),
+    ("freeipa", "FreeIPA / Red Hat IdM", "(&(objectClass=person)(|(uid={username})(mail={username})))", "ipaUniqueID", "mail", "cn", "memberOf",
+     "Server: ldaps://ipa.example.com:636. Base DN: cn=users,cn=accounts,dc=example,dc=com. Service account: a system account under cn=sysaccounts,cn=etc,dc=example,dc=com. Groups come as memberOf (cn=…,cn=groups,cn=accounts,…)."),
+    ("ad", "Active Directory", "(&(objectClass=user)(|(sAMAccountName={username})(userPrincipalName={username})(mail={username})))", "objectGUID", "mail", "displayName", "memberOf",
+     "Server: ldaps://dc1.corp.example.com:636 (LDAP signing requires TLS). Base DN: the users' OU or the domain, e.g. OU=Staff,DC=corp,DC=example,DC=com. Bind DN: a service account's DN or user@corp.example.com. Paste your enterprise CA if the DC certificate comes from AD CS."),
+];
+
+/// Group -> role rules as the console writes them, one per line: `group = role`.
+pub fn parse_group_lines(text: &str) -> Result<Vec<GroupRole>, String> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate().map(|(n, l)| (n + 1, l.trim())).filter(|(_, l)| !l.is_empty()) {
+        let Some((group, role)) = line.rsplit_once('=') else {
+            return Err(format!("Line {n}: write \"group = role\", e.g. \"engineers = member\"."));
+        };
+        out.push(GroupRole { group: group.trim().to_string(), role: role.trim().to_lowercase() });
+    }
+    Ok(out)
+}
+
 /// One step of an LDAP connection test (dns, connect, tls/starttls, bind, search) with its timing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -560,6 +583,8 @@ pub enum Notice {
     SsoTested(String, SsoTestResult),
     /// The org whose policy was saved.
     PolicySaved(String),
+    /// The connection that was tested, and the outcome (with an LDAP test's steps).
+    ConnectionTested(String, ConnectionTest),
 }
 
 impl Notice {
@@ -571,6 +596,7 @@ impl Notice {
             Notice::RecoveryCodes(_) => "recovery_codes",
             Notice::SsoTested(..) => "sso_test",
             Notice::PolicySaved(_) => "policy",
+            Notice::ConnectionTested(..) => "connection_test",
         }
     }
 }

@@ -45,14 +45,16 @@ ROOT_DN = f"cn=admin,{BASE_DN}"
 BIND_DN = f"cn=latchkey,{SERVICES_DN}"
 BIND_PASSWORD = "service-secret"
 
+# The people's mail domain (env MAIL_DOMAIN, default example.com; the browser test uses its own verified domain).
+MAIL_DOMAIN = os.environ.get("MAIL_DOMAIN", "example.com")
 # uid -> (cn, givenName, sn, mail or None, password)
 PEOPLE = {
-    "alice": ("Alice Liddell", "Alice", "Liddell", "alice@example.com", "alice-pw"),
-    "bob": ("Bob Builder", "Bob", "Builder", "bob@example.com", "bob-pw"),
-    "carol": ("Carol Danvers", "Carol", "Danvers", "carol@example.com", "carol-pw"),
+    "alice": ("Alice Liddell", "Alice", "Liddell", f"alice@{MAIL_DOMAIN}", "alice-pw"),
+    "bob": ("Bob Builder", "Bob", "Builder", f"bob@{MAIL_DOMAIN}", "bob-pw"),
+    "carol": ("Carol Danvers", "Carol", "Danvers", f"carol@{MAIL_DOMAIN}", "carol-pw"),
     "nomail": ("No Mail", "No", "Mail", None, "nomail-pw"),
-    "dup1": ("Dup One", "Dup", "One", "shared@example.com", "dup-pw"),
-    "dup2": ("Dup Two", "Dup", "Two", "shared@example.com", "dup-pw"),
+    "dup1": ("Dup One", "Dup", "One", f"shared@{MAIL_DOMAIN}", "dup-pw"),
+    "dup2": ("Dup Two", "Dup", "Two", f"shared@{MAIL_DOMAIN}", "dup-pw"),
 }
 GROUPS = {"engineers": ["alice", "bob"], "admins": ["alice"]}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # what /group and /password accept as uid / group

@@ -192,3 +192,47 @@ both!(sso a_directory_that_never_answers_times_out_and_another_tenant_sees_nothi
     let body = json!({"connectionId": "01JAAAAAAAAAAAAAAAAAAAAAAA", "username": "alice", "password": "alice-pw"});
     app.as_client(&app.browser(), reqwest::Method::POST, "/api/auth/sso/ldap", Some(body)).await.expect(404, "sso_connection_not_found");
 });
+
+both!(sso an_application_started_sign_in_goes_through_the_ldap_form_and_gets_its_token, |app: TestApp| async move {
+    let d = setup(&app, json!({})).await;
+    app.post(&format!("{}/test", d.path()), json!({})).await.expect(200, "OK");
+    crate::applications::make_operator(&app, "owner@owner-co.test").await;
+    const REDIRECT: &str = "http://127.0.0.1:9/app/callback";
+    let reg = crate::applications::register(&app, &app.client, REDIRECT, "latchkey").await;
+    let (client_id, secret) = (reg["application"]["clientId"].as_str().unwrap().to_string(), reg["clientSecret"].as_str().unwrap().to_string());
+    let browser = app.browser();
+    let q: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", &client_id)
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("state", "st-42")
+        .append_pair("login_hint", "alice@example.com")
+        .finish();
+    let r = browser.get(app.url(&format!("/api/auth/sso/acme/login?{q}"))).send().await.unwrap();
+    let form = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(form.starts_with("/signin/ldap?") && form.contains(&client_id) && form.contains("state=st-42"), "{form}");
+    // The page carries the application's parameters into the form, as hidden fields.
+    let html = browser.get(app.url(&form)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains(&format!("name=\"clientId\" value=\"{client_id}\"")), "hidden clientId in the form");
+    // A wrong password comes back to the form with the code, the application's parameters kept, no password in the URL.
+    let fields = |pw: &str| {
+        vec![("connectionId", d.conn_id.clone()), ("username", "alice".to_string()), ("password", pw.to_string()),
+             ("clientId", client_id.clone()), ("redirectUri", REDIRECT.to_string()), ("state", "st-42".to_string())]
+    };
+    let r = browser.post(app.url("/api/auth/sso/ldap")).form(&fields("wrong")).send().await.unwrap();
+    let back = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(back.starts_with("/signin/ldap?") && back.contains("error=ldap_invalid_credentials") && back.contains(&client_id) && !back.contains("wrong"), "{back}");
+    // The right one: straight to the application with a one-time token it redeems.
+    let r = browser.post(app.url("/api/auth/sso/ldap")).form(&fields("alice-pw")).send().await.unwrap();
+    let landing = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(landing.starts_with(REDIRECT) && landing.contains("state=st-42"), "{landing}");
+    let token = url::Url::parse(&landing).unwrap().query_pairs().find(|(k, _)| k == "token").unwrap().1.to_string();
+    let a = app
+        .send(client().post(app.url("/api/auth/sso/authenticate")).basic_auth(&client_id, Some(&secret)).json(&json!({"ssoToken": token})))
+        .await
+        .expect(200, "OK");
+    assert_eq!(a.data()["memberAuthenticated"], true);
+    assert_eq!(a.data()["protocol"], "ldap");
+    assert_eq!(a.data()["connectionId"], d.conn_id.as_str());
+    assert_eq!(a.data()["member"]["email"], "alice@example.com");
+    assert_eq!(a.data()["member"]["role"], "admin", "the role the directory's groups give");
+});

@@ -11,9 +11,9 @@ use crate::service::{crypto::sha256_hex, now_ms, RequestMeta};
 use crate::state::AppState;
 use std::time::Duration;
 
-/// Attempts per typed name (per connection) and per client address in a 15-minute window.
+/// Attempts per typed name (per connection) in a 15-minute window (a success starts it again); per client address
+/// the instance's SSO limit per minute applies (`--sso-rate-limit`).
 const PER_NAME: i64 = 10;
-const PER_ADDRESS: i64 = 100;
 const WINDOW_MS: i64 = 15 * 60 * 1000;
 
 /// What the form or the API sent.
@@ -117,11 +117,18 @@ pub async fn authenticate(state: &AppState, c: &ConnectionRow, s: &LdapSettings,
         })
     })
     .await?;
-    let entry = match entries.len() {
-        1 => entries.into_iter().next().expect("one entry"),
-        0 => return Err(invalid(format!("no entry matches {username:?}"))),
-        n => return Err(invalid(format!("{n} or more entries match {username:?}"))),
-    };
+    if entries.len() != 1 {
+        // The same round trips as a wrong password (a bind the directory refuses), so the time taken does not
+        // tell whether the name exists.
+        let decoy = format!("cn=latchkey-no-such-entry-{},{}", sha256_hex(username).get(..16).unwrap_or_default(), s.user_base_dn);
+        let _ = with_lease(state, c, s, service_password, Kind::People, |l| {
+            let decoy = decoy.clone();
+            Box::pin(async move { pool::bind(&mut l.ldap, &decoy, "not-a-password", op_timeout).await })
+        })
+        .await;
+        return Err(invalid(if entries.is_empty() { format!("no entry matches {username:?}") } else { format!("several entries match {username:?}") }));
+    }
+    let entry = entries.into_iter().next().expect("one entry");
     let dn = entry.dn.clone();
     let ok = with_lease(state, c, s, service_password, Kind::People, |l| {
         let (dn, password) = (dn.clone(), password.to_string());
@@ -162,7 +169,7 @@ async fn limit(state: &AppState, c: &ConnectionRow, username: &str, meta: &Reque
     let name_key = format!("ldap:name:{}:{}", c.id, sha256_hex(&username.trim().to_lowercase()));
     crate::service::auth::limit(state, &name_key, PER_NAME, WINDOW_MS).await.map_err(limited)?;
     if let Some(ip) = &meta.ip {
-        crate::service::auth::limit(state, &format!("ldap:ip:{ip}"), PER_ADDRESS, WINDOW_MS).await.map_err(limited)?;
+        crate::service::auth::limit(state, &format!("ldap:ip:{ip}"), state.settings.sso_rate_limit_per_minute, 60_000).await.map_err(limited)?;
     }
     Ok(())
 }
