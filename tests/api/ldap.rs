@@ -84,6 +84,12 @@ both!(sso ldap_sign_in_over_starttls_maps_groups_at_every_sign_in, |app: TestApp
     d.peer.call("/group", json!({"group": "admins", "add": ["bob"]})).await;
     sign_in(&app, &d, "bob", "bob-pw").await.0.expect(200, "OK");
     assert_eq!(app.role_of(&d.org_id, "bob@example.com").await.as_deref(), Some("admin"));
+    // Groups by a group search instead of memberOf: the same roles (entries' DNs match the rules by CN).
+    let search = json!({"groupAttribute": "", "groupBaseDn": d.s("groups_dn"), "groupFilter": "(member={dn})"});
+    app.send(app.client.patch(app.url(&d.path())).json(&search)).await.expect(200, "OK");
+    d.peer.call("/group", json!({"group": "admins", "remove": ["bob"]})).await;
+    sign_in(&app, &d, "bob", "bob-pw").await.0.expect(200, "OK");
+    assert_eq!(app.role_of(&d.org_id, "bob@example.com").await.as_deref(), Some("member"), "a group search finds engineers only");
     let identities: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM identities WHERE connection_id = $1").bind(&d.conn_id).fetch_one(&app.db).await.unwrap();
     assert_eq!(identities, 2, "one identity per person (entryUUID), whatever name they typed");
 
