@@ -67,7 +67,8 @@ pub async fn sign_in(State(state): State<AppState>, session: Session, Meta(meta)
         (Ok(to), false) => ok(StatusCode::OK, "Signed in.", serde_json::json!({ "redirectTo": to })),
         (Err(f), true) => {
             let mut q = url::form_urlencoded::Serializer::new(String::new());
-            q.append_pair("connection_id", &b.connection_id).append_pair("username", b.username.trim()).append_pair("error", f.code);
+            let typed: String = b.username.trim().chars().take(256).collect();
+            q.append_pair("connection_id", &b.connection_id).append_pair("username", &typed).append_pair("error", f.code);
             if let Some(a) = &app {
                 q.append_pair("client_id", &a.client_id).append_pair("redirect_uri", &a.redirect_uri);
                 if let Some(s) = &a.state {

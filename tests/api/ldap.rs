@@ -87,9 +87,15 @@ both!(sso ldap_sign_in_over_starttls_maps_groups_at_every_sign_in, |app: TestApp
     // Groups by a group search instead of memberOf: the same roles (entries' DNs match the rules by CN).
     let search = json!({"groupAttribute": "", "groupBaseDn": d.s("groups_dn"), "groupFilter": "(member={dn})"});
     app.send(app.client.patch(app.url(&d.path())).json(&search)).await.expect(200, "OK");
-    d.peer.call("/group", json!({"group": "admins", "remove": ["bob"]})).await;
+    app.send(app.client.patch(app.url(&d.path())).json(&json!({"groupRoles": [{"group": "admins", "role": "admin"}], "defaultRole": "member"}))).await.expect(200, "OK");
     sign_in(&app, &d, "bob", "bob-pw").await.0.expect(200, "OK");
-    assert_eq!(app.role_of(&d.org_id, "bob@example.com").await.as_deref(), Some("member"), "a group search finds engineers only");
+    assert_eq!(app.role_of(&d.org_id, "bob@example.com").await.as_deref(), Some("admin"), "the group search finds admins");
+    // A group base that does not exist is not "no groups": nobody is demoted on an incomplete answer.
+    app.send(app.client.patch(app.url(&d.path())).json(&json!({"groupBaseDn": "ou=nowhere,dc=example,dc=com"}))).await.expect(200, "OK");
+    sign_in(&app, &d, "bob", "bob-pw").await.0.expect(503, "ldap_unavailable");
+    assert_eq!(app.role_of(&d.org_id, "bob@example.com").await.as_deref(), Some("admin"));
+    // A group filter cannot use what the person typed.
+    app.send(app.client.patch(app.url(&d.path())).json(&json!({"groupFilter": "(memberUid={username})"}))).await.expect(422, "VALIDATION_ERROR");
     let identities: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM identities WHERE connection_id = $1").bind(&d.conn_id).fetch_one(&app.db).await.unwrap();
     assert_eq!(identities, 2, "one identity per person (entryUUID), whatever name they typed");
 
@@ -112,6 +118,7 @@ both!(sso wrong_empty_injected_unknown_and_ambiguous_names_get_one_answer, |app:
         ("alice", ""),
         ("*)(uid=*", "alice-pw"),
         ("*", "alice-pw"),
+        ("alic*", "alice-pw"),
         ("alice)(|(uid=*", "alice-pw"),
         ("nobody", "alice-pw"),
         ("shared@example.com", "dup-pw"),
@@ -124,6 +131,9 @@ both!(sso wrong_empty_injected_unknown_and_ambiguous_names_get_one_answer, |app:
     assert_eq!(messages.len(), 1, "an unknown name and a wrong password read the same: {messages:?}");
     assert_eq!(users(&app).await, before, "nothing created");
     assert!(app.audit_actions(&d.org_id).await.contains(&"sso.login".to_string()), "failures are audited for the org");
+    // Two entries with one address: the first signs in; the second never reaches that account.
+    sign_in(&app, &d, "dup1", "dup-pw").await.0.expect(200, "OK");
+    sign_in(&app, &d, "dup2", "dup-pw").await.0.expect(403, "sso_account_conflict");
     // An entry without an email cannot sign in.
     sign_in(&app, &d, "nomail", "nomail-pw").await.0.expect(403, "ldap_user_attribute_missing");
     // The password is in no log line and no audit row.
@@ -151,7 +161,9 @@ both!(sso required_groups_refuse_others_and_ldaps_needs_the_right_ca, |app: Test
     let patch = |body: Value| app.client.patch(app.url(&d.path())).json(&body);
     app.send(patch(json!({"serverUrl": d.s("ldaps_url"), "bindPassword": d.s("bind_password")}))).await.expect(200, "OK");
     sign_in(&app, &d, "alice", "alice-pw").await.0.expect(200, "OK");
-    app.send(patch(json!({"caCertificate": d.s("other_ca_pem")}))).await.expect(200, "OK");
+    // A new CA (or plaintext) needs the password again: a stored password never goes to a server trusted otherwise.
+    app.send(patch(json!({"caCertificate": d.s("other_ca_pem")}))).await.expect(422, "VALIDATION_ERROR");
+    app.send(patch(json!({"caCertificate": d.s("other_ca_pem"), "bindPassword": d.s("bind_password")}))).await.expect(200, "OK");
     sign_in(&app, &d, "alice", "alice-pw").await.0.expect(503, "ldap_tls_error");
     let t = app.post(&format!("{}/test", d.path()), json!({})).await.expect(200, "OK");
     assert_eq!(t.data()["success"], false);
@@ -160,6 +172,8 @@ both!(sso required_groups_refuse_others_and_ldaps_needs_the_right_ca, |app: Test
     // Same with StartTLS: no bind happens over an unverified channel.
     app.send(patch(json!({"serverUrl": d.s("ldap_url"), "bindPassword": d.s("bind_password")}))).await.expect(200, "OK");
     sign_in(&app, &d, "alice", "alice-pw").await.0.expect(503, "ldap_tls_error");
+    // Turning TLS off needs the password again too.
+    app.send(patch(json!({"allowPlaintext": true}))).await.expect(422, "VALIDATION_ERROR");
 
     // Settings are checked: a URL of another scheme, a filter without {username}, a password changed silently.
     app.send(patch(json!({"serverUrl": "http://127.0.0.1:1", "bindPassword": "x"}))).await.expect(422, "VALIDATION_ERROR");
@@ -188,6 +202,31 @@ both!(sso a_directory_that_never_answers_times_out_and_another_tenant_sees_nothi
     assert_eq!(t.data()["success"], false);
     assert!(t.data()["message"].as_str().unwrap().contains("did not answer"), "{}", t.body);
     hold.abort();
+
+    // A hostile directory answers with 100,000 nested SEQUENCEs (a recursive decoder would overflow the stack and
+    // take the whole server down): refused as unavailable, and the server keeps serving.
+    let hostile = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = hostile.local_addr().unwrap().port();
+    let serve = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut deep = vec![0x05u8, 0x00];
+        for _ in 0..100_000 {
+            let mut outer = vec![0x30u8, 0x84];
+            outer.extend_from_slice(&(deep.len() as u32).to_be_bytes());
+            outer.extend_from_slice(&deep);
+            deep = outer;
+        }
+        while let Ok((mut s, _)) = hostile.accept().await {
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf).await;
+            let _ = s.write_all(&deep).await;
+        }
+    });
+    let patch = json!({"serverUrl": format!("ldap://127.0.0.1:{port}"), "allowPlaintext": true, "bindPassword": "x"});
+    app.send(app.client.patch(app.url(&d.path())).json(&patch)).await.expect(200, "OK");
+    sign_in(&app, &d, "alice", "alice-pw").await.0.expect(503, "ldap_unavailable");
+    assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), 200, "the server is still up");
+    serve.abort();
 
     // Another org's owner: the connection does not exist for them, and they cannot sign in through it to their org.
     let (other, _) = app.other_user("mallory@evil.test").await;

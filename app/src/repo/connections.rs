@@ -233,6 +233,16 @@ pub async fn touch_identity<'e>(ex: impl Executor<'e, Database = Any>, connectio
 }
 
 /// Unlinks every identity of a connection (its issuer changed); returns how many.
+/// Whether `user_id` already has an identity (another subject) at `connection_id`.
+pub async fn user_has_identity<'e>(ex: impl Executor<'e, Database = Any>, connection_id: &str, user_id: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM identities WHERE connection_id = $1 AND user_id = $2")
+        .bind(connection_id)
+        .bind(user_id)
+        .fetch_one(ex)
+        .await
+        .map(|n| n > 0)
+}
+
 pub async fn delete_identities<'e>(ex: impl Executor<'e, Database = Any>, connection_id: &str) -> sqlx::Result<u64> {
     sqlx::query("DELETE FROM identities WHERE connection_id = $1").bind(connection_id).execute(ex).await.map(|r| r.rows_affected())
 }

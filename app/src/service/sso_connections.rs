@@ -254,8 +254,15 @@ fn apply_ldap(state: &AppState, c: &mut ConnectionRow, b: &ConnectionInput, crea
     match password {
         Some(p) => c.secret = Some(state.secrets.seal(p.as_bytes(), &ldap::secret_aad(&c.id))?),
         // The stored password was given for one server and account: it is never sent to another.
-        None if before.server_url != s.server_url || before.bind_dn != s.bind_dn => {
-            return Err(ServiceError::validation("bindPassword", "Give the service account's password again when the server URL or bind DN changes."));
+        None if before.server_url != s.server_url
+            || before.bind_dn != s.bind_dn
+            || before.ca_certificate != s.ca_certificate
+            || (s.allow_plaintext && !before.allow_plaintext) =>
+        {
+            return Err(ServiceError::validation(
+                "bindPassword",
+                "Give the service account's password again when the server URL, bind DN, CA certificate or plaintext setting changes.",
+            ));
         }
         None => {}
     }
@@ -379,8 +386,10 @@ pub async fn update(state: &AppState, p: &Principal, org_id: &str, id: &str, b: 
     }
     // New IdP settings are untested: the connection stops taking routed sign-ins until a test sign-in passes.
     // (For SAML only what names and proves the IdP counts; the SP's own policy switches do not.)
-    let idp_side = |json: &str| match serde_json::from_str::<SamlSettings>(json) {
-        Ok(s) if c.protocol == "saml" => format!("{}|{}|{:?}", s.idp_entity_id, s.idp_sso_url, s.idp_certificates),
+    // (For LDAP: the directory, the trust in it and how people are found; group settings and timeouts do not.)
+    let idp_side = |json: &str| match (c.protocol.as_str(), serde_json::from_str::<SamlSettings>(json), serde_json::from_str::<LdapSettings>(json)) {
+        ("saml", Ok(s), _) => format!("{}|{}|{:?}", s.idp_entity_id, s.idp_sso_url, s.idp_certificates),
+        ("ldap", _, Ok(s)) => format!("{}|{}|{:?}|{}|{}|{}|{}", s.server_url, s.allow_plaintext, s.ca_certificate, s.bind_dn, s.user_base_dn, s.user_filter, s.subject_attribute),
         _ => json.to_string(),
     };
     if idp_side(&c.settings) != idp_side(&before) {
@@ -401,7 +410,7 @@ pub async fn update(state: &AppState, p: &Principal, org_id: &str, id: &str, b: 
         action: "connection.update",
         target: Some(&c.id),
         outcome: Outcome::Success,
-        detail: Some(format!("settings_changed={} secret_changed={}", c.settings != before, b.client_secret.is_some())),
+        detail: Some(format!("settings_changed={} secret_changed={}", c.settings != before, b.client_secret.is_some() || b.bind_password.is_some())),
     })
     .await?;
     tx.commit().await?;
@@ -416,6 +425,7 @@ pub async fn delete(state: &AppState, p: &Principal, org_id: &str, id: &str, met
     super::policy::guard_connection_delete(state, &a.org.id, &c.id).await?;
     let mut tx = crate::repo::begin(&state.db).await?;
     let ended = repo::sessions::delete_for_connection(&mut *tx, &c.id).await?;
+    state.sso.ldap.forget(&c.id);
     repo::connections::delete(&mut *tx, &c.id).await?;
     audit::record(&mut *tx, p, meta, Event {
         org_id: Some(&a.org.id),

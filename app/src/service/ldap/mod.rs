@@ -11,6 +11,7 @@
 //!   per connection and node: one bound as the service account (searches), one only for people's binds (a bind
 //!   replaces the previous identity, so it needs no rebind).
 pub mod pool;
+pub mod wire;
 
 use crate::model::ConnectionInput;
 use crate::service::error::{ServiceError, ServiceResult};
@@ -164,6 +165,10 @@ pub fn apply(s: &mut LdapSettings, b: &ConnectionInput, creating: bool) -> Servi
         s.group_base_dn = if v.trim().is_empty() { None } else { Some(text("groupBaseDn", v, 1024, "Give the base DN of the groups, e.g. ou=groups,dc=example,dc=com.")?) };
     }
     if let Some(v) = &b.group_filter {
+        if v.contains("{username}") {
+            // What a person types is not who they are: groups are looked up by the entry's DN only.
+            return Err(ServiceError::validation("groupFilter", "A group filter finds groups by the person's entry: use {dn}, not {username}."));
+        }
         s.group_filter = if v.trim().is_empty() { None } else { Some(filter("groupFilter", v, "{dn}")?) };
     }
     if s.group_base_dn.is_some() && s.group_filter.is_none() {

@@ -1,7 +1,7 @@
 //! The directory client: connections made through the SSRF guard, TLS by the connection's CA, and two bounded
 //! pools per connection (service-bound for searches, and people's binds). Nothing here outlives a settings change:
 //! a pool is keyed by the connection's settings and secret, so new settings open new connections.
-use super::LdapSettings;
+use super::{wire, LdapSettings};
 use crate::service::safe_http;
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Scope, SearchEntry, SearchOptions, StdStream};
 use std::collections::HashMap;
@@ -54,18 +54,6 @@ pub fn roots_from_pem(pem: &str) -> Result<rustls::RootCertStore, String> {
     Ok(roots)
 }
 
-fn tls_config(s: &LdapSettings) -> Result<Option<Arc<rustls::ClientConfig>>, DirError> {
-    let Some(pem) = &s.ca_certificate else { return Ok(None) };
-    let roots = roots_from_pem(pem).map_err(DirError::Tls)?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| DirError::Tls(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Some(Arc::new(config)))
-}
-
 /// One step of a connection test, with its timing.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Step {
@@ -116,26 +104,42 @@ pub async fn open(s: &LdapSettings, allow_private: bool, mut steps: Option<&mut 
         Ok(Ok(tcp)) => Ok(tcp),
     };
     record("connect", t, &tcp.as_ref().map(|_| ()).map_err(|e| DirError::Unavailable(e.detail().to_string())));
-    let tcp = tcp?.into_std().map_err(|e| DirError::Unavailable(e.to_string()))?;
+    let mut tcp = tcp?;
     let t = Instant::now();
-    let mut settings = LdapConnSettings::new().set_std_stream(StdStream::Tcp(tcp)).set_conn_timeout(connect_timeout);
-    settings = settings.set_starttls(!s.is_ldaps() && !s.allow_plaintext);
-    if let Some(config) = tls_config(s)? {
-        settings = settings.set_config(config);
-    }
-    let opened = match LdapConnAsync::with_settings(settings, &s.server_url).await {
+    // ldap3 speaks plaintext LDAP over a socket pair; Latchkey does StartTLS/TLS and checks every message (wire.rs).
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().map_err(|e| DirError::Unavailable(e.to_string()))?;
+    ours.set_nonblocking(true).map_err(|e| DirError::Unavailable(e.to_string()))?;
+    let ours = tokio::net::UnixStream::from_std(ours).map_err(|e| DirError::Unavailable(e.to_string()))?;
+    let secured = if s.uses_tls() {
+        let handshake = async {
+            if !s.is_ldaps() {
+                wire::start_tls(&mut tcp).await.map_err(|e| DirError::Tls(format!("StartTLS with {host}:{port} failed: {e}")))?;
+            }
+            let config = wire::tls_config(s.ca_certificate.as_deref()).map_err(DirError::Tls)?;
+            let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| DirError::Tls(format!("{host} is not a usable TLS server name: {e}")))?;
+            tokio_rustls::TlsConnector::from(config)
+                .connect(name, tcp)
+                .await
+                .map_err(|e| DirError::Tls(format!("TLS with {host}:{port} failed: {e}")))
+        };
+        let r = match tokio::time::timeout(connect_timeout, handshake).await {
+            Err(_) => Err(DirError::Unavailable(format!("{host}:{port} accepted the connection but did not answer within {} s", s.connect_timeout_secs))),
+            Ok(r) => r,
+        };
+        record(if s.is_ldaps() { "tls" } else { "starttls" }, t, &r.as_ref().map(|_| ()).map_err(|e| DirError::Tls(e.detail().to_string())));
+        tokio::spawn(wire::relay(r?, ours));
+    } else {
+        tokio::spawn(wire::relay(tcp, ours));
+    };
+    let _ = secured;
+    let settings = LdapConnSettings::new().set_std_stream(StdStream::Unix(theirs)).set_conn_timeout(connect_timeout);
+    match LdapConnAsync::with_settings(settings, "ldapi:///").await {
         Ok((conn, ldap)) => {
             ldap3::drive!(conn);
             Ok(ldap)
         }
-        Err(LdapError::Timeout { .. }) => Err(DirError::Unavailable(format!("{host}:{port} accepted the connection but did not answer within {} s", s.connect_timeout_secs))),
-        Err(e) if s.uses_tls() => Err(DirError::Tls(format!("TLS with {host}:{port} failed: {e}"))),
         Err(e) => Err(DirError::Unavailable(format!("{host}:{port}: {e}"))),
-    };
-    if s.uses_tls() {
-        record(if s.is_ldaps() { "tls" } else { "starttls" }, t, &opened.as_ref().map(|_| ()).map_err(|e| DirError::Tls(e.detail().to_string())));
     }
-    opened
 }
 
 /// A simple bind; `Ok(false)` for invalid credentials (result code 49).
@@ -159,8 +163,9 @@ fn unavailable(e: LdapError, timeout: Duration) -> DirError {
     }
 }
 
-/// Searches `base` (subtree) with at most `limit` entries; more than `limit` is reported as `limit + 1` entries.
-pub async fn search(ldap: &mut Ldap, base: &str, filter: &str, attrs: &[&str], limit: i32, timeout: Duration) -> Result<Vec<SearchEntry>, DirError> {
+/// Searches `base` (subtree) for at most `limit` entries. Also answers whether the answer is complete: a size
+/// limit hit (by us or by the server) or a missing base is not (for people: ambiguous; for groups: unusable).
+pub async fn search(ldap: &mut Ldap, base: &str, filter: &str, attrs: &[&str], limit: i32, timeout: Duration) -> Result<(Vec<SearchEntry>, bool), DirError> {
     let r = ldap
         .with_timeout(timeout)
         .with_search_options(SearchOptions::new().sizelimit(limit + 1))
@@ -168,12 +173,13 @@ pub async fn search(ldap: &mut Ldap, base: &str, filter: &str, attrs: &[&str], l
         .await
         .map_err(|e| unavailable(e, timeout))?;
     let (entries, res) = (r.0, r.1);
-    match res.rc {
-        0 | 4 => {} // success, or size limit exceeded (several matches)
-        32 => return Ok(Vec::new()), // no such object: the base does not exist
+    let complete = match res.rc {
+        0 => entries.len() <= limit as usize,
+        4 => false,                          // size limit exceeded
+        32 => return Ok((Vec::new(), false)), // no such object: the base does not exist
         rc => return Err(DirError::Unavailable(format!("search answered result code {rc} ({})", res.text.chars().take(200).collect::<String>()))),
-    }
-    Ok(entries.into_iter().take(limit as usize + 1).map(SearchEntry::construct).collect())
+    };
+    Ok((entries.into_iter().take(limit as usize + 1).map(SearchEntry::construct).collect(), complete))
 }
 
 struct Idle {
@@ -229,6 +235,11 @@ impl Pools {
         };
         let reusable = {
             let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            // Idle connections of every pool age out here, so a connection nobody uses does not keep sockets.
+            for pool in map.values_mut() {
+                pool.idle.retain(|i| i.since.elapsed() < MAX_IDLE);
+            }
+            map.retain(|_, p| !p.idle.is_empty() || Arc::strong_count(&p.permits) > 1 || p.permits.available_permits() < POOL_SIZE);
             let pool = map.get_mut(&(id.to_string(), kind)).filter(|p| p.key == key);
             let mut found = None;
             if let Some(pool) = pool {

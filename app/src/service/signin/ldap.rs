@@ -72,7 +72,8 @@ async fn with_lease<T>(
                 state.sso.ldap.give_back(lease);
                 return Ok(v);
             }
-            Err(DirError::Unavailable(d)) if lease.reused && attempt == 0 => {
+            // A person's bind is never sent twice (directories count failed binds towards lockouts).
+            Err(DirError::Unavailable(d)) if lease.reused && attempt == 0 && kind == Kind::Service => {
                 tracing::debug!(detail = %d, "a pooled LDAP connection failed; retrying on a new one");
             }
             Err(e) => return Err(e),
@@ -109,7 +110,7 @@ pub async fn authenticate(state: &AppState, c: &ConnectionRow, s: &LdapSettings,
     if !s.group_attribute.is_empty() {
         attrs.push(s.group_attribute.clone());
     }
-    let entries = with_lease(state, c, s, service_password, Kind::Service, |l| {
+    let (entries, complete) = with_lease(state, c, s, service_password, Kind::Service, |l| {
         let (base, filter, attrs) = (s.user_base_dn.clone(), filter.clone(), attrs.clone());
         Box::pin(async move {
             let refs: Vec<&str> = attrs.iter().map(String::as_str).collect();
@@ -117,7 +118,7 @@ pub async fn authenticate(state: &AppState, c: &ConnectionRow, s: &LdapSettings,
         })
     })
     .await?;
-    if entries.len() != 1 {
+    if entries.len() != 1 || !complete {
         // The same round trips as a wrong password (a bind the directory refuses), so the time taken does not
         // tell whether the name exists.
         let decoy = format!("cn=latchkey-no-such-entry-{},{}", sha256_hex(username).get(..16).unwrap_or_default(), s.user_base_dn);
@@ -126,10 +127,13 @@ pub async fn authenticate(state: &AppState, c: &ConnectionRow, s: &LdapSettings,
             Box::pin(async move { pool::bind(&mut l.ldap, &decoy, "not-a-password", op_timeout).await })
         })
         .await;
-        return Err(invalid(if entries.is_empty() { format!("no entry matches {username:?}") } else { format!("several entries match {username:?}") }));
+        // (The typed name is not recorded: it is often a password typed in the wrong field.)
+        return Err(invalid(if entries.is_empty() { "no entry matches the typed name".into() } else { "several entries match the typed name".into() }));
     }
     let entry = entries.into_iter().next().expect("one entry");
     let dn = entry.dn.clone();
+    // Guessing one person's password by their aliases (uid, mail, other spellings) counts against that person.
+    limit_key(state, c, &format!("ldap:dn:{}:{}", c.id, sha256_hex(&dn.to_lowercase()))).await?;
     let ok = with_lease(state, c, s, service_password, Kind::People, |l| {
         let (dn, password) = (dn.clone(), password.to_string());
         Box::pin(async move { pool::bind(&mut l.ldap, &dn, &password, op_timeout).await })
@@ -148,14 +152,27 @@ pub async fn authenticate(state: &AppState, c: &ConnectionRow, s: &LdapSettings,
     };
     if let (Some(base), Some(template)) = (&s.group_base_dn, &s.group_filter) {
         let filter = ldap::fill(template, username, &dn);
-        let found = with_lease(state, c, s, service_password, Kind::Service, |l| {
+        let (found, complete) = with_lease(state, c, s, service_password, Kind::Service, |l| {
             let (base, filter) = (base.clone(), filter.clone());
             Box::pin(async move { pool::search(&mut l.ldap, &base, &filter, &["cn"], 1000, op_timeout).await })
         })
         .await?;
+        // A partial list (size limit, or a group base that does not exist) must not demote or remove anyone.
+        if !complete {
+            return Err(DirError::Unavailable(format!("the group search under {base} did not answer completely (missing base or size limit)")));
+        }
         groups.extend(found.into_iter().map(|g| g.dn));
     }
     Ok(DirectoryUser { dn, subject, email, name, groups })
+}
+
+/// Counts one attempt against `key` (per name, per entry); refuses past `PER_NAME` in the window.
+async fn limit_key(state: &AppState, c: &ConnectionRow, key: &str) -> Result<(), DirError> {
+    match crate::service::auth::limit(state, key, PER_NAME, WINDOW_MS).await {
+        Ok(()) => Ok(()),
+        Err(crate::service::ServiceError::RateLimited { .. }) => Err(DirError::InvalidCredentials(format!("too many attempts for this entry at connection {}", c.id))),
+        Err(e) => Err(DirError::Unavailable(format!("rate limit: {e}"))),
+    }
 }
 
 /// Counts one attempt for the name and the client address; refuses past the limits.
@@ -195,13 +212,15 @@ async fn sign_in_inner(state: &AppState, session: &tower_sessions::Session, logi
     let person = authenticate(state, &c, &s, &service_password, login.username, login.password).await.map_err(|e| failure(&c, e))?;
     let email = Email::parse(&person.email).map_err(|_| SsoFailure::new("ldap_user_attribute_missing", format!("{} has no usable email: {:?}", person.dn, person.email), Some(&org.id)))?;
     let signed_in_as = super::super::oidc::signed_in_user(state, session).await?;
-    let issuer = format!("ldap:{}", s.user_base_dn.to_lowercase());
+    // Stable while the connection's server or base DN is edited (the subject, e.g. entryUUID, is the person).
+    let issuer = format!("ldap:{}", c.id);
     let a = Assertion { issuer: &issuer, subject: &person.subject, email: &email, name: person.name.as_deref(), groups: Some(&person.groups), signed_in_as: signed_in_as.as_deref() };
     let end = Ending { method: "sso", protocol: "ldap", return_to: login.return_to.clone(), app: target };
     let to = super::complete(state, session, &org, &c, &a, end, meta).await?;
     // The password worked: the attempts for this name start again.
     let name_key = format!("ldap:name:{}:{}", c.id, sha256_hex(&login.username.trim().to_lowercase()));
     repo::rate_limits::clear(&state.db, &name_key).await?;
+    repo::rate_limits::clear(&state.db, &format!("ldap:dn:{}:{}", c.id, sha256_hex(&person.dn.to_lowercase()))).await?;
     if c.status != "active" {
         let msg = format!("Sign-in succeeded: the directory signed in {} ({} groups).", email.as_str(), person.groups.len());
         repo::connections::record_test(&state.db, &c.id, "active", &msg, now_ms()).await?;
@@ -242,7 +261,7 @@ pub async fn test(state: &AppState, c: &ConnectionRow, sample: Option<&str>) -> 
     if !s.group_attribute.is_empty() {
         attrs.push(&s.group_attribute);
     }
-    let found = pool::search(&mut ldap, &s.user_base_dn, &ldap::fill(&s.user_filter, sample, ""), &attrs, 1, op_timeout).await;
+    let found = pool::search(&mut ldap, &s.user_base_dn, &ldap::fill(&s.user_filter, sample, ""), &attrs, 1, op_timeout).await.map(|(v, _)| v);
     let _ = ldap.unbind().await;
     let (ok, message) = match found {
         Err(e) => (false, e.detail().to_string()),

@@ -218,7 +218,15 @@ pub async fn provision(state: &AppState, org: &OrgRow, conn: &ConnectionRow, a: 
             user
         }
         None => {
-            let user = match repo::users::by_email(&mut *tx, a.email.as_str()).await? {
+            let by_email = repo::users::by_email(&mut *tx, a.email.as_str()).await?;
+            // One account, one subject per connection: a second entry (another person, or a directory where
+            // addresses are neither verified nor unique) that asserts the same address never reaches the account.
+            if let Some(u) = &by_email {
+                if repo::connections::user_has_identity(&mut *tx, &conn.id, &u.id).await? {
+                    return Err(fail("sso_account_conflict", format!("{} already signs in through this connection as another subject than {}", u.email, a.subject)));
+                }
+            }
+            let user = match by_email {
                 Some(existing)
                     if existing.email_proven_org.as_deref() == Some(org.id.as_str()) || a.signed_in_as == Some(existing.id.as_str()) =>
                 {
