@@ -408,6 +408,20 @@ async function main() {
     await page.getByRole('article', { name: 'LDAP connection Company directory' }).waitFor({ state: 'detached' });
   });
 
+  await step('the owner reads the audit log: the wrong LDAP password is there with its code and fix, and exports as CSV', async () => {
+    await page.goto(`${base}/orgs/${orgId}/audit`);
+    await page.getByLabel('Outcome').selectOption('failure');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.waitForURL(/outcome=failure/);
+    const row = page.getByRole('row').filter({ hasText: 'ldap_invalid_credentials' });
+    await row.first().waitFor();
+    await row.first().getByText('directory did not accept', { exact: false }).waitFor();
+    const href = await page.getByRole('link', { name: 'CSV' }).getAttribute('href');
+    assert.ok(href.includes('outcome=failure'), href);
+    const csv = await page.evaluate(async (u) => (await fetch(u)).text(), href);
+    assert.ok(csv.startsWith('createdAt,action,outcome') && csv.includes('ldap_invalid_credentials'), csv.slice(0, 300));
+  });
+
   await step('the proven owner of that address takes the account over, and the account page says why', async () => {
     const ctx = await browser.newContext();
     const early = await ctx.newPage();

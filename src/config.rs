@@ -39,6 +39,13 @@ pub struct Config {
     /// SSO sign-in starts (and, separately, callbacks) allowed per client address per minute.
     #[arg(long, env = "LATCHKEY_SSO_RATE_LIMIT", default_value_t = 60, value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
     pub sso_rate_limit: i64,
+    /// Audit events older than this many days are deleted by the housekeeping pass (one node at a time).
+    #[arg(long, env = "LATCHKEY_AUDIT_RETENTION_DAYS", default_value_t = 365, value_parser = clap::value_parser!(i64).range(1..=36_500))]
+    pub audit_retention_days: i64,
+    /// Serve `/metrics` on this separate address (`host:port`) instead of the main one, e.g. `127.0.0.1:9100`
+    /// so that only the Prometheus server on the internal network can scrape it. Unset: `/metrics` is on --bind.
+    #[arg(long, env = "LATCHKEY_METRICS_BIND")]
+    pub metrics_bind: Option<String>,
     /// Log format: `text` or `json`.
     #[arg(long, env = "LATCHKEY_LOG_FORMAT", default_value = "text")]
     pub log_format: String,

@@ -7,5 +7,6 @@ pub mod cli;
 pub mod config;
 pub mod csrf;
 pub mod health;
+pub mod metrics;
 pub mod rest;
 pub mod startup;

@@ -1,7 +1,7 @@
 //! Builds the whole application from a `Config`: database, secret box, router and listener. `main` only
 //! calls `build` then `run`; tests call `build` with port 0.
 use crate::config::Config;
-use crate::{csrf, health, rest};
+use crate::{csrf, health, metrics, rest};
 use anyhow::Context;
 use app::service::session_store::DbSessionStore;
 use app::state::{AppState, Settings};
@@ -25,6 +25,8 @@ pub struct Application {
     pub listener: TcpListener,
     pub addr: SocketAddr,
     pub state: AppState,
+    /// `--metrics-bind`: the separate listener of `/metrics` and its address.
+    pub metrics: Option<(TcpListener, SocketAddr)>,
 }
 
 pub async fn build(config: Config) -> anyhow::Result<Application> {
@@ -65,6 +67,7 @@ pub async fn build(config: Config) -> anyhow::Result<Application> {
             secure_cookies,
             trusted_proxies: config.trusted_proxies.clone(),
             sso_rate_limit_per_minute: config.sso_rate_limit,
+            audit_retention_days: config.audit_retention_days,
         }),
         sso: Arc::new(sso),
         dns: Arc::new(dns),
@@ -85,17 +88,31 @@ pub async fn build(config: Config) -> anyhow::Result<Application> {
             provide_context(app::api::ctx::RequestScope::default());
         }
     };
+    metrics::install();
+    let metrics_listener = match &config.metrics_bind {
+        Some(bind) => {
+            let l = TcpListener::bind(bind).await.with_context(|| format!("cannot listen on --metrics-bind {bind}"))?;
+            let a = l.local_addr()?;
+            Some((l, a))
+        }
+        None => None,
+    };
     let routes = generate_route_list(App);
-    let router = Router::new()
+    let mut router = Router::new()
         .nest("/api", rest::router())
         .merge(rest::browser_routes())
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+        .route("/readyz", get(health::readyz));
+    if metrics_listener.is_none() {
+        router = router.route("/metrics", get(metrics::render));
+    }
+    let router = router
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = leptos_options.clone();
             move || shell(options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
+        .layer(axum::middleware::from_fn(metrics::track))
         .layer(axum::middleware::from_fn_with_state(Arc::new(csrf::origin_of(&public_url)), csrf::guard))
         .layer(axum::middleware::from_fn(security_headers))
         .layer(sessions)
@@ -104,7 +121,7 @@ pub async fn build(config: Config) -> anyhow::Result<Application> {
 
     app::service::housekeeping::spawn(state.clone(), std::time::Duration::from_secs(300));
     app::service::domains::spawn_worker(state.clone());
-    Ok(Application { router, listener, addr, state })
+    Ok(Application { router, listener, addr, state, metrics: metrics_listener })
 }
 
 /// Headers on every response: no framing (clickjacking), no MIME sniffing, no referrer beyond the origin, and
@@ -130,6 +147,15 @@ async fn security_headers(req: axum::extract::Request, next: axum::middleware::N
 
 pub async fn run(app: Application) -> anyhow::Result<()> {
     tracing::info!("listening on http://{}", app.addr);
+    if let Some((listener, addr)) = app.metrics {
+        tracing::info!("metrics on http://{addr}/metrics");
+        let metrics_only = Router::new().route("/metrics", get(metrics::render)).with_state(app.state.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, metrics_only).await {
+                tracing::error!(error = %e, "metrics listener stopped");
+            }
+        });
+    }
     axum::serve(app.listener, app.router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await

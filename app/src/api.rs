@@ -362,6 +362,25 @@ pub async fn set_group_roles(org_id: String, id: String, rules: String, required
     Ok(crate::service::sso_connections::update(&state, &p, &org_id, &id, &input, &ctx::meta().await).await?)
 }
 
+/// One page of the org's audit log for the console (owners and admins); a `datetime-local` value is read as UTC.
+#[server(prefix = "/sfn", endpoint = "get_audit_page")]
+pub async fn get_audit_page(
+    org_id: String,
+    action: String,
+    actor: String,
+    outcome: String,
+    since: String,
+    until: String,
+    cursor: String,
+) -> Result<AuditPage, AppError> {
+    let (state, p) = ctx::principal().await?;
+    let some = |v: String| Some(v).filter(|v| !v.trim().is_empty());
+    // `2026-11-24T09:00` (a datetime-local field) has no offset: UTC.
+    let time = |v: String| some(v).map(|v| if v.len() == 16 { format!("{v}:00Z") } else { v });
+    let q = AuditQuery { action: some(action), actor: some(actor), outcome: some(outcome), since: time(since), until: time(until), cursor: some(cursor), limit: Some(50), ..Default::default() };
+    Ok(crate::service::audit::list(&state, &p, &org_id, &q).await?)
+}
+
 #[server(prefix = "/sfn", endpoint = "make_default_connection")]
 pub async fn make_default_connection(org_id: String, id: String) -> Result<ConnectionInfo, AppError> {
     let (state, p) = ctx::principal().await?;

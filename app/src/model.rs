@@ -171,6 +171,54 @@ pub struct LdapInfo {
     pub sign_in_url: String,
 }
 
+/// Filters and cursor of an org's audit log (`GET …/audit-events`); times are RFC 3339.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuditQuery {
+    pub action: Option<String>,
+    /// The actor's email or user id.
+    pub actor: Option<String>,
+    pub target: Option<String>,
+    /// `success` or `failure`.
+    pub outcome: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    /// `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+    /// 1 to 200 (default 50).
+    pub limit: Option<i64>,
+    /// Export only: `csv` or `jsonl`.
+    pub format: Option<String>,
+}
+
+/// One audit event as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEvent {
+    pub id: String,
+    pub created_at: String,
+    pub action: String,
+    pub outcome: String,
+    /// Who: an email (a person, or what was typed at a failed sign-in), "(API key)" when by key.
+    pub actor: String,
+    pub actor_user_id: Option<String>,
+    pub target: Option<String>,
+    /// The stable code of a failed sign-in (e.g. `saml_signature_invalid`), with `errorText` saying what to fix.
+    pub error_code: Option<String>,
+    pub error_text: Option<String>,
+    pub detail: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditPage {
+    pub events: Vec<AuditEvent>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
 /// LDAP directory templates: (key, label, user filter, subject, email, name and group attributes, where to find
 /// the values). What the owner types wins over the template.
 pub const LDAP_PRESETS: [(&str, &str, &str, &str, &str, &str, &str, &str); 3] = [

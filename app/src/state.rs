@@ -15,6 +15,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// SSO sign-in starts and callbacks allowed per client address per minute (`--sso-rate-limit`).
     pub sso_rate_limit_per_minute: i64,
+    /// Audit events are kept this many days (`--audit-retention-days`).
+    pub audit_retention_days: i64,
 }
 
 #[derive(Clone, axum::extract::FromRef)]

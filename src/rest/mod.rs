@@ -1,6 +1,7 @@
 //! The REST API under `/api` (SPEC §2). Each handler parses input, calls one service function with the
 //! caller, and wraps the result in the envelope.
 mod account;
+mod audit;
 mod admin;
 mod auth;
 pub mod caller;
@@ -44,6 +45,8 @@ pub fn router() -> Router<AppState> {
         .route("/user/organizations", get(orgs::list).post(orgs::create))
         .route("/user/organizations/{org_id}", get(orgs::detail))
         .route("/user/organizations/{org_id}/members", get(orgs::members))
+        .route("/user/organizations/{org_id}/audit-events", get(audit::list))
+        .route("/user/organizations/{org_id}/audit-events/export", get(audit::export))
         .route("/user/organizations/{org_id}/members/{user_id}", axum::routing::patch(orgs::set_role).delete(orgs::remove))
         .route("/user/organizations/{org_id}/settings/sso", get(sso::get_settings).put(sso::put_settings).delete(sso::delete_settings))
         .route("/user/organizations/{org_id}/settings/sso/test", post(sso::test_settings))

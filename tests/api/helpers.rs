@@ -19,6 +19,8 @@ pub struct TestApp {
     pub config: Config,
     /// The running app's state, for calling background jobs directly.
     pub state: app::state::AppState,
+    /// `http://addr` of the separate `/metrics` listener when `--metrics-bind` is set.
+    pub metrics_base: Option<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -56,6 +58,8 @@ pub async fn config(backend: Backend) -> Option<(Config, tempfile::TempDir)> {
         site_root: "target/site".into(),
         trusted_proxies: vec![],
         sso_rate_limit: 60,
+        audit_retention_days: 365,
+        metrics_bind: None,
         log_format: "text".into(),
         command: None,
     };
@@ -67,8 +71,9 @@ pub async fn spawn_with(config: Config, dir: tempfile::TempDir) -> TestApp {
     let base = format!("http://{}", app.addr);
     let db = app.state.db.clone();
     let state = app.state.clone();
+    let metrics_base = app.metrics.as_ref().map(|(_, a)| format!("http://{a}"));
     tokio::spawn(startup::run(app));
-    TestApp { base, client: client(), db, config, state, _dir: dir }
+    TestApp { base, client: client(), db, config, state, metrics_base, _dir: dir }
 }
 
 /// Starts the app on `backend`; `None` (test skipped, with a note) when PostgreSQL is not configured.
@@ -97,7 +102,7 @@ pub async fn spawn_dns(backend: Backend, dns: &str, unit_ms: i64) -> Option<Test
     .await
 }
 
-async fn spawn_adjusted(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<TestApp> {
+pub async fn spawn_adjusted(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<TestApp> {
     let Some((mut config, dir)) = config(backend).await else {
         eprintln!("skipped on PostgreSQL: LATCHKEY_TEST_POSTGRES_URL is not set");
         return None;

@@ -1,6 +1,7 @@
 //! Integration tests: the whole app on port 0 with its own database, over HTTP.
 #![recursion_limit = "256"]
 mod abuse;
+mod audit;
 mod accounts;
 mod api_keys;
 mod console;
@@ -11,6 +12,7 @@ mod domains;
 mod errors;
 mod handoff;
 mod hardening;
+mod metrics;
 mod helpers;
 mod ldap;
 mod orgs;

@@ -6,6 +6,7 @@
 #[cfg(feature = "hydrate")]
 pub mod enhance;
 mod account;
+mod audit;
 mod admin;
 mod auth;
 mod domains;
@@ -59,6 +60,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/orgs/:org_id/domains") view=domains::Domains ssr=SsrMode::Async/>
                 <Route path=path!("/orgs/:org_id/security") view=security::Security ssr=SsrMode::Async/>
                 <Route path=path!("/orgs/:org_id/sessions") view=security::Sessions ssr=SsrMode::Async/>
+                <Route path=path!("/orgs/:org_id/audit") view=audit::AuditLog ssr=SsrMode::Async/>
                 <Route path=path!("/mfa") view=security::Mfa ssr=SsrMode::Async/>
                 <Route path=path!("/account") view=account::Account ssr=SsrMode::Async/>
                 <Route path=path!("/admin") view=admin::Admin ssr=SsrMode::Async/>

@@ -128,6 +128,14 @@ pub async fn due<'e>(ex: impl Executor<'e, Database = Any>, now: i64, limit: i64
     .await
 }
 
+/// How many domains are due for a check at `now`, and since when the oldest of them has been due.
+pub async fn due_summary<'e>(ex: impl Executor<'e, Database = Any>, now: i64) -> sqlx::Result<(i64, Option<i64>)> {
+    sqlx::query_as("SELECT COUNT(*), MIN(next_check_at) FROM domains WHERE status <> 'failed' AND next_check_at <= $1")
+        .bind(now)
+        .fetch_one(ex)
+        .await
+}
+
 /// Takes a due domain for this node until `until`; false when another node got it first.
 pub async fn claim<'e>(ex: impl Executor<'e, Database = Any>, id: &str, now: i64, until: i64) -> sqlx::Result<bool> {
     let r = sqlx::query(

@@ -60,6 +60,12 @@ pub async fn sign_up(state: &AppState, name: &str, email: &str, password: &str, 
 /// Checks an email and password. Unknown email and wrong password are the same error and take the same time.
 #[tracing::instrument(skip(state, password, meta))]
 pub async fn sign_in_password(state: &AppState, email: &str, password: &str, meta: &RequestMeta) -> ServiceResult<UserRow> {
+    let result = check_password(state, email, password, meta).await;
+    super::metrics::sign_in("password", "password", result.as_ref().err().map(|e| e.code()));
+    result
+}
+
+async fn check_password(state: &AppState, email: &str, password: &str, meta: &RequestMeta) -> ServiceResult<UserRow> {
     let email = Email::parse(email)?;
     if password.is_empty() {
         return Err(ServiceError::validation("password", "Enter your password."));

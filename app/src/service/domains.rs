@@ -428,11 +428,13 @@ async fn check_and_record(state: &AppState, d: &DomainRow) -> ServiceResult<(Dom
                 pending_since: d.pending_since,
             };
             repo::domains::record_check(&state.db, &d.id, &update, now).await?;
+            super::metrics::domain_check("held_elsewhere");
             let row = repo::domains::by_id(&state.db, &d.id).await?.ok_or_else(not_found)?;
             return Ok((row, true));
         }
         other => other?,
     }
+    super::metrics::domain_check(result);
     if status != d.status || lapsed_at.is_some() != d.lapsed_at.is_some() {
         let action = match status.as_str() {
             "verified" if d.status != "verified" => "domain.verified",
@@ -512,7 +514,10 @@ pub fn spawn_worker(state: AppState) {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            if let Err(e) = run_due_checks(&state).await {
+            let started = std::time::Instant::now();
+            let pass = run_due_checks(&state).await;
+            super::metrics::job_pass("domain_checks", pass.is_ok(), started.elapsed().as_secs_f64());
+            if let Err(e) = pass {
                 tracing::warn!(error = %e, "domain checks failed");
             }
         }

@@ -28,6 +28,26 @@ pub async fn run_once(db: &Db, holder: &str, lease_ms: i64) -> ServiceResult<Opt
     Ok(Some(Purged { sessions, flows, rate_limits }))
 }
 
+/// Deletes audit events older than `days` days (run by the housekeeping lease holder only).
+pub async fn purge_audit(db: &Db, days: i64) -> ServiceResult<u64> {
+    Ok(repo::audit::purge(db, now_ms() - days * 86_400_000).await?)
+}
+
+/// How far behind a background job is: what is due now, and how long the oldest due item has waited.
+pub struct JobLag {
+    pub job: &'static str,
+    pub due: i64,
+    pub seconds: f64,
+}
+
+/// The lag of every background job, for `/metrics` (read from the database, so any node reports the cluster's).
+pub async fn job_lag(state: &AppState) -> ServiceResult<Vec<JobLag>> {
+    let now = now_ms();
+    let (due, oldest) = repo::domains::due_summary(&state.db, now).await?;
+    let seconds = oldest.map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0);
+    Ok(vec![JobLag { job: "domain_checks", due, seconds }])
+}
+
 /// Starts the loop on this node: a pass every `period` (the lease lasts a little less, so the next pass may run
 /// on any node).
 pub fn spawn(state: AppState, period: Duration) {
@@ -38,12 +58,21 @@ pub fn spawn(state: AppState, period: Duration) {
         let lease_ms = (period.as_millis() as i64 * 9 / 10).max(1);
         loop {
             tick.tick().await;
-            match run_once(&state.db, &holder, lease_ms).await {
+            let started = std::time::Instant::now();
+            let pass = run_once(&state.db, &holder, lease_ms).await;
+            super::metrics::job_pass("housekeeping", pass.is_ok(), started.elapsed().as_secs_f64());
+            match pass {
                 Ok(Some(p)) => {
                     if p != Purged::default() {
                         tracing::info!(sessions = p.sessions, flows = p.flows, rate_limits = p.rate_limits, "housekeeping purged");
                     }
-                    // The lease holder also keeps SAML metadata and certificate warnings current.
+                    // The lease holder also purges audit events past the retention, and keeps SAML metadata and
+                    // certificate warnings current.
+                    match purge_audit(&state.db, state.settings.audit_retention_days).await {
+                        Ok(n) if n > 0 => tracing::info!(events = n, days = state.settings.audit_retention_days, "audit events past retention purged"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "audit purge failed"),
+                    }
                     if let Err(e) = super::sso_connections::saml_upkeep(&state).await {
                         tracing::warn!(error = %e, "SAML upkeep failed");
                     }

@@ -161,10 +161,12 @@ pub async fn challenge(state: &AppState, p: &Principal, code: &str, meta: &Reque
     match check_code(state, &UserRef::of(p), code, false, true).await {
         Ok(kind) => {
             repo::sessions::set_mfa_done(&state.db, &sid).await?;
+            super::metrics::mfa_challenge(true, "console");
             audit::record(&state.db, p, meta, Event { org_id: None, action: "mfa.challenge", target: Some(&sid), outcome: Outcome::Success, detail: Some(kind.into()) }).await?;
             Ok(())
         }
         Err(e) => {
+            super::metrics::mfa_challenge(false, "console");
             audit::record(&state.db, p, meta, Event { org_id: None, action: "mfa.challenge", target: Some(&sid), outcome: Outcome::Failure, detail: Some(e.code().into()) }).await?;
             Err(e)
         }

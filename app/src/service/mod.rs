@@ -11,6 +11,7 @@ pub mod domains;
 pub mod error;
 pub mod jwt;
 pub mod ldap;
+pub mod metrics;
 pub mod mfa;
 pub mod orgs;
 pub mod policy;

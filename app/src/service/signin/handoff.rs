@@ -351,7 +351,9 @@ pub async fn totp(state: &AppState, app: &ApplicationRow, intermediate: &str, co
     let now = now_ms();
     let s = repo::sessions::app_by_token(&state.db, &sha256_hex(intermediate), &app.id, now).await?.filter(|s| s.intermediate != 0).ok_or_else(invalid)?;
     let user = repo::users::by_id(&state.db, &s.user_id).await?.ok_or_else(invalid)?;
-    crate::service::mfa::check_code(state, &crate::service::mfa::UserRef { user_id: &user.id, email: &user.email }, code, false, true).await?;
+    let checked = crate::service::mfa::check_code(state, &crate::service::mfa::UserRef { user_id: &user.id, email: &user.email }, code, false, true).await;
+    crate::service::metrics::mfa_challenge(checked.is_ok(), "application");
+    checked?;
     if !repo::sessions::complete_intermediate(&state.db, &s.id).await? {
         return Err(invalid());
     }

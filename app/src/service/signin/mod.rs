@@ -68,7 +68,8 @@ impl From<super::ServiceError> for SsoFailure {
 
 /// Logs a failed sign-in, and records it in the org's audit log when the failure belongs to a real flow of an org
 /// (anonymous junk such as unknown states or rate limits is only logged, so it cannot fill the database).
-pub async fn audit_failure(state: &AppState, meta: &RequestMeta, f: &SsoFailure, protocol: &str) {
+pub async fn audit_failure(state: &AppState, meta: &RequestMeta, f: &SsoFailure, protocol: &'static str) {
+    super::metrics::sign_in("sso", protocol, Some(f.code));
     // Details can quote what an anonymous sender put in a message: bounded, in the log and the audit row.
     let detail: String = f.detail.chars().take(300).collect();
     tracing::warn!(code = f.code, detail = %detail, protocol, "SSO sign-in failed");
@@ -419,6 +420,7 @@ pub async fn complete(
         detail: Some(format!("protocol={} sub={}{}", end.protocol, a.subject, end.app.as_ref().map(|t| format!(" application={}", t.app.client_id)).unwrap_or_default())),
     })
     .await?;
+    super::metrics::sign_in(end.method, end.protocol, None);
     // The session is intermediate until the second factor when the user has one, or the org requires one.
     let mfa_owed = repo::policies::mfa_owed(&state.db, &org.id, &user.id).await?;
     if let Some(target) = &end.app {
