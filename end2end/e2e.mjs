@@ -34,6 +34,7 @@ let dns;
 let downstream;
 let samlIdp;
 let ldapDir;
+let hookReceiver;
 const dbUrl = `sqlite://${join(work, 'e2e.db')}?mode=rwc`;
 function cleanup(code) {
   clearTimeout(deadline);
@@ -43,6 +44,7 @@ function cleanup(code) {
   if (idp && idp.exitCode === null) idp.kill('SIGTERM');
   if (samlIdp && samlIdp.exitCode === null) samlIdp.kill('SIGTERM');
   if (ldapDir && ldapDir.exitCode === null) ldapDir.kill('SIGTERM');
+  if (hookReceiver && hookReceiver.exitCode === null) hookReceiver.kill('SIGTERM');
   const done = () => { rmSync(work, { recursive: true, force: true }); process.exit(code); };
   (browser ? browser.close().catch(() => {}) : Promise.resolve()).then(done);
 }
@@ -57,6 +59,7 @@ function startServer(dnsAddr) {
       '--key-file', join(work, 'latchkey.key'),
       '--site-root', siteRoot,
       '--allow-private-idp',
+      '--allow-private-webhooks',
     ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: 'info', NO_COLOR: '1' } });
     let log = '';
     const onData = (chunk) => {
@@ -102,6 +105,17 @@ function startLdapDir(mailDomain) {
     ldapDir.stdout.on('data', (c) => { out += c.toString(); const m = out.match(/READY (\S+)/); if (m) resolvePromise(m[1]); });
     ldapDir.on('exit', (code) => reject(new Error(`ldap-directory.py exited (${code})`)));
     setTimeout(() => reject(new Error('ldap-directory.py did not start in 20 s')), 20_000);
+  });
+}
+
+// A webhook endpoint that verifies messages with PyPI's standardwebhooks (peers/webhook-receiver.py).
+function startHookReceiver() {
+  return new Promise((resolvePromise, reject) => {
+    hookReceiver = spawn('python3', [join(import.meta.dirname, 'peers/webhook-receiver.py')], { stdio: ['pipe', 'pipe', 'ignore'] });
+    let out = '';
+    hookReceiver.stdout.on('data', (c) => { out += c.toString(); const m = out.match(/READY (\S+)/); if (m) resolvePromise(m[1]); });
+    hookReceiver.on('exit', (code) => reject(new Error(`webhook-receiver.py exited (${code})`)));
+    setTimeout(() => reject(new Error('webhook-receiver.py did not start in 20 s')), 20_000);
   });
 }
 
@@ -420,6 +434,33 @@ async function main() {
     assert.ok(href.includes('outcome=failure'), href);
     const csv = await page.evaluate(async (u) => (await fetch(u)).text(), href);
     assert.ok(csv.startsWith('createdAt,action,outcome') && csv.includes('ldap_invalid_credentials'), csv.slice(0, 300));
+  });
+
+  await step('the owner adds a webhook endpoint, copies the secret shown once, and a test message reaches a verifying receiver', async () => {
+    const receiver = await startHookReceiver();
+    await page.goto(`${base}/orgs/${orgId}/webhooks`);
+    await page.getByLabel('Endpoint URL').fill(`${receiver}/hook`);
+    await page.getByLabel('Description (optional)').fill('e2e receiver');
+    await page.getByLabel(/signin\.failed/).check();
+    await page.getByLabel(/member\.role_changed/).check();
+    await page.getByRole('button', { name: 'Add endpoint' }).click();
+    const secret = (await page.locator('#webhook-secret code.value').innerText()).trim();
+    assert.match(secret, /^whsec_/);
+    const config = await fetch(`${receiver}/config`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ secret }) });
+    assert.equal(config.status, 200);
+    const card = page.getByRole('region', { name: `Webhook ${receiver}/hook` });
+    await card.getByRole('button', { name: 'Send test message' }).click();
+    // The delivery log refreshes itself until the message is delivered.
+    await page.locator('tr[data-status="delivered"]').filter({ hasText: 'webhook.test' }).first().waitFor({ timeout: 20_000 });
+    await page.getByRole('cell', { name: 'HTTP 204' }).first().waitFor();
+    const got = await (await fetch(`${receiver}/received`)).json();
+    assert.equal(got.messages.length, 1, JSON.stringify(got));
+    assert.equal(got.messages[0].verified, true, JSON.stringify(got.messages[0]));
+    assert.equal(got.messages[0].payload.type, 'webhook.test');
+    // Reloading never shows the secret again.
+    await page.reload();
+    assert.equal(await page.locator('#webhook-secret').count(), 0);
+    assert.ok(!(await page.content()).includes(secret.slice(6)), 'the secret is not on the page any more');
   });
 
   await step('the proven owner of that address takes the account over, and the account page says why', async () => {

@@ -21,6 +21,10 @@ pub struct Config {
     /// Allow server-side fetches of IdP URLs that resolve to private, loopback or link-local addresses.
     #[arg(long, env = "LATCHKEY_ALLOW_PRIVATE_IDP")]
     pub allow_private_idp: bool,
+    /// Allow webhook endpoints on private, loopback and link-local addresses, and plain http (on-premises
+    /// receivers). Separate from --allow-private-idp: that one trusts an operator's IdP, this one every org owner.
+    #[arg(long, env = "LATCHKEY_ALLOW_PRIVATE_WEBHOOKS")]
+    pub allow_private_webhooks: bool,
     /// `ip:port` of the DNS resolver used for domain checks (default: the system's).
     #[arg(long, env = "LATCHKEY_DNS_SERVER")]
     pub dns_server: Option<String>,
@@ -42,6 +46,10 @@ pub struct Config {
     /// Audit events older than this many days are deleted by the housekeeping pass (one node at a time).
     #[arg(long, env = "LATCHKEY_AUDIT_RETENTION_DAYS", default_value_t = 365, value_parser = clap::value_parser!(i64).range(1..=36_500))]
     pub audit_retention_days: i64,
+    /// Unit of the webhook retry schedule in milliseconds (retries after 5, 300, 1800, 7200, 18000, 36000 and 36000
+    /// units: 27 hours at the default of one second); tests shorten it.
+    #[arg(long, env = "LATCHKEY_WEBHOOK_RETRY_UNIT_MS", default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..=60_000))]
+    pub webhook_retry_unit_ms: i64,
     /// Serve `/metrics` on this separate address (`host:port`) instead of the main one, e.g. `127.0.0.1:9100`
     /// so that only the Prometheus server on the internal network can scrape it. Unset: `/metrics` is on --bind.
     #[arg(long, env = "LATCHKEY_METRICS_BIND")]

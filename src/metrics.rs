@@ -53,6 +53,7 @@ fn describe() {
     describe_counter!("latchkey_domain_checks_total", "DNS checks of domains by result.");
     describe_counter!("latchkey_job_passes_total", "Passes of background jobs on this node.");
     describe_histogram!("latchkey_job_pass_duration_seconds", Unit::Seconds, "Time one pass of a background job took.");
+    describe_counter!("latchkey_webhook_attempts_total", "Webhook delivery attempts by result (delivered, pending = will retry, failed = gave up).");
     describe_gauge!("latchkey_job_lag_seconds", Unit::Seconds, "How long the oldest due item of a background job has been waiting (0 when none is due).");
     describe_gauge!("latchkey_job_due_items", "Items a background job has due now.");
     describe_gauge!("latchkey_db_pool_connections", "Database pool connections of this node, in use and idle.");

@@ -41,12 +41,15 @@ pub async fn build(config: Config) -> anyhow::Result<Application> {
     let listener = TcpListener::bind(&config.bind).await.with_context(|| format!("cannot listen on {}", config.bind))?;
     let addr = listener.local_addr()?;
     let (public_url, secure_cookies) = config.public_url(addr).map_err(anyhow::Error::msg)?;
-    let sso = app::service::oidc::SsoRuntime::new(config.allow_private_idp).map_err(anyhow::Error::msg)?;
+    let sso = app::service::oidc::SsoRuntime::new(config.allow_private_idp, config.allow_private_webhooks).map_err(anyhow::Error::msg)?;
     let dns = app::service::domains::DnsChecker::new(
         config.dns_server.as_deref(),
         app::service::domains::CheckTiming { base_ms: config.domain_check_unit_ms },
     )
     .map_err(anyhow::Error::msg)?;
+    if config.allow_private_webhooks {
+        tracing::warn!("--allow-private-webhooks is on: any org owner may send webhooks to private, loopback and link-local addresses");
+    }
     if config.allow_private_idp {
         tracing::warn!("--allow-private-idp is on: IdP URLs may point at private, loopback and link-local addresses");
     }
@@ -68,6 +71,7 @@ pub async fn build(config: Config) -> anyhow::Result<Application> {
             trusted_proxies: config.trusted_proxies.clone(),
             sso_rate_limit_per_minute: config.sso_rate_limit,
             audit_retention_days: config.audit_retention_days,
+            webhook_retry_unit_ms: config.webhook_retry_unit_ms,
         }),
         sso: Arc::new(sso),
         dns: Arc::new(dns),
@@ -121,6 +125,7 @@ pub async fn build(config: Config) -> anyhow::Result<Application> {
 
     app::service::housekeeping::spawn(state.clone(), std::time::Duration::from_secs(300));
     app::service::domains::spawn_worker(state.clone());
+    app::service::webhooks::send::spawn_worker(state.clone());
     Ok(Application { router, listener, addr, state, metrics: metrics_listener })
 }
 

@@ -584,3 +584,60 @@ pub async fn delete_application(id: String) -> Result<(), AppError> {
     let (state, p) = ctx::principal().await?;
     Ok(crate::service::applications::delete(&state, &p, &id, &ctx::meta().await).await?)
 }
+
+/// The org's webhooks, each with its 10 newest deliveries (owners only).
+#[server(prefix = "/sfn", endpoint = "get_webhooks")]
+pub async fn get_webhooks(org_id: String) -> Result<Vec<WebhookWithLog>, AppError> {
+    let (state, p) = ctx::principal().await?;
+    let mut out = Vec::new();
+    for webhook in crate::service::webhooks::list(&state, &p, &org_id).await? {
+        let mut deliveries = crate::service::webhooks::deliveries(&state, &p, &org_id, &webhook.id).await?;
+        deliveries.truncate(10);
+        out.push(WebhookWithLog { webhook, deliveries });
+    }
+    Ok(out)
+}
+
+/// Checkboxes post `event_types[]` once per ticked type.
+#[server(prefix = "/sfn", endpoint = "create_webhook")]
+pub async fn create_webhook(org_id: String, url: String, description: String, event_types: Option<Vec<String>>) -> Result<WebhookWithSecret, AppError> {
+    let (state, p) = ctx::principal().await?;
+    let input = crate::service::webhooks::WebhookInput { url: Some(url), description: Some(description), event_types: Some(event_types.unwrap_or_default()), enabled: Some(true) };
+    let created = crate::service::webhooks::create(&state, &p, &org_id, &input, &ctx::meta().await).await?;
+    ctx::put_notice(&p.user_id, &Notice::WebhookSecret(created.clone())).await?;
+    Ok(created)
+}
+
+#[server(prefix = "/sfn", endpoint = "rotate_webhook_secret")]
+pub async fn rotate_webhook_secret(org_id: String, id: String) -> Result<WebhookWithSecret, AppError> {
+    let (state, p) = ctx::principal().await?;
+    let rotated = crate::service::webhooks::rotate(&state, &p, &org_id, &id, &ctx::meta().await).await?;
+    ctx::put_notice(&p.user_id, &Notice::WebhookSecret(rotated.clone())).await?;
+    Ok(rotated)
+}
+
+#[server(prefix = "/sfn", endpoint = "test_webhook")]
+pub async fn test_webhook(org_id: String, id: String) -> Result<WebhookDelivery, AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::webhooks::test(&state, &p, &org_id, &id, &ctx::meta().await).await?)
+}
+
+/// `enabled` is "true" or "false" (the button's hidden field).
+#[server(prefix = "/sfn", endpoint = "set_webhook_enabled")]
+pub async fn set_webhook_enabled(org_id: String, id: String, enabled: String) -> Result<WebhookInfo, AppError> {
+    let (state, p) = ctx::principal().await?;
+    let input = crate::service::webhooks::WebhookInput { enabled: Some(enabled == "true"), ..Default::default() };
+    Ok(crate::service::webhooks::update(&state, &p, &org_id, &id, &input, &ctx::meta().await).await?)
+}
+
+#[server(prefix = "/sfn", endpoint = "delete_webhook")]
+pub async fn delete_webhook(org_id: String, id: String) -> Result<(), AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::webhooks::delete(&state, &p, &org_id, &id, &ctx::meta().await).await?)
+}
+
+#[server(prefix = "/sfn", endpoint = "resend_webhook_delivery")]
+pub async fn resend_webhook_delivery(org_id: String, id: String, delivery_id: String) -> Result<WebhookDelivery, AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::webhooks::resend(&state, &p, &org_id, &id, &delivery_id, &ctx::meta().await).await?)
+}

@@ -611,6 +611,72 @@ pub struct ApplicationSecretInfo {
     pub expires_at: Option<String>,
 }
 
+/// The event types a webhook can subscribe to, each with what it means (API docs and the console's checkboxes).
+pub const WEBHOOK_EVENT_TYPES: &[(&str, &str)] = &[
+    ("signin.succeeded", "Someone signed in through one of the organization's connections"),
+    ("signin.failed", "A sign-in through one of the organization's connections failed (with its error code)"),
+    ("member.added", "A member joined (first SSO sign-in, or an approved join request)"),
+    ("member.removed", "A member was removed (by an owner, or by the IdP's groups)"),
+    ("member.role_changed", "A member's role changed (by an owner, or by group-to-role mapping)"),
+    ("connection.created", "An identity provider connection was added"),
+    ("connection.changed", "A connection's settings or IdP metadata changed"),
+    ("connection.deleted", "A connection was deleted"),
+    ("domain.verified", "A domain was verified (or its record came back)"),
+    ("domain.lapsed", "A verified domain's DNS record disappeared"),
+    ("domain.failed", "A domain could not be verified within its window"),
+    ("policy.changed", "The security policy changed"),
+    ("session.revoked", "An owner revoked a member's session"),
+    ("certificate.expiring", "An IdP signing certificate expires soon"),
+];
+
+/// A webhook endpoint of an organization. The signing secret never appears (only at creation and rotation).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookInfo {
+    pub id: String,
+    pub url: String,
+    pub description: String,
+    pub event_types: Vec<String>,
+    pub enabled: bool,
+    /// After a rotation, the previous secret also signs until this time (RFC 3339).
+    pub previous_secret_expires_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A new endpoint or a rotated secret: the whole signing secret (`whsec_…`), shown this once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookWithSecret {
+    pub webhook: WebhookInfo,
+    pub secret: String,
+}
+
+/// One message to one endpoint, with where its attempts stand.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookDelivery {
+    /// Also the `webhook-id` header: the same on every attempt, so receivers can drop duplicates.
+    pub id: String,
+    pub event_type: String,
+    /// `pending` (sending or waiting to retry), `delivered` or `failed` (the retry schedule ran out).
+    pub status: String,
+    pub attempts: i64,
+    pub last_status_code: Option<i64>,
+    pub last_error: Option<String>,
+    pub last_attempt_at: Option<String>,
+    pub next_attempt_at: Option<String>,
+    pub created_at: String,
+    pub payload: serde_json::Value,
+}
+
+/// An endpoint with its newest deliveries, for the console.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookWithLog {
+    pub webhook: WebhookInfo,
+    pub deliveries: Vec<WebhookDelivery>,
+}
+
 /// A new application or a rotated secret: the whole secret, shown this once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -634,6 +700,8 @@ pub enum Notice {
     PolicySaved(String),
     /// The connection that was tested, and the outcome (with an LDAP test's steps).
     ConnectionTested(String, ConnectionTest),
+    /// A new webhook or a rotated signing secret (shown once).
+    WebhookSecret(WebhookWithSecret),
 }
 
 impl Notice {
@@ -646,6 +714,7 @@ impl Notice {
             Notice::SsoTested(..) => "sso_test",
             Notice::PolicySaved(_) => "policy",
             Notice::ConnectionTested(..) => "connection_test",
+            Notice::WebhookSecret(_) => "webhook",
         }
     }
 }

@@ -17,6 +17,8 @@ pub struct Settings {
     pub sso_rate_limit_per_minute: i64,
     /// Audit events are kept this many days (`--audit-retention-days`).
     pub audit_retention_days: i64,
+    /// One unit of the webhook retry schedule (`send::SCHEDULE`), in milliseconds; a second in production.
+    pub webhook_retry_unit_ms: i64,
 }
 
 #[derive(Clone, axum::extract::FromRef)]

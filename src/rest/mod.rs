@@ -14,6 +14,7 @@ mod orgs;
 mod saml;
 mod security;
 mod sso;
+mod webhooks;
 
 use app::state::AppState;
 use axum::extract::DefaultBodyLimit;
@@ -47,6 +48,12 @@ pub fn router() -> Router<AppState> {
         .route("/user/organizations/{org_id}/members", get(orgs::members))
         .route("/user/organizations/{org_id}/audit-events", get(audit::list))
         .route("/user/organizations/{org_id}/audit-events/export", get(audit::export))
+        .route("/user/organizations/{org_id}/webhooks", get(webhooks::list).post(webhooks::create))
+        .route("/user/organizations/{org_id}/webhooks/{id}", get(webhooks::get).patch(webhooks::update).delete(webhooks::delete))
+        .route("/user/organizations/{org_id}/webhooks/{id}/secrets", post(webhooks::rotate))
+        .route("/user/organizations/{org_id}/webhooks/{id}/test", post(webhooks::test))
+        .route("/user/organizations/{org_id}/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/user/organizations/{org_id}/webhooks/{id}/deliveries/{delivery_id}/resend", post(webhooks::resend))
         .route("/user/organizations/{org_id}/members/{user_id}", axum::routing::patch(orgs::set_role).delete(orgs::remove))
         .route("/user/organizations/{org_id}/settings/sso", get(sso::get_settings).put(sso::put_settings).delete(sso::delete_settings))
         .route("/user/organizations/{org_id}/settings/sso/test", post(sso::test_settings))

@@ -53,6 +53,7 @@ pub async fn config(backend: Backend) -> Option<(Config, tempfile::TempDir)> {
         public_url: None,
         key_file: dir.path().join("latchkey.key"),
         allow_private_idp: false,
+        allow_private_webhooks: false,
         dns_server: None,
         domain_check_unit_ms: 60_000,
         site_root: "target/site".into(),
@@ -60,6 +61,7 @@ pub async fn config(backend: Backend) -> Option<(Config, tempfile::TempDir)> {
         sso_rate_limit: 60,
         audit_retention_days: 365,
         metrics_bind: None,
+        webhook_retry_unit_ms: 20,
         log_format: "text".into(),
         command: None,
     };
@@ -92,6 +94,11 @@ pub async fn spawn_sso(backend: Backend) -> Option<TestApp> {
     spawn_adjusted(backend, |c| c.allow_private_idp = true).await
 }
 
+/// An app whose webhooks may go to the tests' receivers on 127.0.0.1 (`--allow-private-webhooks`).
+pub async fn spawn_webhooks(backend: Backend) -> Option<TestApp> {
+    spawn_adjusted(backend, |c| c.allow_private_webhooks = true).await
+}
+
 /// Like `spawn_sso`, with domain checks against `dns` (`ip:port`) on a schedule unit of `unit_ms`.
 pub async fn spawn_dns(backend: Backend, dns: &str, unit_ms: i64) -> Option<TestApp> {
     spawn_adjusted(backend, |c| {
@@ -119,6 +126,9 @@ macro_rules! both {
     };
     (sso $name:ident, $body:expr) => {
         $crate::both!(@with spawn_sso, $name, $body);
+    };
+    (webhooks $name:ident, $body:expr) => {
+        $crate::both!(@with spawn_webhooks, $name, $body);
     };
     (@with $spawn:ident, $name:ident, $body:expr) => {
         mod $name {

@@ -22,3 +22,4 @@ mod saml;
 mod security;
 mod sso_login;
 mod sso_settings;
+mod webhooks;

@@ -7,6 +7,7 @@
 pub mod enhance;
 mod account;
 mod audit;
+mod webhooks;
 mod admin;
 mod auth;
 mod domains;
@@ -61,6 +62,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/orgs/:org_id/security") view=security::Security ssr=SsrMode::Async/>
                 <Route path=path!("/orgs/:org_id/sessions") view=security::Sessions ssr=SsrMode::Async/>
                 <Route path=path!("/orgs/:org_id/audit") view=audit::AuditLog ssr=SsrMode::Async/>
+                <Route path=path!("/orgs/:org_id/webhooks") view=webhooks::Webhooks ssr=SsrMode::Async/>
                 <Route path=path!("/mfa") view=security::Mfa ssr=SsrMode::Async/>
                 <Route path=path!("/account") view=account::Account ssr=SsrMode::Async/>
                 <Route path=path!("/admin") view=admin::Admin ssr=SsrMode::Async/>

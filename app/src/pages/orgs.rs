@@ -89,6 +89,7 @@ pub fn OrgNav(org_id: String, current: &'static str) -> impl IntoView {
             {link(format!("/orgs/{org_id}/sso"), "Identity provider")}
             {link(format!("/orgs/{org_id}/security"), "Security")}
             {link(format!("/orgs/{org_id}/sessions"), "Sessions")}
+            {link(format!("/orgs/{org_id}/webhooks"), "Webhooks")}
             {link(format!("/orgs/{org_id}/audit"), "Audit log")}
         </nav>
     }

@@ -15,6 +15,7 @@ pub mod rate_limits;
 pub mod sessions;
 pub mod sso_tokens;
 pub mod users;
+pub mod webhooks;
 
 pub use sqlx::Any;
 

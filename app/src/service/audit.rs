@@ -4,8 +4,7 @@ use super::error::{ServiceError, ServiceResult};
 use super::{new_id, now_ms, Principal, RequestMeta};
 use crate::model::{AuditEvent, AuditPage, AuditQuery};
 use crate::state::AppState;
-use crate::repo::{self, Any};
-use sqlx::Executor;
+use crate::repo;
 
 pub struct Event<'a> {
     pub org_id: Option<&'a str>,
@@ -21,8 +20,9 @@ pub enum Outcome {
     Failure,
 }
 
-/// Records an event by a known principal.
-pub async fn record<'e>(ex: impl Executor<'e, Database = Any>, who: &Principal, meta: &RequestMeta, e: Event<'_>) -> sqlx::Result<()> {
+/// Records an event by a known principal. `ex` is the caller's transaction (the event and its webhook deliveries
+/// commit with the change they describe) or the pool.
+pub async fn record<'c>(ex: impl Into<Writer<'c>>, who: &Principal, meta: &RequestMeta, e: Event<'_>) -> sqlx::Result<()> {
     let actor = match who.pinned_org() {
         _ if who.session_id().is_some() => who.email.clone(),
         _ => format!("{} (API key)", who.email),
@@ -31,8 +31,8 @@ pub async fn record<'e>(ex: impl Executor<'e, Database = Any>, who: &Principal, 
 }
 
 /// Records an event whose actor is only an email typed at sign-in (it may not be a user).
-pub async fn record_anonymous<'e>(
-    ex: impl Executor<'e, Database = Any>,
+pub async fn record_anonymous<'c>(
+    ex: impl Into<Writer<'c>>,
     user_id: Option<&str>,
     actor: &str,
     meta: &RequestMeta,
@@ -41,8 +41,8 @@ pub async fn record_anonymous<'e>(
     write(ex, user_id, actor, meta, e).await
 }
 
-async fn write<'e>(
-    ex: impl Executor<'e, Database = Any>,
+async fn write<'c>(
+    ex: impl Into<Writer<'c>>,
     user_id: Option<&str>,
     actor: &str,
     meta: &RequestMeta,
@@ -64,7 +64,40 @@ async fn write<'e>(
         created_at: now_ms(),
         user_agent: meta.user_agent.as_ref().map(|u| u.chars().take(300).collect()),
     };
-    repo::audit::insert(ex, &row).await
+    match ex.into() {
+        // Most events go to no webhook: one statement. Those that may are written with their deliveries in a
+        // transaction of their own.
+        Writer::Pool(pool) if !super::webhooks::may_deliver(&row) => repo::audit::insert(pool, &row).await,
+        Writer::Pool(pool) => {
+            let mut tx = pool.begin().await?;
+            repo::audit::insert(&mut *tx, &row).await?;
+            super::webhooks::enqueue(&mut tx, &row).await?;
+            tx.commit().await
+        }
+        Writer::Conn(conn) => {
+            repo::audit::insert(&mut *conn, &row).await?;
+            super::webhooks::enqueue(conn, &row).await
+        }
+    }
+}
+
+/// Where an event is written: the caller's transaction (or connection), or the pool. The event and its webhook
+/// deliveries are written on the same connection.
+pub enum Writer<'c> {
+    Pool(&'c crate::state::Db),
+    Conn(&'c mut sqlx::AnyConnection),
+}
+
+impl<'c> From<&'c crate::state::Db> for Writer<'c> {
+    fn from(p: &'c crate::state::Db) -> Self {
+        Writer::Pool(p)
+    }
+}
+
+impl<'c> From<&'c mut sqlx::AnyConnection> for Writer<'c> {
+    fn from(c: &'c mut sqlx::AnyConnection) -> Self {
+        Writer::Conn(c)
+    }
 }
 
 /// The error code of a failed sign-in event: its detail starts with the stable code (`saml_expired: …`).
@@ -127,30 +160,30 @@ pub async fn list(state: &AppState, p: &Principal, org_id: &str, q: &AuditQuery)
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = if more { rows.last().map(cursor_of) } else { None };
-    let events = rows
-        .into_iter()
-        .map(|r| {
-            let code = error_code(&r);
-            AuditEvent {
-                error_text: code.as_deref().map(|c| {
-                    let (_, what, todo) = crate::model::sign_in_error_text(c);
-                    format!("{what} {todo}")
-                }),
-                error_code: code,
-                id: r.id,
-                created_at: super::rfc3339(r.created_at),
-                action: r.action,
-                outcome: r.outcome,
-                actor: r.actor,
-                actor_user_id: r.actor_user_id,
-                target: r.target,
-                detail: r.detail,
-                ip: r.ip,
-                user_agent: r.user_agent,
-            }
-        })
-        .collect();
+    let events = rows.into_iter().map(view).collect();
     Ok(AuditPage { events, next_cursor })
+}
+
+/// An event as the API, the exports and webhooks show it.
+pub(crate) fn view(r: repo::audit::AuditRow) -> AuditEvent {
+    let code = error_code(&r);
+    AuditEvent {
+        error_text: code.as_deref().map(|c| {
+            let (_, what, todo) = crate::model::sign_in_error_text(c);
+            format!("{what} {todo}")
+        }),
+        error_code: code,
+        id: r.id,
+        created_at: super::rfc3339(r.created_at),
+        action: r.action,
+        outcome: r.outcome,
+        actor: r.actor,
+        actor_user_id: r.actor_user_id,
+        target: r.target,
+        detail: r.detail,
+        ip: r.ip,
+        user_agent: r.user_agent,
+    }
 }
 
 /// Events per page at most; an export walks pages up to `MAX_EXPORT`.

@@ -8,6 +8,9 @@ use std::time::Duration;
 /// Rate-limit counters older than this are gone (the longest window is one hour).
 const RATE_LIMIT_KEEP_MS: i64 = 2 * 3600 * 1000;
 
+/// Finished webhook deliveries (the delivery log) are kept this long.
+const DELIVERY_KEEP_MS: i64 = 30 * 86_400_000;
+
 /// What one pass removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Purged {
@@ -25,6 +28,7 @@ pub async fn run_once(db: &Db, holder: &str, lease_ms: i64) -> ServiceResult<Opt
     let sessions = repo::sessions::purge_expired(db, now).await?;
     let flows = repo::flows::purge(db, now).await? + repo::sso_tokens::purge(db, now).await? + repo::connections::purge_assertions(db, now).await?;
     let rate_limits = repo::rate_limits::purge(db, now - RATE_LIMIT_KEEP_MS).await?;
+    repo::webhooks::purge(db, now - DELIVERY_KEEP_MS, now - 7 * 86_400_000).await?;
     Ok(Some(Purged { sessions, flows, rate_limits }))
 }
 
@@ -45,7 +49,9 @@ pub async fn job_lag(state: &AppState) -> ServiceResult<Vec<JobLag>> {
     let now = now_ms();
     let (due, oldest) = repo::domains::due_summary(&state.db, now).await?;
     let seconds = oldest.map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0);
-    Ok(vec![JobLag { job: "domain_checks", due, seconds }])
+    let (hooks_due, hooks_oldest) = repo::webhooks::due_summary(&state.db, now).await?;
+    let hooks_seconds = hooks_oldest.map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0);
+    Ok(vec![JobLag { job: "domain_checks", due, seconds }, JobLag { job: "webhook_deliveries", due: hooks_due, seconds: hooks_seconds }])
 }
 
 /// Starts the loop on this node: a pass every `period` (the lease lasts a little less, so the next pass may run

@@ -32,6 +32,11 @@ pub fn domain_check(result: &'static str) {
     metrics::counter!("latchkey_domain_checks_total", "result" => result).increment(1);
 }
 
+/// One webhook delivery attempt, by what it led to (`delivered`, `pending` = will retry, `failed` = gave up).
+pub fn webhook_attempt(status: &'static str) {
+    metrics::counter!("latchkey_webhook_attempts_total", "result" => status).increment(1);
+}
+
 /// One pass of a background job (`domain_checks`, `housekeeping`) and how long it took.
 pub fn job_pass(job: &'static str, ok: bool, seconds: f64) {
     metrics::counter!("latchkey_job_passes_total", "job" => job, "outcome" => if ok { "success" } else { "failure" }).increment(1);

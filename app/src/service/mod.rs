@@ -22,6 +22,7 @@ pub mod safe_http;
 pub mod saml;
 pub mod session_store;
 pub mod sessions;
+pub mod webhooks;
 pub mod sso_connections;
 pub mod signin;
 pub mod housekeeping;

@@ -50,9 +50,12 @@ const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 10] = [
 /// another node that lacks an entry fetches its own.
 pub struct SsoRuntime {
     pub http: SafeHttp,
+    /// Webhook deliveries: the same guard, no redirects.
+    pub webhook_http: SafeHttp,
     /// Pooled directory connections of LDAP connections (this node's; nothing another node needs).
     pub ldap: crate::service::ldap::pool::Pools,
     pub allow_private: bool,
+    pub allow_private_webhooks: bool,
     cache: Mutex<HashMap<String, (Instant, Arc<CoreProviderMetadata>)>>,
     /// Callbacks with a state no flow ever had, counted (and logged) instead of one audit row each.
     pub unknown_states: std::sync::atomic::AtomicU64,
@@ -61,9 +64,11 @@ pub struct SsoRuntime {
 }
 
 impl SsoRuntime {
-    pub fn new(allow_private: bool) -> Result<Self, String> {
+    pub fn new(allow_private: bool, allow_private_webhooks: bool) -> Result<Self, String> {
         Ok(Self {
             http: SafeHttp::new(allow_private)?,
+            webhook_http: SafeHttp::build(allow_private_webhooks, 0)?,
+            allow_private_webhooks,
             allow_private,
             cache: Mutex::new(HashMap::new()),
             unknown_states: std::sync::atomic::AtomicU64::new(0),

@@ -118,8 +118,15 @@ impl std::fmt::Debug for SafeHttp {
 
 impl SafeHttp {
     pub fn new(allow_private: bool) -> Result<Self, String> {
+        Self::build(allow_private, 3)
+    }
+
+    /// Like `new`, following at most `max_redirects` redirects (0 for webhook deliveries: a redirect is a failure).
+    pub fn build(allow_private: bool, max_redirects: usize) -> Result<Self, String> {
         let redirect = reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() >= 3 {
+            if max_redirects == 0 {
+                attempt.stop()
+            } else if attempt.previous().len() >= max_redirects {
                 attempt.error("too many redirects")
             } else if check_url(attempt.url(), allow_private).is_err() {
                 attempt.error("refused-internal-address in redirect")
@@ -150,6 +157,19 @@ impl SafeHttp {
         let status = resp.status().as_u16();
         let body = read_limited(&host, resp).await?;
         Ok((status, body))
+    }
+
+    /// POSTs `body` with `headers` and answers the status; the response body is not read.
+    pub async fn post(&self, url: &str, headers: &[(&'static str, String)], body: String) -> Result<u16, FetchError> {
+        let parsed = url::Url::parse(url).map_err(|e| FetchError::Other(format!("not a URL: {e}")))?;
+        check_url(&parsed, self.allow_private)?;
+        let host = parsed.host_str().unwrap_or_default().to_string();
+        let mut req = self.client.post(parsed).body(body);
+        for (name, value) in headers {
+            req = req.header(*name, value);
+        }
+        let resp = req.send().await.map_err(|e| classify(&host, &e))?;
+        Ok(resp.status().as_u16())
     }
 
     async fn execute(&self, request: HttpRequest) -> Result<HttpResponse, FetchError> {
