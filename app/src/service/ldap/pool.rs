@@ -3,6 +3,7 @@
 //! a pool is keyed by the connection's settings and secret, so new settings open new connections.
 use super::{wire, LdapSettings};
 use crate::service::safe_http;
+use ldap3::asn1::{StructureTag, PL};
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Scope, SearchEntry, SearchOptions, StdStream};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -165,21 +166,60 @@ fn unavailable(e: LdapError, timeout: Duration) -> DirError {
 
 /// Searches `base` (subtree) for at most `limit` entries. Also answers whether the answer is complete: a size
 /// limit hit (by us or by the server) or a missing base is not (for people: ambiguous; for groups: unusable).
+///
+/// Entries are read one at a time and at most `limit + 1` are kept: a directory that ignores the size limit is
+/// abandoned, not buffered. Each entry is checked to be well-formed before ldap3 decodes it (its decoder panics on
+/// a DN that is not UTF-8 or a malformed entry, which a hostile directory could send).
 pub async fn search(ldap: &mut Ldap, base: &str, filter: &str, attrs: &[&str], limit: i32, timeout: Duration) -> Result<(Vec<SearchEntry>, bool), DirError> {
-    let r = ldap
+    let mut stream = ldap
         .with_timeout(timeout)
         .with_search_options(SearchOptions::new().sizelimit(limit + 1))
-        .search(base, Scope::Subtree, filter, attrs.to_vec())
+        .streaming_search(base, Scope::Subtree, filter, attrs.to_vec())
         .await
         .map_err(|e| unavailable(e, timeout))?;
-    let (entries, res) = (r.0, r.1);
+    let mut entries = Vec::new();
+    while let Some(e) = stream.next().await.map_err(|e| unavailable(e, timeout))? {
+        if e.is_ref() || e.is_intermediate() {
+            continue;
+        }
+        if entries.len() > limit as usize {
+            let _ = stream.finish().await;
+            let handle = stream.ldap_handle();
+            let id = handle.last_id();
+            let _ = handle.abandon(id).await;
+            return Ok((entries, false));
+        }
+        if !well_formed(&e.0) {
+            return Err(DirError::Unavailable("the directory sent an entry that is not well-formed LDAP (a DN or attribute name that is not UTF-8, or a broken structure)".into()));
+        }
+        entries.push(SearchEntry::construct(e));
+    }
+    let res = stream.finish().await;
     let complete = match res.rc {
         0 => entries.len() <= limit as usize,
         4 => false,                          // size limit exceeded
         32 => return Ok((Vec::new(), false)), // no such object: the base does not exist
         rc => return Err(DirError::Unavailable(format!("search answered result code {rc} ({})", res.text.chars().take(200).collect::<String>()))),
     };
-    Ok((entries.into_iter().take(limit as usize + 1).map(SearchEntry::construct).collect(), complete))
+    Ok((entries, complete))
+}
+
+/// Whether `SearchEntry::construct` can decode this entry without panicking: the shape it expects
+/// (`[APPLICATION 4] { dn, { { type, { value… } }… } }`), with a UTF-8 DN and attribute types.
+pub fn well_formed(st: &StructureTag) -> bool {
+    let utf8 = |t: &StructureTag| matches!(&t.payload, PL::P(b) if std::str::from_utf8(b).is_ok());
+    let PL::C(parts) = &st.payload else { return false };
+    let [dn, attrs, ..] = parts.as_slice() else { return false };
+    let PL::C(attrs) = &attrs.payload else { return false };
+    st.id == 4
+        && utf8(dn)
+        && attrs.iter().all(|a| match &a.payload {
+            PL::C(pa) => match pa.as_slice() {
+                [t, v, ..] => utf8(t) && matches!(&v.payload, PL::C(vals) if vals.iter().all(|x| matches!(x.payload, PL::P(_)))),
+                _ => false,
+            },
+            PL::P(_) => false,
+        })
 }
 
 struct Idle {
@@ -277,5 +317,43 @@ impl Pools {
     pub fn forget(&self, id: &str) {
         let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         map.retain(|(cid, _), _| cid != id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ldap3::asn1::TagClass;
+
+    fn prim(id: u64, b: &[u8]) -> StructureTag {
+        StructureTag { class: TagClass::Universal, id, payload: PL::P(b.to_vec()) }
+    }
+    fn cons(id: u64, v: Vec<StructureTag>) -> StructureTag {
+        StructureTag { class: TagClass::Universal, id, payload: PL::C(v) }
+    }
+    fn entry(dn: &[u8], attrs: Vec<StructureTag>) -> StructureTag {
+        StructureTag { class: TagClass::Application, id: 4, payload: PL::C(vec![prim(4, dn), cons(16, attrs)]) }
+    }
+    fn attr(t: &[u8], vals: &[&[u8]]) -> StructureTag {
+        cons(16, vec![prim(4, t), cons(17, vals.iter().map(|v| prim(4, v)).collect())])
+    }
+
+    #[test]
+    fn only_entries_ldap3_can_decode_pass() {
+        let good = entry(b"uid=alice,dc=example", vec![attr(b"mail", &[b"alice@example.com"]), attr(b"jpegPhoto", &[&[0xff, 0xd8]])]);
+        assert!(well_formed(&good));
+        // The check passes exactly what ldap3 decodes: binary values are fine, they go to bin_attrs.
+        let decoded = SearchEntry::construct(ldap3::ResultEntry::new(good));
+        assert_eq!(decoded.attrs["mail"], vec!["alice@example.com".to_string()]);
+        assert!(decoded.bin_attrs.contains_key("jpegPhoto"));
+
+        assert!(!well_formed(&entry(&[0xff, 0xfe], vec![])), "a DN that is not UTF-8");
+        assert!(!well_formed(&entry(b"uid=a", vec![attr(&[0xc3, 0x28], &[b"x"])])), "an attribute type that is not UTF-8");
+        assert!(!well_formed(&entry(b"uid=a", vec![prim(4, b"flat")])), "an attribute that is not a sequence");
+        assert!(!well_formed(&entry(b"uid=a", vec![cons(16, vec![prim(4, b"mail")])])), "an attribute without values");
+        assert!(!well_formed(&entry(b"uid=a", vec![cons(16, vec![prim(4, b"mail"), cons(17, vec![cons(16, vec![])])])])), "a value that is not a string");
+        assert!(!well_formed(&StructureTag { class: TagClass::Application, id: 4, payload: PL::C(vec![prim(4, b"uid=a")]) }), "no attribute list");
+        assert!(!well_formed(&StructureTag { class: TagClass::Application, id: 5, payload: PL::C(vec![prim(4, b"uid=a"), cons(16, vec![])]) }), "not a search entry");
+        assert!(!well_formed(&prim(4, b"x")));
     }
 }
