@@ -50,7 +50,7 @@ impl Server {
     async fn start(database_url: &str, dir: &std::path::Path) -> Server {
         let spawned = Instant::now();
         let mut child = tokio::process::Command::new(binary())
-            .args(["--bind", "127.0.0.1:0", "--database-url", database_url, "--allow-private-idp"])
+            .args(["--bind", "127.0.0.1:0", "--database-url", database_url, "--allow-private-idp", "--allow-private-webhooks"])
             .arg("--key-file")
             .arg(dir.join("key"))
             // The load generator is one client address: lift the per-client SSO limit.
@@ -162,6 +162,7 @@ async fn run(label: &str, database_url: String) {
     match std::env::var("BENCH_ONLY").as_deref() {
         Ok("saml") => return saml_acs(label, &server, &owner, &org).await,
         Ok("ldap") => return ldap_sign_ins(label, &server, &owner, &org).await,
+        Ok("webhooks") => return webhooks(label, &server, &database_url, &owner, &org).await,
         _ => {}
     }
     // Warm-up: discovery and JWKS are cached after the first sign-in; same subject → returning user.
@@ -239,6 +240,7 @@ async fn run(label: &str, database_url: String) {
     handoff(label, &server, &database_url, &owner).await;
     saml_acs(label, &server, &owner, &org).await;
     ldap_sign_ins(label, &server, &owner, &org).await;
+    webhooks(label, &server, &database_url, &owner, &org).await;
     println!("{label:<10} server peak RSS: {:.1} MiB", server.peak_rss_mib());
 }
 
@@ -435,6 +437,48 @@ async fn ldap_sign_ins(label: &str, server: &Server, owner: &Client, org: &str) 
         percentiles(lat),
         n as f64 / secs,
         cpu * 1000.0 / n as f64
+    );
+}
+
+/// Webhook deliveries: N messages queued at once for one endpoint (a real receiver that verifies each with PyPI's
+/// standardwebhooks), the time until all are delivered and the server's CPU per delivery (claim, sign, POST, record).
+async fn webhooks(label: &str, server: &Server, database_url: &str, owner: &Client, org: &str) {
+    let base = &server.base;
+    let receiver = peers::Peer::start("webhook-receiver.py", &[]).await;
+    let created: serde_json::Value = owner
+        .post(format!("{base}/api/user/organizations/{org}/webhooks"))
+        .json(&json!({"url": format!("{}/hook", receiver.url), "eventTypes": ["member.role_changed"]}))
+        .send().await.unwrap().json().await.unwrap();
+    let id = created["data"]["webhook"]["id"].as_str().expect("webhook").to_string();
+    receiver.call("/config", json!({"secret": created["data"]["secret"]})).await;
+    const N: usize = 300;
+    let payload = json!({"type": "member.role_changed", "timestamp": "2026-11-24T00:00:00Z", "data": {"id": "01JBENCH", "action": "member.role_change",
+        "actor": "owner@example.com", "target": "01JBENCHTARGET", "outcome": "success", "detail": "role=admin", "ip": "127.0.0.1"}}).to_string();
+    sqlx::any::install_default_drivers();
+    let db = sqlx::AnyPool::connect(database_url).await.unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let (cpu0, t0) = (server.cpu_secs(), Instant::now());
+    for i in 0..N {
+        sqlx::query("INSERT INTO webhook_deliveries (id, webhook_id, org_id, event_type, payload, status, attempts, next_attempt_at, created_at) VALUES ($1, $2, $3, 'member.role_changed', $4, 'pending', 0, $5, $5)")
+            .bind(format!("msg_bench_{i}")).bind(&id).bind(org).bind(&payload).bind(now)
+            .execute(&db).await.unwrap();
+    }
+    loop {
+        let v: serde_json::Value = reqwest::get(format!("{}/received", receiver.url)).await.unwrap().json().await.unwrap();
+        let got = v["messages"].as_array().unwrap();
+        if got.len() >= N {
+            assert!(got.iter().all(|m| m["verified"] == true), "every message verifies");
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(120), "{} of {N} delivered in 2 min", got.len());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (secs, cpu) = (t0.elapsed().as_secs_f64(), server.cpu_secs() - cpu0);
+    db.close().await;
+    println!(
+        "{label:<10} webhooks: {N} queued for one endpoint delivered in {secs:.2} s = {:.0}/s (one in flight per endpoint); server CPU {:.3} ms per delivery",
+        N as f64 / secs,
+        cpu * 1000.0 / N as f64
     );
 }
 

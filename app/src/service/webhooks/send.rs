@@ -19,7 +19,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
 /// Waits before the 2nd, 3rd, … attempt, in retry units (one unit is a second by default).
 pub const SCHEDULE: &[i64] = &[5, 300, 1800, 7200, 18000, 36000, 36000];
@@ -43,7 +43,7 @@ pub fn next_try(attempts: i64, now: i64, unit_ms: i64) -> Option<i64> {
 }
 
 /// One pass: claims what is due and starts sending it. Returns how many this node claimed.
-pub async fn run_due(state: &AppState, permits: &Arc<Semaphore>) -> ServiceResult<usize> {
+pub async fn run_due(state: &AppState, permits: &Arc<Semaphore>, done: &Arc<Notify>) -> ServiceResult<usize> {
     let now = now_ms();
     let free = permits.available_permits();
     if free == 0 {
@@ -58,12 +58,14 @@ pub async fn run_due(state: &AppState, permits: &Arc<Semaphore>) -> ServiceResul
             continue;
         }
         claimed += 1;
-        let state = state.clone();
+        let (state, done) = (state.clone(), done.clone());
         tokio::spawn(async move {
             if let Err(e) = deliver(&state, &id, claim).await {
                 tracing::warn!(delivery = %id, error = %e, "webhook delivery could not be recorded");
             }
             drop(permit);
+            // The endpoint's next message (one is in flight per endpoint) goes now, not at the next tick.
+            done.notify_one();
         });
     }
     Ok(claimed)
@@ -119,16 +121,21 @@ async fn attempt(state: &AppState, d: &DeliveryRow, now: i64) -> Result<u16, (Op
     }
 }
 
-/// Starts the sender on this node: a pass every retry unit (at most every second, at least every 20 ms).
+/// Starts the sender on this node: a pass every retry unit (at most every second, at least every 20 ms), and
+/// another as soon as a send finishes.
 pub fn spawn_worker(state: AppState) {
     let permits = Arc::new(Semaphore::new(CONCURRENCY));
+    let done = Arc::new(Notify::new());
     tokio::spawn(async move {
         let period = Duration::from_millis(state.settings.webhook_retry_unit_ms.clamp(20, 1000) as u64);
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
-            if let Err(e) = run_due(&state, &permits).await {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = done.notified() => {}
+            }
+            if let Err(e) = run_due(&state, &permits, &done).await {
                 tracing::warn!(error = %e, "webhook pass failed");
             }
         }
