@@ -281,3 +281,17 @@ both!(sso an_application_started_sign_in_goes_through_the_ldap_form_and_gets_its
     assert_eq!(a.data()["member"]["email"], "alice@example.com");
     assert_eq!(a.data()["member"]["role"], "admin", "the role the directory's groups give");
 });
+
+both!(an_org_has_at_most_25_connections, |app: TestApp| async move {
+    app.sign_up("owner@cap.test").await;
+    let org = app.create_org("Cap", "cap").await;
+    let path = format!("/api/user/organizations/{org}/sso/connections");
+    let body = |i: usize| json!({"name": format!("dir {i}"), "protocol": "ldap", "serverUrl": "ldaps://ldap.cap.example", "bindDn": "cn=svc,dc=cap",
+        "bindPassword": "pw", "userBaseDn": "ou=people,dc=cap"});
+    for i in 0..25 {
+        app.post(&path, body(i)).await.expect(201, "OK");
+    }
+    let refused = app.post(&path, body(25)).await.expect(409, "CONFLICT");
+    assert!(refused.message().contains("at most 25"), "{}", refused.body);
+    assert_eq!(app.get(&path).await.expect(200, "OK").data().as_array().unwrap().len(), 25);
+});

@@ -165,6 +165,10 @@ pub async fn set_settings<'e>(ex: impl Executor<'e, Database = Any>, id: &str, s
     sqlx::query("UPDATE connections SET settings = $2, updated_at = $3 WHERE id = $1").bind(id).bind(settings).bind(now).execute(ex).await.map(|_| ())
 }
 
+pub async fn count_for_org<'e>(ex: impl Executor<'e, Database = Any>, org_id: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM connections WHERE org_id = $1").bind(org_id).fetch_one(ex).await
+}
+
 pub async fn for_org<'e>(ex: impl Executor<'e, Database = Any>, org_id: &str) -> sqlx::Result<Vec<ConnectionRow>> {
     sqlx::query_as::<_, ConnectionRow>(&format!("SELECT {COLS} FROM connections WHERE org_id = $1 ORDER BY is_primary DESC, created_at"))
         .bind(org_id)

@@ -46,8 +46,10 @@ pub fn is_internal(ip: IpAddr) -> bool {
                 || v6.is_multicast()
                 || (seg0 & 0xfe00) == 0xfc00 // unique local
                 || (seg0 & 0xffc0) == 0xfe80 // link-local
-                || (seg0 == 0x0064 && v6.segments()[1] == 0xff9b) // NAT64 can reach internal v4
+                || (seg0 == 0x0064 && v6.segments()[1] == 0xff9b) // NAT64 64:ff9b::/96 and local-use 64:ff9b:1::/48 reach internal v4
+                || (seg0 & 0xffc0) == 0xfec0 // site-local (deprecated, still routed inside some networks)
                 || seg0 == 0x2002 // 6to4 embeds v4
+                || (seg0 == 0x2001 && v6.segments()[1] == 0x0000) // Teredo 2001::/32 embeds v4
                 || (seg0 == 0x2001 && v6.segments()[1] == 0x0db8) // documentation
         }
     }
@@ -248,10 +250,11 @@ mod tests {
     fn internal_addresses_are_recognised() {
         for ip in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0", "100.64.0.1",
             "224.0.0.1", "255.255.255.255", "::1", "::", "fe80::1", "fc00::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1",
-            "::127.0.0.1", "::169.254.169.254", "::8.8.8.8"] {
+            "::127.0.0.1", "::169.254.169.254", "::8.8.8.8", "64:ff9b::a00:1", "64:ff9b:1::a00:1", "fec0::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2", "2002:a00:1::1"] {
             assert!(is_internal(ip.parse().unwrap()), "{ip} should be internal");
         }
-        for ip in ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "93.184.216.34"] {
+        for ip in ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "93.184.216.34", "2001:4860:4860::8888", "2a00:1450:4001::1"] {
             assert!(!is_internal(ip.parse().unwrap()), "{ip} should be public");
         }
     }

@@ -301,6 +301,9 @@ fn apply_oidc(state: &AppState, c: &mut ConnectionRow, b: &ConnectionInput, crea
     Ok(())
 }
 
+/// Connections per organization, of every protocol.
+pub const MAX_CONNECTIONS_PER_ORG: i64 = 25;
+
 pub async fn create(state: &AppState, p: &Principal, org_id: &str, b: &ConnectionInput, meta: &RequestMeta) -> ServiceResult<ConnectionInfo> {
     let a = super::orgs::authorize(state, p, org_id, Role::Owner).await?;
     let protocol = match b.protocol.as_deref().map(str::trim) {
@@ -334,6 +337,10 @@ pub async fn create(state: &AppState, p: &Principal, org_id: &str, b: &Connectio
     };
     if b.name.is_none() {
         return Err(ServiceError::validation("name", "Name the connection, e.g. \"Okta (employees)\"."));
+    }
+    // Each LDAP connection keeps pooled sockets on every node, and every connection is work for housekeeping.
+    if repo::connections::count_for_org(&state.db, &a.org.id).await? >= MAX_CONNECTIONS_PER_ORG {
+        return Err(ServiceError::Conflict(format!("An organization can have at most {MAX_CONNECTIONS_PER_ORG} connections: delete one you no longer use first.")));
     }
     apply_common(state, &a.org.id, &mut c, b).await?;
     if protocol == "saml" {

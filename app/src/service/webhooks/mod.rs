@@ -361,3 +361,55 @@ pub(crate) fn secrets(state: &AppState, w: &WebhookRow, now: i64) -> ServiceResu
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(action: &str, outcome: &str, detail: &str) -> AuditRow {
+        AuditRow {
+            id: "01JTEST".into(),
+            org_id: Some("01JORG".into()),
+            actor_user_id: None,
+            actor: "sso".into(),
+            action: action.into(),
+            target: Some("01JCONN".into()),
+            outcome: outcome.into(),
+            detail: Some(detail.into()),
+            ip: Some("203.0.113.9".into()),
+            created_at: 1_795_000_000_000,
+            user_agent: None,
+        }
+    }
+
+    #[test]
+    fn a_failed_sign_in_leaves_with_its_code_but_not_its_detail() {
+        let r = row("sso.login", "failure", "ldap_invalid_credentials: bind of uid=<typed by anyone> at ldap01.corp:636 failed (protocol=ldap)");
+        assert_eq!(event_type(&r.action, &r.outcome), Some("signin.failed"));
+        let v: serde_json::Value = serde_json::from_str(&payload("signin.failed", &r)).unwrap();
+        assert_eq!(v["type"], "signin.failed");
+        assert_eq!(v["data"]["errorCode"], "ldap_invalid_credentials");
+        assert!(v["data"]["errorText"].as_str().is_some_and(|t| !t.is_empty()));
+        assert!(v["data"]["detail"].is_null(), "{v}");
+        assert!(!v.to_string().contains("ldap01.corp"), "{v}");
+        // Other events keep their detail (the owner's own settings).
+        let changed = row("member.role_change", "success", "role=admin");
+        let v: serde_json::Value = serde_json::from_str(&payload("member.role_changed", &changed)).unwrap();
+        assert_eq!(v["data"]["detail"], "role=admin");
+    }
+
+    #[test]
+    fn only_org_events_of_mapped_actions_are_delivered() {
+        assert!(may_deliver(&row("sso.login", "success", "")));
+        assert!(!may_deliver(&row("webhook.create", "success", "")), "webhook changes never feed webhooks");
+        assert!(!may_deliver(&AuditRow { org_id: None, ..row("session.revoke", "success", "") }));
+        // Every type an action maps to is one an endpoint can subscribe to.
+        for action in ["sso.login", "member.jit_provision", "member.remove", "member.role_mapped", "connection.update", "domain.lapsed",
+            "security.policy.update", "session.revoke", "connection.certificate_expiring"] {
+            for outcome in ["success", "failure"] {
+                let t = event_type(action, outcome).unwrap();
+                assert!(WEBHOOK_EVENT_TYPES.iter().any(|(k, _)| *k == t), "{t}");
+            }
+        }
+    }
+}
