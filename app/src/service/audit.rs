@@ -69,7 +69,7 @@ async fn write<'c>(
         // transaction of their own.
         Writer::Pool(pool) if !super::webhooks::may_deliver(&row) => repo::audit::insert(pool, &row).await,
         Writer::Pool(pool) => {
-            let mut tx = pool.begin().await?;
+            let mut tx = repo::begin(pool).await?;
             repo::audit::insert(&mut *tx, &row).await?;
             super::webhooks::enqueue(&mut tx, &row).await?;
             tx.commit().await
