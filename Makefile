@@ -16,9 +16,11 @@ test:
 test-rust:
 	cargo nextest run -p latchkey -p app --no-fail-fast
 
-# The browser test runs against the production build, the one `make release` makes and people deploy.
+# The browser test and the API's check against its OpenAPI document (schemathesis) run against the production
+# build, the one `make release` makes and people deploy.
 test-e2e: release
 	cd end2end && LATCHKEY_BIN=$(CURDIR)/target/release/latchkey node e2e.mjs
+	LATCHKEY_BIN=$(CURDIR)/target/release/latchkey python3 end2end/api-schema.py
 
 # The production build: server (optimized, stripped) and console (WASM size-optimized by wasm-opt), in
 # target/release/latchkey and target/site. Prints the sizes; fails when the console WASM is over its budget.

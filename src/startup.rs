@@ -1,7 +1,7 @@
 //! Builds the whole application from a `Config`: database, secret box, router and listener. `main` only
 //! calls `build` then `run`; tests call `build` with port 0.
 use crate::config::Config;
-use crate::{csrf, health, metrics, rest};
+use crate::{csrf, metrics, rest};
 use anyhow::Context;
 use app::service::session_store::DbSessionStore;
 use app::state::{AppState, Settings};
@@ -102,11 +102,8 @@ pub async fn build(config: Config) -> anyhow::Result<Application> {
         None => None,
     };
     let routes = generate_route_list(App);
-    let mut router = Router::new()
-        .nest("/api", rest::router())
-        .merge(rest::browser_routes())
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz));
+    let (api, outside, _doc) = rest::routers();
+    let mut router = Router::new().nest("/api", api).merge(outside);
     if metrics_listener.is_none() {
         router = router.route("/metrics", get(metrics::render));
     }

@@ -2,6 +2,7 @@
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Me {
     pub id: String,
@@ -18,6 +19,7 @@ pub struct Me {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct OrgSummary {
     pub id: String,
@@ -27,6 +29,7 @@ pub struct OrgSummary {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct OrgDetail {
     pub id: String,
@@ -40,6 +43,7 @@ pub struct OrgDetail {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Member {
     pub user_id: String,
@@ -51,6 +55,7 @@ pub struct Member {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ApiKeyInfo {
     pub id: String,
@@ -66,6 +71,7 @@ pub struct ApiKeyInfo {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedApiKey {
     /// The whole key. Shown once; only its hash is stored.
@@ -74,6 +80,7 @@ pub struct CreatedApiKey {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SessionInfo {
     pub id: String,
@@ -88,6 +95,7 @@ pub struct SessionInfo {
 
 /// The org's primary OIDC connection as `/settings/sso` shows it. The client secret is never included.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SsoSettings {
     pub connection_id: String,
@@ -112,6 +120,7 @@ pub struct SsoSettings {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SsoTestResult {
     pub success: bool,
@@ -121,6 +130,7 @@ pub struct SsoTestResult {
 
 /// One IdP connection of an org (reference 001), as the connections API answers. Secrets are never included.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionInfo {
     pub id: String,
@@ -148,6 +158,7 @@ pub struct ConnectionInfo {
 
 /// An LDAP connection's settings as the API shows them (the bind password never comes back).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct LdapInfo {
     pub server_url: String,
@@ -173,6 +184,7 @@ pub struct LdapInfo {
 
 /// Filters and cursor of an org's audit log (`GET …/audit-events`); times are RFC 3339.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AuditQuery {
     pub action: Option<String>,
@@ -193,6 +205,7 @@ pub struct AuditQuery {
 
 /// One audit event as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEvent {
     pub id: String,
@@ -212,6 +225,7 @@ pub struct AuditEvent {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AuditPage {
     pub events: Vec<AuditEvent>,
@@ -244,6 +258,7 @@ pub fn parse_group_lines(text: &str) -> Result<Vec<GroupRole>, String> {
 
 /// One step of an LDAP connection test (dns, connect, tls/starttls, bind, search) with its timing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TestStep {
     pub step: String,
@@ -253,6 +268,7 @@ pub struct TestStep {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct OidcInfo {
     pub provider: String,
@@ -263,6 +279,7 @@ pub struct OidcInfo {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SamlInfo {
     pub idp_entity_id: String,
@@ -282,6 +299,7 @@ pub struct SamlInfo {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SamlCertificateInfo {
     pub pem_base64: String,
@@ -292,6 +310,7 @@ pub struct SamlCertificateInfo {
 
 /// Create (POST) and update (PATCH) body of a connection: the shared fields, then OIDC's or SAML's.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConnectionInput {
     pub name: Option<String>,
@@ -338,6 +357,7 @@ pub struct ConnectionInput {
 /// One rule of a connection's group -> role mapping: people in `group` (the IdP's group name, or a directory
 /// group's DN or its CN) get `role` (`member` or `admin`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GroupRole {
     pub group: String,
@@ -345,6 +365,7 @@ pub struct GroupRole {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionTest {
     pub success: bool,
@@ -367,6 +388,64 @@ pub fn safe_return_to(raw: Option<&str>) -> Option<String> {
         && !s.chars().any(|c| c.is_control() || c == '\\' || c.is_whitespace());
     ok.then(|| s.to_string())
 }
+
+/// Every code of the sign-in error page (`/auth/error?code=…`), which the LDAP JSON endpoint answers too.
+pub const SIGN_IN_ERROR_CODES: &[&str] = &[
+    "oauth_access_denied",
+    "oauth_provider_error",
+    "oauth_token_exchange_error",
+    "oauth_id_token_invalid",
+    "oauth_fetch_user_error",
+    "oauth_email_unverified",
+    "oauth_email_domain_mismatch",
+    "sso_state_invalid",
+    "sso_connection_not_found",
+    "sso_idp_unreachable",
+    "sso_user_not_provisioned",
+    "sso_email_domain_not_allowed",
+    "sso_domain_not_verified",
+    "oauth_issuer_mismatch",
+    "application_invalid",
+    "rate_limited",
+    "service_unavailable",
+    "sso_email_in_use",
+    "join_request_pending",
+    "saml_not_in_allowed_group",
+    "ldap_not_in_allowed_group",
+    "sso_not_in_allowed_group",
+    "sso_account_conflict",
+    "ldap_invalid_credentials",
+    "ldap_form_incomplete",
+    "ldap_unavailable",
+    "ldap_tls_error",
+    "ldap_user_attribute_missing",
+    "saml_signature_invalid",
+    "saml_no_idp_certificate",
+    "saml_audience_mismatch",
+    "saml_destination_mismatch",
+    "saml_recipient_mismatch",
+    "saml_issuer_mismatch",
+    "saml_expired",
+    "saml_not_yet_valid",
+    "saml_replayed",
+    "saml_in_response_to_invalid",
+    "saml_response_relaystate_missing",
+    "saml_idp_initiated_disabled",
+    "saml_user_attribute_missing",
+    "saml_email_address_domain_mismatch",
+    "saml_sha1_refused",
+    "saml_assertion_unsigned",
+    "saml_multiple_assertions",
+    "saml_assertion_missing",
+    "saml_malformed_response",
+    "saml_dtd_forbidden",
+    "saml_subject_confirmation_invalid",
+    "saml_status_not_success",
+    "saml_decryption_failed",
+    "mfa_required",
+    "server_error",
+    "invalid_request",
+];
 
 /// What a sign-in error page says for a stable error code: a title, one sentence, and the fix.
 pub fn sign_in_error_text(code: &str) -> (&'static str, &'static str, &'static str) {
@@ -422,6 +501,7 @@ pub fn sign_in_error_text(code: &str) -> (&'static str, &'static str, &'static s
 
 /// What the Identity provider page needs, also before anything is configured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SsoPage {
     pub callback_url: String,
@@ -445,6 +525,7 @@ pub fn provider_preset(provider: &str) -> (&'static str, &'static str, &'static 
 
 /// The TXT record an owner publishes to prove a domain.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct TxtRecord {
     pub name: String,
@@ -452,6 +533,7 @@ pub struct TxtRecord {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DomainInfo {
     pub id: String,
@@ -477,6 +559,7 @@ pub struct DomainInfo {
 
 /// What the Domains page needs in one round trip.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DomainsPage {
     pub domains: Vec<DomainInfo>,
@@ -486,6 +569,7 @@ pub struct DomainsPage {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct JoinRequestInfo {
     pub id: String,
@@ -504,6 +588,7 @@ pub struct JoinRequestInfo {
 
 /// The answer of email-first discovery: `sso` with the URL to go to, or `password`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Discovery {
     pub method: String,
@@ -515,6 +600,7 @@ pub struct Discovery {
 
 /// An organization's security policy (SPEC §1). `exemptRoles` may still use a non-SSO method under `sso`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SecurityPolicy {
     /// `any`, `mfa` or `sso`.
@@ -525,6 +611,7 @@ pub struct SecurityPolicy {
 
 /// The same policy seen as SSO enforcement.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SsoEnforcement {
     pub enforced: bool,
@@ -533,6 +620,7 @@ pub struct SsoEnforcement {
 
 /// What the Security page needs: the policy and the facts the lockout guard checks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct SecurityPage {
     pub policy: SecurityPolicy,
@@ -542,6 +630,7 @@ pub struct SecurityPage {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct OrgSessionInfo {
     pub id: String,
@@ -564,6 +653,7 @@ pub struct OrgSessionInfo {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct MfaStatus {
     pub enabled: bool,
@@ -574,6 +664,7 @@ pub struct MfaStatus {
 
 /// A new TOTP secret to add to an authenticator app: as a QR code (SVG) and as the key to type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct MfaEnrollment {
     pub secret: String,
@@ -583,6 +674,7 @@ pub struct MfaEnrollment {
 
 /// A registered application (operators only), as the API and the console show it. The secret never appears.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationInfo {
     pub id: String,
@@ -603,6 +695,7 @@ pub struct ApplicationInfo {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationSecretInfo {
     pub id: String,
@@ -631,6 +724,7 @@ pub const WEBHOOK_EVENT_TYPES: &[(&str, &str)] = &[
 
 /// A webhook endpoint of an organization. The signing secret never appears (only at creation and rotation).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookInfo {
     pub id: String,
@@ -646,6 +740,7 @@ pub struct WebhookInfo {
 
 /// A new endpoint or a rotated secret: the whole signing secret (`whsec_…`), shown this once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookWithSecret {
     pub webhook: WebhookInfo,
@@ -654,6 +749,7 @@ pub struct WebhookWithSecret {
 
 /// One message to one endpoint, with where its attempts stand.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookDelivery {
     /// Also the `webhook-id` header: the same on every attempt, so receivers can drop duplicates.
@@ -672,6 +768,7 @@ pub struct WebhookDelivery {
 
 /// An endpoint with its newest deliveries, for the console.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct WebhookWithLog {
     pub webhook: WebhookInfo,
     pub deliveries: Vec<WebhookDelivery>,
@@ -679,6 +776,7 @@ pub struct WebhookWithLog {
 
 /// A new application or a rotated secret: the whole secret, shown this once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationWithSecret {
     pub application: ApplicationInfo,
@@ -715,6 +813,19 @@ impl Notice {
             Notice::PolicySaved(_) => "policy",
             Notice::ConnectionTested(..) => "connection_test",
             Notice::WebhookSecret(_) => "webhook",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_sign_in_code_has_its_own_text() {
+        let fallback = sign_in_error_text("no_such_code");
+        for code in SIGN_IN_ERROR_CODES.iter().filter(|c| !["server_error", "invalid_request"].contains(c)) {
+            assert_ne!(sign_in_error_text(code), fallback, "{code} falls through to the generic text");
         }
     }
 }

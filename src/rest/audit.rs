@@ -2,7 +2,8 @@
 //! lines), owners and admins.
 use super::caller::Caller;
 use super::envelope::{ok, ApiError, Path};
-use app::model::{AuditEvent, AuditQuery};
+use super::openapi::{Envelope, OrgPath};
+use app::model::{AuditEvent, AuditPage, AuditQuery};
 use app::service::audit;
 use app::state::AppState;
 use axum::extract::rejection::QueryRejection;
@@ -10,6 +11,12 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+#[utoipa::path(
+    get, path = "/user/organizations/{org_id}/audit-events", tag = "audit", summary = "The audit log, newest first, with filters and a cursor (owners and admins)",
+    params(OrgPath, AuditQuery),
+    responses((status = 200, description = "One page of events and the cursor of the next", body = Envelope<AuditPage>)),
+    security(("session" = []), ("apiKey" = []))
+)]
 pub async fn list(State(state): State<AppState>, c: Caller, Path(org_id): Path<String>, q: Result<Query<AuditQuery>, QueryRejection>) -> Result<Response, ApiError> {
     let Query(q) = q?;
     Ok(ok(StatusCode::OK, "OK", audit::list(&state, &c.principal, &org_id, &q).await?))
@@ -42,6 +49,12 @@ fn csv(events: &[AuditEvent]) -> String {
     out
 }
 
+#[utoipa::path(
+    get, path = "/user/organizations/{org_id}/audit-events/export", tag = "audit", summary = "The filtered audit log as CSV (`format=csv`, the default) or JSON lines (`format=jsonl`)",
+    params(OrgPath, AuditQuery),
+    responses((status = 200, description = "A file download", content((String = "text/csv; charset=utf-8"), (String = "application/x-ndjson")))),
+    security(("session" = []), ("apiKey" = []))
+)]
 pub async fn export(State(state): State<AppState>, c: Caller, Path(org_id): Path<String>, q: Result<Query<AuditQuery>, QueryRejection>) -> Result<Response, ApiError> {
     let Query(q) = q?;
     let format = q.format.clone().unwrap_or_else(|| "csv".into());

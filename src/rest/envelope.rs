@@ -16,6 +16,31 @@ struct Envelope<'a, T: Serialize> {
     data: Option<T>,
 }
 
+/// Every `code` an error envelope carries, its HTTP status and what it means (the OpenAPI document lists them).
+pub const ERROR_CODES: &[(&str, u16, &str)] = &[
+    ("BAD_REQUEST", 400, "A path or query parameter, or the body's encoding, could not be read."),
+    ("MALFORMED_JSON", 400, "The body is not valid JSON."),
+    ("UNAUTHORIZED", 401, "No session cookie or X-Api-Key header."),
+    ("INVALID_CREDENTIALS", 401, "The email or password is not right."),
+    ("INVALID_API_KEY", 401, "The API key is unknown or revoked."),
+    ("INVALID_CLIENT", 401, "The application's HTTP Basic credentials are missing or wrong."),
+    ("INVALID_TOKEN", 401, "A single-use or session token that is unknown, expired, used, revoked or another application's."),
+    ("FORBIDDEN", 403, "Authenticated but not allowed (role, operator-only)."),
+    ("CSRF_REJECTED", 403, "A cookie-authenticated write that did not come from Latchkey's own origin."),
+    ("SSO_REQUIRED", 403, "The organization's policy needs a session through its identity provider."),
+    ("MFA_REQUIRED", 403, "The session must finish or enrol a second factor first."),
+    ("NOT_FOUND", 404, "No such resource (or another organization's), or no such API route."),
+    ("METHOD_NOT_ALLOWED", 405, "The route does not take that HTTP method."),
+    ("CONFLICT", 409, "Conflicts with the current state: a duplicate, or a change the lockout guard refuses."),
+    ("PAYLOAD_TOO_LARGE", 413, "The body is larger than the endpoint accepts."),
+    ("UNSUPPORTED_MEDIA_TYPE", 415, "The body must be JSON (Content-Type: application/json)."),
+    ("VALIDATION_ERROR", 422, "The input is not valid; the message names the field."),
+    ("RATE_LIMITED", 429, "Too many attempts; wait the Retry-After seconds."),
+    ("INTERNAL_ERROR", 500, "A fault on Latchkey's side (logged, never detailed)."),
+    ("SERVICE_UNAVAILABLE", 503, "The database is briefly unreachable; nothing was changed."),
+    ("NOT_READY", 503, "/readyz: the database does not answer."),
+];
+
 /// A successful answer.
 pub fn ok<T: Serialize>(status: StatusCode, message: &str, data: T) -> Response {
     let body = Envelope { success: true, status: status.as_u16(), code: "OK", message, data: Some(data) };

@@ -9,9 +9,10 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use super::openapi::{Envelope, RedirectTo};
 use tower_sessions::Session;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LdapBody {
     connection_id: String,
@@ -39,6 +40,15 @@ fn status_of(f: &SsoFailure) -> StatusCode {
     }
 }
 
+#[utoipa::path(
+    post, path = "/auth/sso/ldap", tag = "sign-in", summary = "LDAP sign-in: JSON answers the envelope with where to go; the console's HTML form gets a 303",
+    request_body(content((LdapBody = "application/json"), (LdapBody = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "Signed in: send the browser to redirectTo", body = Envelope<RedirectTo>),
+        (status = 303, description = "The HTML form: to where the sign-in goes, or back to the form with the error code"),
+    ),
+    security(())
+)]
 pub async fn sign_in(State(state): State<AppState>, session: Session, Meta(meta): Meta, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     let form = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     let parsed: Result<LdapBody, String> =
@@ -64,7 +74,7 @@ pub async fn sign_in(State(state): State<AppState>, session: Session, Meta(meta)
     let result = ldap::sign_in(&state, &session, &login, &meta).await;
     match (result, form) {
         (Ok(to), true) => Redirect::to(&to).into_response(),
-        (Ok(to), false) => ok(StatusCode::OK, "Signed in.", serde_json::json!({ "redirectTo": to })),
+        (Ok(to), false) => ok(StatusCode::OK, "Signed in.", RedirectTo { redirect_to: to }),
         (Err(f), true) => {
             let mut q = url::form_urlencoded::Serializer::new(String::new());
             let typed: String = b.username.trim().chars().take(256).collect();

@@ -9,6 +9,8 @@ mod connections;
 mod domains;
 mod handoff;
 mod ldap;
+pub mod openapi;
+mod reference;
 pub mod envelope;
 mod orgs;
 mod saml;
@@ -18,82 +20,111 @@ mod webhooks;
 
 use app::state::AppState;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post};
+use axum::routing::get;
 use axum::Router;
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// Largest JSON body any endpoint takes.
 pub const BODY_LIMIT: usize = 64 * 1024;
 /// The ACS form: a base64 Response of up to 256 KiB, and its RelayState.
 const SAML_BODY_LIMIT: usize = 360 * 1024;
 
-/// Plain browser routes outside `/api` (no envelope).
-pub fn browser_routes() -> Router<AppState> {
-    Router::new()
-        .route("/signin/continue", get(domains::continue_sign_in))
-        .route("/.well-known/jwks.json", get(handoff::jwks))
+/// Plain browser routes outside `/api` (no envelope), and the health checks.
+fn browser_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(domains::continue_sign_in))
+        .routes(routes!(handoff::jwks))
+        .routes(routes!(crate::health::healthz))
+        .routes(routes!(crate::health::readyz))
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/signup", post(auth::sign_up))
-        .route("/auth/signin", post(auth::sign_in))
-        .route("/auth/signout", post(auth::sign_out))
-        .route("/user/me", get(account::me))
-        .route("/user/api-keys", get(account::list_keys).post(account::create_key))
-        .route("/user/api-keys/{id}", delete(account::revoke_key))
-        .route("/user/sessions", get(account::list_sessions))
-        .route("/user/sessions/{id}", delete(account::revoke_session))
-        .route("/user/organizations", get(orgs::list).post(orgs::create))
-        .route("/user/organizations/{org_id}", get(orgs::detail))
-        .route("/user/organizations/{org_id}/members", get(orgs::members))
-        .route("/user/organizations/{org_id}/audit-events", get(audit::list))
-        .route("/user/organizations/{org_id}/audit-events/export", get(audit::export))
-        .route("/user/organizations/{org_id}/webhooks", get(webhooks::list).post(webhooks::create))
-        .route("/user/organizations/{org_id}/webhooks/{id}", get(webhooks::get).patch(webhooks::update).delete(webhooks::delete))
-        .route("/user/organizations/{org_id}/webhooks/{id}/secrets", post(webhooks::rotate))
-        .route("/user/organizations/{org_id}/webhooks/{id}/test", post(webhooks::test))
-        .route("/user/organizations/{org_id}/webhooks/{id}/deliveries", get(webhooks::deliveries))
-        .route("/user/organizations/{org_id}/webhooks/{id}/deliveries/{delivery_id}/resend", post(webhooks::resend))
-        .route("/user/organizations/{org_id}/members/{user_id}", axum::routing::patch(orgs::set_role).delete(orgs::remove))
-        .route("/user/organizations/{org_id}/settings/sso", get(sso::get_settings).put(sso::put_settings).delete(sso::delete_settings))
-        .route("/user/organizations/{org_id}/settings/sso/test", post(sso::test_settings))
-        .route("/user/organizations/{org_id}/sso/connections", get(connections::list).post(connections::create))
-        .route("/user/organizations/{org_id}/sso/connections/{id}", get(connections::get).patch(connections::update).delete(connections::delete))
-        .route("/user/organizations/{org_id}/sso/connections/{id}/test", post(connections::test))
-        .route("/user/organizations/{org_id}/domains", get(domains::list).post(domains::add))
-        .route("/user/organizations/{org_id}/domains/{id}", get(domains::get).delete(domains::delete))
-        .route("/user/organizations/{org_id}/domains/{id}/verify", post(domains::verify))
-        .route("/user/organizations/{org_id}/domains/{id}/settings", axum::routing::put(domains::settings))
-        .route("/user/organizations/{org_id}/join-requests", get(domains::join_requests))
-        .route("/user/organizations/{org_id}/join-requests/{id}/approve", post(domains::approve))
-        .route("/user/organizations/{org_id}/join-requests/{id}/deny", post(domains::deny))
-        .route("/user/join-requests", get(domains::my_join_requests))
-        .route("/auth/discover", post(domains::discover))
-        .route("/user/organizations/{org_id}/settings/security", get(security::get_security).put(security::put_security))
-        .route("/user/organizations/{org_id}/sso/enforcement", get(security::get_enforcement).put(security::put_enforcement))
-        .route("/user/organizations/{org_id}/sso/sessions", get(security::sessions))
-        .route("/user/organizations/{org_id}/sso/sessions/{id}", delete(security::revoke_session))
-        .route("/auth/mfa", get(security::mfa_status))
-        .route("/auth/mfa/enroll", post(security::mfa_enroll))
-        .route("/auth/mfa/enroll/confirm", post(security::mfa_confirm))
-        .route("/auth/mfa/challenge", post(security::mfa_challenge))
-        .route("/auth/mfa/disable", post(security::mfa_disable))
-        .route("/admin/applications", get(admin::list).post(admin::create))
-        .route("/admin/applications/{id}", get(admin::get).patch(admin::update).delete(admin::delete))
-        .route("/admin/applications/{id}/secrets", post(admin::rotate))
-        .route("/auth/sso/callback", get(sso::callback))
-        .route("/auth/sso/handoff", get(handoff::resume))
-        .route("/auth/sso/authenticate", post(handoff::authenticate))
-        .route("/auth/sso/login-url", post(handoff::login_url))
-        .route("/auth/sessions/authenticate", post(handoff::check_session))
-        .route("/auth/sessions/revoke", post(handoff::revoke_session))
-        .route("/auth/mfa/totp/authenticate", post(handoff::totp))
-        .route("/auth/sso/{slug}/login", get(sso::login))
-        .route("/auth/sso/saml/metadata/{id}", get(saml::metadata))
-        .route("/auth/sso/saml/acs", post(saml::acs).layer(DefaultBodyLimit::max(SAML_BODY_LIMIT)))
-        .route("/auth/sso/saml/finish", get(saml::finish))
-        .route("/auth/sso/ldap", post(ldap::sign_in))
+/// The REST API under `/api`. Every route goes through `routes!`, which takes only handlers with their
+/// `#[utoipa::path]` description: the OpenAPI document cannot miss a route.
+fn api_routes() -> OpenApiRouter<AppState> {
+    let acs = OpenApiRouter::new().routes(routes!(saml::acs)).layer(DefaultBodyLimit::max(SAML_BODY_LIMIT));
+    OpenApiRouter::new()
+        .routes(routes!(auth::sign_up))
+        .routes(routes!(auth::sign_in))
+        .routes(routes!(auth::sign_out))
+        .routes(routes!(domains::discover))
+        .routes(routes!(account::me))
+        .routes(routes!(account::list_keys, account::create_key))
+        .routes(routes!(account::revoke_key))
+        .routes(routes!(account::list_sessions))
+        .routes(routes!(account::revoke_session))
+        .routes(routes!(domains::my_join_requests))
+        .routes(routes!(security::mfa_status))
+        .routes(routes!(security::mfa_enroll))
+        .routes(routes!(security::mfa_confirm))
+        .routes(routes!(security::mfa_challenge))
+        .routes(routes!(security::mfa_disable))
+        .routes(routes!(orgs::list, orgs::create))
+        .routes(routes!(orgs::detail))
+        .routes(routes!(orgs::members))
+        .routes(routes!(orgs::set_role, orgs::remove))
+        .routes(routes!(domains::list, domains::add))
+        .routes(routes!(domains::get, domains::delete))
+        .routes(routes!(domains::verify))
+        .routes(routes!(domains::settings))
+        .routes(routes!(domains::join_requests))
+        .routes(routes!(domains::approve))
+        .routes(routes!(domains::deny))
+        .routes(routes!(sso::get_settings, sso::put_settings, sso::delete_settings))
+        .routes(routes!(sso::test_settings))
+        .routes(routes!(connections::list, connections::create))
+        .routes(routes!(connections::get, connections::update, connections::delete))
+        .routes(routes!(connections::test))
+        .routes(routes!(security::get_security, security::put_security))
+        .routes(routes!(security::get_enforcement, security::put_enforcement))
+        .routes(routes!(security::sessions))
+        .routes(routes!(security::revoke_session))
+        .routes(routes!(audit::list))
+        .routes(routes!(audit::export))
+        .routes(routes!(webhooks::list, webhooks::create))
+        .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::rotate))
+        .routes(routes!(webhooks::test))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::resend))
+        .routes(routes!(admin::list, admin::create))
+        .routes(routes!(admin::get, admin::update, admin::delete))
+        .routes(routes!(admin::rotate))
+        .routes(routes!(handoff::authenticate))
+        .routes(routes!(handoff::login_url))
+        .routes(routes!(handoff::check_session))
+        .routes(routes!(handoff::revoke_session))
+        .routes(routes!(handoff::totp))
+        .routes(routes!(sso::login))
+        .routes(routes!(sso::callback))
+        .routes(routes!(handoff::resume))
+        .routes(routes!(saml::metadata))
+        .merge(acs)
+        .routes(routes!(saml::finish))
+        .routes(routes!(ldap::sign_in))
+}
+
+/// The API router (to nest under `/api`), the routes outside it, and the OpenAPI document of both.
+pub fn routers() -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
+    let (api, api_doc) = api_routes().split_for_parts();
+    let (outside, mut doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi()).merge(browser_routes()).split_for_parts();
+    for (path, item) in api_doc.paths.paths {
+        doc.paths.paths.insert(format!("/api{path}"), item);
+    }
+    if let (Some(into), Some(from)) = (doc.components.as_mut(), api_doc.components) {
+        into.schemas.extend(from.schemas);
+    }
+    doc.paths.paths.insert("/api/openapi.json".into(), openapi::document_path_item());
+    doc.paths.paths.insert("/api/reference".into(), openapi::reference_path_item());
+    openapi::finish(&mut doc);
+    let value = serde_json::to_value(&doc).unwrap_or_default();
+    let json: std::sync::Arc<str> = value.to_string().into();
+    let html: std::sync::Arc<str> = reference::render(&value).into();
+    let api = api
+        .route("/openapi.json", get(move || openapi::document(json.clone())))
+        .route("/reference", get(move || reference::page(html.clone())))
         .fallback(envelope::not_found)
         .method_not_allowed_fallback(envelope::method_not_allowed)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT));
+    (api, outside, doc)
 }

@@ -11,8 +11,15 @@ use axum::extract::{Form, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use super::openapi::IdPath;
 use tower_sessions::Session;
 
+#[utoipa::path(
+    get, path = "/auth/sso/saml/metadata/{id}", tag = "sign-in", summary = "The SAML service provider metadata of a connection (entity ID, ACS, signing and encryption certificates)",
+    params(IdPath),
+    responses((status = 200, description = "SAML metadata", body = String, content_type = "application/samlmetadata+xml")),
+    security(())
+)]
 pub async fn metadata(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let xml = app::service::sso_connections::saml_metadata(&state, &id).await?;
     let mut resp = (StatusCode::OK, xml).into_response();
@@ -20,7 +27,7 @@ pub async fn metadata(State(state): State<AppState>, Path(id): Path<String>) -> 
     Ok(resp)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct AcsForm {
     #[serde(rename = "SAMLResponse")]
     saml_response: String,
@@ -28,6 +35,12 @@ pub struct AcsForm {
     relay_state: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/auth/sso/saml/acs", tag = "sign-in", summary = "The one SAML assertion consumer service of every organization (HTTP-POST binding)",
+    request_body(content = AcsForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "To /api/auth/sso/saml/finish, or /auth/error?code=…")),
+    security(())
+)]
 pub async fn acs(State(state): State<AppState>, Meta(meta): Meta, form: Result<Form<AcsForm>, FormRejection>) -> Response {
     let Ok(Form(f)) = form else { return error_page("saml_malformed_response") };
     match saml::acs(&state, &f.saml_response, f.relay_state.as_deref(), &meta).await {
@@ -46,11 +59,18 @@ pub async fn acs(State(state): State<AppState>, Meta(meta): Meta, form: Result<F
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FinishQuery {
     relay: String,
 }
 
+#[utoipa::path(
+    get, path = "/auth/sso/saml/finish", tag = "sign-in", summary = "The browser that started a SAML sign-in collects it (with its binding cookie)",
+    params(FinishQuery),
+    responses((status = 303, description = "To where the sign-in goes, or /auth/error?code=…")),
+    security(())
+)]
 pub async fn finish(
     State(state): State<AppState>,
     session: Session,

@@ -9,15 +9,23 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use super::openapi::{Done, Envelope, OrgPath};
+use app::model::{SsoSettings, SsoTestResult};
 use serde::Deserialize;
 use tower_sessions::Session;
 
+#[utoipa::path(
+    get, path = "/user/organizations/{org_id}/settings/sso", tag = "connections", summary = "The organization's primary OIDC connection (reference 000's view)",
+    params(OrgPath),
+    responses((status = 200, description = "The settings", body = Envelope<SsoSettings>)),
+    security(("session" = []), ("apiKey" = []))
+)]
 pub async fn get_settings(State(state): State<AppState>, c: Caller, Path(org_id): Path<String>) -> Result<Response, ApiError> {
     Ok(ok(StatusCode::OK, "OK", connections::get_sso(&state, &c.principal, &org_id).await?))
 }
 
 /// Exactly the four fields of reference 000; anything else is a 422 naming it.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SsoBody {
     provider: String,
@@ -26,16 +34,34 @@ pub struct SsoBody {
     client_secret: String,
 }
 
+#[utoipa::path(
+    put, path = "/user/organizations/{org_id}/settings/sso", tag = "connections", summary = "Create or replace the primary OIDC connection",
+    params(OrgPath), request_body = SsoBody,
+    responses((status = 200, description = "The settings", body = Envelope<SsoSettings>)),
+    security(("session" = []), ("apiKey" = []))
+)]
 pub async fn put_settings(State(state): State<AppState>, c: Caller, Path(org_id): Path<String>, Json(b): Json<SsoBody>) -> Result<Response, ApiError> {
     let s = connections::put_sso(&state, &c.principal, &org_id, &b.provider, &b.issuer_url, &b.client_id, Some(&b.client_secret), &c.meta).await?;
     Ok(ok(StatusCode::OK, "SSO configuration saved. Run the test before relying on it.", s))
 }
 
+#[utoipa::path(
+    delete, path = "/user/organizations/{org_id}/settings/sso", tag = "connections", summary = "Remove the primary OIDC connection (the lockout guard applies)",
+    params(OrgPath),
+    responses((status = 200, description = "Removed", body = Done)),
+    security(("session" = []), ("apiKey" = []))
+)]
 pub async fn delete_settings(State(state): State<AppState>, c: Caller, Path(org_id): Path<String>) -> Result<Response, ApiError> {
     connections::delete_sso(&state, &c.principal, &org_id, &c.meta).await?;
     Ok(ok(StatusCode::OK, "SSO configuration removed", ()))
 }
 
+#[utoipa::path(
+    post, path = "/user/organizations/{org_id}/settings/sso/test", tag = "connections", summary = "Test the primary OIDC connection: discovery and keys",
+    params(OrgPath),
+    responses((status = 200, description = "The outcome (see `success`)", body = Envelope<SsoTestResult>)),
+    security(("session" = []), ("apiKey" = []))
+)]
 pub async fn test_settings(State(state): State<AppState>, c: Caller, Path(org_id): Path<String>) -> Result<Response, ApiError> {
     let r = connections::test_sso(&state, &c.principal, &org_id, &c.meta).await?;
     let message = r.message.clone();
@@ -64,7 +90,8 @@ pub(super) fn error_page(code: &str) -> Response {
     Redirect::to(&format!("/auth/error?code={code}")).into_response()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LoginQuery {
     #[serde(default, rename = "returnTo")]
     return_to: Option<String>,
@@ -82,6 +109,12 @@ pub struct LoginQuery {
     connection_id: Option<String>,
 }
 
+#[utoipa::path(
+    get, path = "/auth/sso/{slug}/login", tag = "sign-in", summary = "Start SSO for an organization: redirects to its identity provider (or to the error page with a code)",
+    params(("slug" = String, Path, description = "The organization's slug"), LoginQuery),
+    responses((status = 303, description = "To the IdP, or to /auth/error?code=…")),
+    security(())
+)]
 pub async fn login(
     State(state): State<AppState>,
     Path(slug): Path<String>,
@@ -118,6 +151,12 @@ pub async fn login(
     }
 }
 
+#[utoipa::path(
+    get, path = "/auth/sso/callback", tag = "sign-in", summary = "The one OIDC callback of every organization",
+    params(app::service::oidc::CallbackParams),
+    responses((status = 303, description = "To the console, the application's redirect_uri, the second-factor step, or /auth/error?code=…")),
+    security(())
+)]
 pub async fn callback(
     State(state): State<AppState>,
     session: Session,

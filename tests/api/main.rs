@@ -13,6 +13,7 @@ mod errors;
 mod handoff;
 mod hardening;
 mod metrics;
+mod openapi;
 mod helpers;
 mod ldap;
 mod orgs;

@@ -45,7 +45,8 @@ fn ApiKeys() -> impl IntoView {
         <section class="card" aria-labelledby="keys-title">
             <h2 id="keys-title">"API keys"</h2>
             <p class="muted">"A key acts as you on the REST API (header " <code>"X-Api-Key"</code>
-                "). Pin it to one organization to limit what it reaches. A key is never challenged for MFA, but only a key created after you passed your second factor counts for an organization that requires MFA. Keep keys secret."</p>
+                "). Pin it to one organization to limit what it reaches. A key is never challenged for MFA, but only a key created after you passed your second factor counts for an organization that requires MFA. Keep keys secret. "
+                <a href="/api/reference" rel="external">"API reference"</a>" ("<a href="/api/openapi.json" rel="external">"OpenAPI document"</a>")."</p>
             <ActionForm action=create attr:class="row">
                 <label for="key-name">"Name"</label>
                 <input id="key-name" name="name" type="text" required maxlength="100" placeholder="CI deploy"/>

@@ -246,7 +246,8 @@ pub async fn begin_login(
     Ok(LoginRedirect { url: url.to_string(), cookie_name, browser_token })
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CallbackParams {
     pub code: Option<String>,
     pub state: Option<String>,

@@ -130,8 +130,10 @@ pub async fn resume(state: &AppState, pending: &str, browser_session: Option<&st
     Ok(back_to_app(&row.redirect_uri, &token, row.app_state.as_deref()))
 }
 
-#[derive(Debug, Serialize)]
+/// The member an application's session belongs to.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = SessionMember)]
 pub struct Member {
     pub id: String,
     pub email: String,
@@ -140,8 +142,9 @@ pub struct Member {
     pub status: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(as = SessionOrganization)]
 pub struct Organization {
     pub id: String,
     pub slug: String,
@@ -149,7 +152,7 @@ pub struct Organization {
 }
 
 /// The answer of `POST /api/auth/sso/authenticate` and of the TOTP step of an intermediate session.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Authenticated {
     pub member_authenticated: bool,
@@ -281,7 +284,7 @@ pub async fn redeem(state: &AppState, app: &ApplicationRow, token: &str, minutes
 }
 
 /// The answer of `POST /api/auth/sessions/authenticate`: the session and a fresh JWT.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionCheck {
     pub session_id: String,
@@ -385,7 +388,7 @@ pub async fn totp(state: &AppState, app: &ApplicationRow, intermediate: &str, co
 }
 
 /// The answer of `POST /api/auth/sso/login-url` (reference 001).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LoginUrl {
     pub authorize_url: String,
