@@ -158,11 +158,15 @@ async fn run(label: &str, database_url: String) {
         db.close().await;
     }
 
-    // `BENCH_ONLY=saml` or `=ldap`: only that phase (e.g. under `perf record`).
+    // `BENCH_ONLY=saml`, `=ldap`, `=webhooks` or `=handoff`: only that phase (e.g. under `perf record`).
     match std::env::var("BENCH_ONLY").as_deref() {
         Ok("saml") => return saml_acs(label, &server, &owner, &org).await,
         Ok("ldap") => return ldap_sign_ins(label, &server, &owner, &org).await,
         Ok("webhooks") => return webhooks(label, &server, &database_url, &owner, &org).await,
+        Ok("handoff") => {
+            idp.post("/scenario", json!({"sub": "bench-user", "email": "bench@example.com"})).await;
+            return handoff(label, &server, &database_url, &owner).await;
+        }
         _ => {}
     }
     // Warm-up: discovery and JWKS are cached after the first sign-in; same subject → returning user.

@@ -774,6 +774,32 @@ pub struct WebhookWithLog {
     pub deliveries: Vec<WebhookDelivery>,
 }
 
+/// An instance-level sign-in provider (operators only). The client id and secret never appear.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderInfo {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    /// `google` (preset endpoints) or `oidc`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub issuer: Option<String>,
+    pub auth_url: Option<String>,
+    pub token_url: Option<String>,
+    pub userinfo_url: Option<String>,
+    pub scopes: String,
+    pub auto_register: bool,
+    pub allowed_domains: Vec<String>,
+    /// Always true: a provider cannot exist without its client credentials (which are never returned).
+    pub client_secret_set: bool,
+    /// The redirect URI to register at the provider (the one OIDC callback).
+    pub callback_url: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
 /// A new application or a rotated secret: the whole secret, shown this once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

@@ -13,6 +13,7 @@ pub mod openapi;
 mod reference;
 pub mod envelope;
 mod orgs;
+mod providers;
 mod saml;
 mod security;
 mod sso;
@@ -90,6 +91,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::list, admin::create))
         .routes(routes!(admin::get, admin::update, admin::delete))
         .routes(routes!(admin::rotate))
+        .routes(routes!(providers::list, providers::create))
+        .routes(routes!(providers::get, providers::update, providers::delete))
         .routes(routes!(handoff::authenticate))
         .routes(routes!(handoff::login_url))
         .routes(routes!(handoff::check_session))

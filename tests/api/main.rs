@@ -17,6 +17,7 @@ mod openapi;
 mod helpers;
 mod ldap;
 mod orgs;
+mod providers;
 mod own_postgres;
 mod peers;
 mod saml;

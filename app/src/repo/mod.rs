@@ -11,6 +11,7 @@ pub mod leases;
 pub mod mfa;
 pub mod orgs;
 pub mod policies;
+pub mod providers;
 pub mod rate_limits;
 pub mod sessions;
 pub mod sso_tokens;

@@ -41,9 +41,7 @@ pub fn parse_redirect_uri(raw: &str) -> ServiceResult<String> {
         return Err(ServiceError::validation(field, format!("{s}: wildcards are not allowed; list every redirect URI exactly.")));
     }
     let url = url::Url::parse(s).map_err(|_| ServiceError::validation(field, format!("{s} is not a full URL, like https://app.example.com/callback.")))?;
-    let loopback = matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
-        || matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
-        || url.host_str() == Some("localhost");
+    let loopback = super::domain::is_loopback_host(&url);
     match url.scheme() {
         "https" => {}
         "http" if loopback => {}

@@ -36,9 +36,7 @@ pub fn parse_issuer(raw: &str) -> ServiceResult<String> {
         return Err(ServiceError::validation(field, "The issuer URL is too long."));
     }
     let url = url::Url::parse(s).map_err(|_| ServiceError::validation(field, "Enter a full URL starting with https://, e.g. https://your-org.okta.com."))?;
-    let loopback = matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
-        || matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
-        || url.host_str() == Some("localhost");
+    let loopback = super::domain::is_loopback_host(&url);
     match url.scheme() {
         "https" => {}
         "http" if loopback => {}

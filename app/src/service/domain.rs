@@ -160,3 +160,11 @@ mod tests {
         assert!(Role::parse("root").is_err());
     }
 }
+
+/// Whether `url` names this machine (127.0.0.0/8, [::1] or localhost): the one place plain http is allowed for an
+/// operator-supplied URL.
+pub fn is_loopback_host(url: &url::Url) -> bool {
+    matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+        || matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+        || url.host_str() == Some("localhost")
+}

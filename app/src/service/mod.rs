@@ -18,6 +18,7 @@ pub mod policy;
 pub mod oidc;
 pub mod operators;
 pub mod principal;
+pub mod providers;
 pub mod safe_http;
 pub mod saml;
 pub mod session_store;

@@ -178,7 +178,7 @@ fn sso_url(raw: &str) -> ServiceResult<String> {
 fn metadata_url(raw: &str) -> ServiceResult<String> {
     let bad = || ServiceError::validation("metadataUrl", "Enter the IdP's metadata URL, starting with https://.");
     let url = url::Url::parse(raw.trim()).map_err(|_| bad())?;
-    let loopback = matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback()) || url.host_str() == Some("localhost");
+    let loopback = super::domain::is_loopback_host(&url);
     let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && loopback);
     if !scheme_ok || raw.len() > 2048 || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
         return Err(bad());
