@@ -585,6 +585,55 @@ pub async fn delete_application(id: String) -> Result<(), AppError> {
     Ok(crate::service::applications::delete(&state, &p, &id, &ctx::meta().await).await?)
 }
 
+#[server(prefix = "/sfn", endpoint = "list_providers")]
+pub async fn list_providers() -> Result<Vec<ProviderInfo>, AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::providers::list(&state, &p).await?)
+}
+
+/// The console's "Add a sign-in provider" form (operators only). Empty endpoint fields are not set; the checkbox
+/// is absent when unticked.
+#[server(prefix = "/sfn", endpoint = "create_provider")]
+#[allow(clippy::too_many_arguments)]
+pub async fn create_provider(
+    name: String,
+    slug: String,
+    kind: String,
+    client_id: String,
+    client_secret: String,
+    issuer: Option<String>,
+    auth_url: Option<String>,
+    token_url: Option<String>,
+    userinfo_url: Option<String>,
+    scopes: Option<String>,
+    allowed_domains: Option<String>,
+    auto_register: Option<String>,
+) -> Result<ProviderInfo, AppError> {
+    let (state, p) = ctx::principal().await?;
+    let set = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+    let input = crate::service::providers::ProviderInput {
+        name: Some(name),
+        slug: Some(slug),
+        kind: Some(kind),
+        client_id: Some(client_id),
+        client_secret: Some(client_secret),
+        issuer: set(issuer),
+        auth_url: set(auth_url),
+        token_url: set(token_url),
+        userinfo_url: set(userinfo_url),
+        scopes: set(scopes),
+        allowed_domains: Some(allowed_domains.unwrap_or_default().split(',').map(|d| d.trim().to_string()).filter(|d| !d.is_empty()).collect()),
+        auto_register: Some(auto_register.is_some()),
+    };
+    Ok(crate::service::providers::create(&state, &p, &input, &ctx::meta().await).await?)
+}
+
+#[server(prefix = "/sfn", endpoint = "delete_provider")]
+pub async fn delete_provider(id: String) -> Result<(), AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::providers::delete(&state, &p, &id, &ctx::meta().await).await?)
+}
+
 /// The org's webhooks, each with its 10 newest deliveries (owners only).
 #[server(prefix = "/sfn", endpoint = "get_webhooks")]
 pub async fn get_webhooks(org_id: String) -> Result<Vec<WebhookWithLog>, AppError> {

@@ -6,7 +6,7 @@ use crate::helpers::*;
 use reqwest::Client;
 
 /// Posts a console form the way a browser without JavaScript does; answers the redirect's target.
-async fn post_form(app: &TestApp, c: &Client, action: &str, fields: &[(&str, &str)], from: &str) -> String {
+pub async fn post_form(app: &TestApp, c: &Client, action: &str, fields: &[(&str, &str)], from: &str) -> String {
     let r = c
         .post(app.url(action))
         .header("origin", &app.base)
@@ -20,7 +20,7 @@ async fn post_form(app: &TestApp, c: &Client, action: &str, fields: &[(&str, &st
     r.headers()["location"].to_str().unwrap().to_string()
 }
 
-async fn page(app: &TestApp, c: &Client, path: &str) -> String {
+pub async fn page(app: &TestApp, c: &Client, path: &str) -> String {
     let r = c.get(app.url(path)).send().await.unwrap();
     assert_eq!(r.status(), 200, "{path}");
     r.text().await.unwrap()

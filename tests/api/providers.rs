@@ -120,3 +120,39 @@ both!(only_operators_reach_providers, |app: TestApp| async move {
         .expect(403, "FORBIDDEN");
     assert_eq!(app.get(&url).await.data()["name"], "Google", "unchanged");
 });
+
+both!(the_console_adds_and_deletes_providers_without_javascript, |app: TestApp| async move {
+    use crate::console::{page, post_form};
+    app.sign_up("ops@example.com").await;
+    // Before the operator role: the page says how it is granted and lists nothing.
+    let html = page(&app, &app.client, "/admin/providers").await;
+    assert!(html.contains("latchkey operators add EMAIL") && !html.contains("Add a provider"), "{html}");
+    make_operator(&app, "ops@example.com").await;
+    let to = post_form(&app, &app.client, "/sfn/create_provider", &[
+        ("kind", "google"), ("name", "Google"), ("slug", "google"), ("client_id", "console-client-id"), ("client_secret", "console-secret-value"),
+        ("issuer", ""), ("auth_url", ""), ("token_url", ""), ("userinfo_url", ""), ("scopes", "openid email profile"),
+        ("allowed_domains", "example.com, company.org"), ("auto_register", "on"),
+    ], "/admin/providers").await;
+    assert!(!to.contains("__err="), "created: {to}");
+    let html = page(&app, &app.client, "/admin/providers").await;
+    assert!(html.contains("data-provider=\"google\"") && html.contains("example.com, company.org") && html.contains("/api/auth/sso/callback"), "{html}");
+    assert!(!html.contains("console-secret-value") && !html.contains("console-client-id"), "credentials never on the page");
+    let listed = app.get("/api/admin/oauth/providers").await.expect(200, "OK");
+    assert_eq!(listed.data()[0]["autoRegister"], true);
+    // A refused form comes back with its error (an oidc provider with neither issuer nor endpoints).
+    let to = post_form(&app, &app.client, "/sfn/create_provider", &[
+        ("kind", "oidc"), ("name", "Keycloak"), ("slug", "keycloak"), ("client_id", "a"), ("client_secret", "b"),
+        ("issuer", ""), ("auth_url", ""), ("token_url", ""), ("userinfo_url", ""), ("scopes", "openid"), ("allowed_domains", ""),
+    ], "/admin/providers").await;
+    assert!(to.contains("__err="), "refused: {to}");
+    let id = listed.data()[0]["id"].as_str().unwrap().to_string();
+    post_form(&app, &app.client, "/sfn/delete_provider", &[("id", &id)], "/admin/providers").await;
+    assert_eq!(app.get("/api/admin/oauth/providers").await.data().as_array().unwrap().len(), 0);
+    // Another account cannot add one through the console's endpoint either.
+    let (other, _) = app.other_user("other@example.com").await;
+    let to = post_form(&app, &other, "/sfn/create_provider", &[
+        ("kind", "google"), ("name", "Evil"), ("slug", "evil"), ("client_id", "a"), ("client_secret", "b"), ("allowed_domains", ""),
+    ], "/admin/providers").await;
+    assert!(to.contains("__err="), "refused: {to}");
+    assert_eq!(app.get("/api/admin/oauth/providers").await.data().as_array().unwrap().len(), 0);
+});

@@ -9,6 +9,7 @@ mod account;
 mod audit;
 mod webhooks;
 mod admin;
+mod providers;
 mod auth;
 mod domains;
 mod security;
@@ -66,6 +67,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/mfa") view=security::Mfa ssr=SsrMode::Async/>
                 <Route path=path!("/account") view=account::Account ssr=SsrMode::Async/>
                 <Route path=path!("/admin") view=admin::Admin ssr=SsrMode::Async/>
+                <Route path=path!("/admin/providers") view=providers::Providers ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }
@@ -160,7 +162,7 @@ fn Header(me: Me) -> impl IntoView {
                 </details>
             </nav>
             <span class="spacer"></span>
-            {me.operator.then(|| view! { <A href="/admin">"Applications"</A> })}
+            {me.operator.then(|| view! { <A href="/admin">"Applications"</A> <A href="/admin/providers">"Sign-in providers"</A> })}
             <A href="/account">{me.email}</A>
             <ActionForm action=sign_out attr:class="inline">
                 <button type="submit" class="link">"Sign out"</button>

@@ -1,0 +1,109 @@
+//! `/admin/providers`, for operators: the instance's sign-in providers (reference 004): add one with the Google
+//! preset or any OpenID Provider, see what each is set to (never its client id or secret), delete with
+//! confirmation. The callback URL to register at the provider has a copy button.
+use super::{ActionError, CopyValue, SignedIn, Submit};
+use crate::api::{list_providers, CreateProvider, DeleteProvider};
+use crate::model::ProviderInfo;
+use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
+
+#[component]
+pub fn Providers() -> impl IntoView {
+    view! {
+        <SignedIn title="Sign-in providers" children=|me| {
+            if me.operator {
+                view! { <ProviderList/> }.into_any()
+            } else {
+                view! {
+                    <h1>"Sign-in providers"</h1>
+                    <div class="notice error" role="alert">"Only operators of this Latchkey instance manage sign-in providers. The operator role is granted on the server: "
+                        <code>"latchkey operators add EMAIL"</code></div>
+                }.into_any()
+            }
+        }/>
+    }
+}
+
+#[component]
+fn ProviderList() -> impl IntoView {
+    let create = ServerAction::<CreateProvider>::new();
+    let providers = Resource::new(|| (), |_| list_providers());
+    view! {
+        <h1>"Sign-in providers"</h1>
+        <p class="muted">"Providers for the whole instance, such as \"Continue with Google\" or your company's own OpenID Provider. "
+            "Signing in through them is not available yet: this page records their settings."</p>
+        <section class="card" aria-labelledby="new-provider">
+            <h2 id="new-provider">"Add a provider"</h2>
+            <ActionForm action=create attr:class="stack">
+                <label for="p-type">"Type"</label>
+                <select id="p-type" name="kind" data-switch="" aria-describedby="p-type-hint">
+                    <option value="google" selected>"Google (endpoints preset)"</option>
+                    <option value="oidc">"Any OpenID Connect provider (Keycloak, authentik, Okta…)"</option>
+                </select>
+                <div id="p-type-hint">
+                    <p class="hint" data-case="google">"In Google Cloud console: APIs & Services → Credentials → OAuth client ID (Web application); add the callback URL below as an authorized redirect URI."</p>
+                    <p class="hint" data-case="oidc">"Give the issuer (Latchkey reads the rest from its discovery document), or the three endpoints."</p>
+                </div>
+                <label for="p-name">"Display name"</label>
+                <input id="p-name" name="name" type="text" required maxlength="100" placeholder="Google"/>
+                <label for="p-slug">"Slug (a-z, 0-9 and -; unique)"</label>
+                <input id="p-slug" name="slug" type="text" required maxlength="48" pattern="[a-z0-9][a-z0-9-]{1,47}" placeholder="google"/>
+                <label for="p-client-id">"Client id"</label>
+                <input id="p-client-id" name="client_id" type="text" required autocomplete="off"/>
+                <label for="p-client-secret">"Client secret (stored encrypted, never shown again)"</label>
+                <input id="p-client-secret" name="client_secret" type="password" required autocomplete="new-password"/>
+                <div data-case="oidc" class="stack">
+                    <label for="p-issuer">"Issuer URL"</label>
+                    <input id="p-issuer" name="issuer" type="url" placeholder="https://keycloak.example.com/realms/main"/>
+                    <label for="p-auth">"Authorization endpoint (optional with an issuer)"</label>
+                    <input id="p-auth" name="auth_url" type="url"/>
+                    <label for="p-token">"Token endpoint"</label>
+                    <input id="p-token" name="token_url" type="url"/>
+                    <label for="p-userinfo">"Userinfo endpoint"</label>
+                    <input id="p-userinfo" name="userinfo_url" type="url"/>
+                </div>
+                <label for="p-scopes">"Scopes"</label>
+                <input id="p-scopes" name="scopes" type="text" value="openid email profile"/>
+                <label for="p-domains">"Allowed email domains (comma-separated; empty: anyone)"</label>
+                <input id="p-domains" name="allowed_domains" type="text" placeholder="example.com, company.org"/>
+                <label><input type="checkbox" name="auto_register" value="on" checked/>" Create accounts for people who sign in for the first time"</label>
+                <Submit label="Add provider" busy="Adding…"/>
+            </ActionForm>
+            <ActionError result=create.value().into()/>
+        </section>
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match providers.await {
+                    Ok(list) if list.is_empty() => view! { <p class="empty">"No sign-in providers yet."</p> }.into_any(),
+                    Ok(list) => list.into_iter().map(|p| view! { <ProviderCard provider=p/> }).collect_view().into_any(),
+                    Err(e) => view! { <super::ErrorNotice error=e/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn ProviderCard(provider: ProviderInfo) -> impl IntoView {
+    let p = provider;
+    let confirm = format!("Delete the sign-in provider \"{}\"?", p.name);
+    let endpoints = match (&p.auth_url, &p.token_url, &p.userinfo_url) {
+        (Some(a), Some(t), Some(u)) => format!("Endpoints: {a}, {t}, {u}."),
+        _ => "Endpoints from discovery.".to_string(),
+    };
+    view! {
+        <section class="card" data-provider=p.slug.clone() aria-label=format!("Sign-in provider {}", p.name)>
+            <h2>{p.name.clone()}</h2>
+            <p class="muted">{format!("Slug {} · {} · issuer {}", p.slug, if p.kind == "google" { "Google" } else { "OpenID Connect" }, p.issuer.clone().unwrap_or_else(|| "none".into()))}</p>
+            <p class="muted">{endpoints}</p>
+            <p class="muted">{format!("Scopes: {}. {} Allowed domains: {}.", p.scopes,
+                if p.auto_register { "New accounts are created." } else { "Only existing accounts may sign in." },
+                if p.allowed_domains.is_empty() { "any".to_string() } else { p.allowed_domains.join(", ") })}</p>
+            <CopyValue value=p.callback_url.clone() label="callback URL to register at the provider"/>
+            <form method="post" action=DeleteProvider::url() data-confirm=confirm>
+                <input type="hidden" name="id" value=p.id.clone()/>
+                <button type="submit" class="danger">"Delete"</button>
+            </form>
+        </section>
+    }
+}
