@@ -93,6 +93,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::rotate))
         .routes(routes!(providers::list, providers::create))
         .routes(routes!(providers::get, providers::update, providers::delete))
+        .routes(routes!(providers::test))
         .routes(routes!(handoff::authenticate))
         .routes(routes!(handoff::login_url))
         .routes(routes!(handoff::check_session))

@@ -4,7 +4,7 @@
 use super::caller::Caller;
 use super::envelope::{ok, ApiError, Json, Path};
 use super::openapi::{Done, Envelope, IdPath};
-use app::model::ProviderInfo;
+use app::model::{ProviderInfo, SsoTestResult};
 use app::service::providers::{self, ProviderInput};
 use app::state::AppState;
 use axum::extract::State;
@@ -132,4 +132,17 @@ pub async fn update(State(state): State<AppState>, c: Caller, Path(id): Path<Str
 pub async fn delete(State(state): State<AppState>, c: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
     providers::delete(&state, &c.principal, &id, &c.meta).await?;
     Ok(ok(StatusCode::OK, "Sign-in provider deleted", ()))
+}
+
+#[utoipa::path(
+    post, path = "/admin/oauth/providers/{id}/test", tag = "admin", operation_id = "provider_test",
+    summary = "Test a sign-in provider: discovery and keys (with an issuer) or that its endpoints answer, timed (operators only)",
+    params(IdPath),
+    responses((status = 200, description = "The outcome (also when the test failed: see `success`)", body = Envelope<SsoTestResult>)),
+    security(("session" = []), ("apiKey" = []))
+)]
+pub async fn test(State(state): State<AppState>, c: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let r = providers::test(&state, &c.principal, &id, &c.meta).await?;
+    let message = r.message.clone();
+    Ok(ok(StatusCode::OK, &message, r))
 }

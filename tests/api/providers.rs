@@ -156,3 +156,69 @@ both!(the_console_adds_and_deletes_providers_without_javascript, |app: TestApp| 
     assert!(to.contains("__err="), "refused: {to}");
     assert_eq!(app.get("/api/admin/oauth/providers").await.data().as_array().unwrap().len(), 0);
 });
+
+// The provider test, through the SSRF guard: the real oidc-provider by discovery, explicit endpoints that answer,
+// an issuer mismatch from the forging IdP, and a provider that is down.
+both!(sso the_provider_test_says_what_answered, |app: TestApp| async move {
+    use crate::peers::Peer;
+    app.sign_up("ops@example.com").await;
+    make_operator(&app, "ops@example.com").await;
+    let clients = json!([{"client_id": "latchkey", "client_secret": "op-secret", "redirect_uris": [format!("{}/api/auth/sso/callback", app.base)]}]).to_string();
+    let op = Peer::start("oidc-idp.mjs", &[("OIDC_CLIENTS", &clients)]).await;
+    let forge = crate::sso_settings::forge().await;
+    let add = |slug: &str, extra: serde_json::Value| {
+        let mut body = json!({"name": slug, "slug": slug, "type": "oidc", "clientId": "latchkey", "clientSecret": "op-secret"});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body
+    };
+    let test = |id: String| {
+        let app = &app;
+        async move { app.post(&format!("/api/admin/oauth/providers/{id}/test"), json!(null)).await.expect(200, "OK") }
+    };
+    let id = |a: Answer| a.data()["id"].as_str().unwrap().to_string();
+
+    let real = id(app.post("/api/admin/oauth/providers", add("real-op", json!({"issuer": op.url}))).await.expect(201, "OK"));
+    let r = test(real).await;
+    assert_eq!(r.data()["success"], true, "{}", r.body);
+    assert!(r.data()["message"].as_str().unwrap().contains("issuer matches") && r.data()["responseTimeMs"].is_u64(), "{}", r.body);
+
+    let explicit = id(app
+        .post("/api/admin/oauth/providers", add("explicit", json!({"authUrl": format!("{}/auth", op.url), "tokenUrl": format!("{}/token", op.url), "userinfoUrl": format!("{}/me", op.url)})))
+        .await
+        .expect(201, "OK"));
+    let r = test(explicit).await;
+    assert_eq!(r.data()["success"], true, "{}", r.body);
+
+    forge.post("/scenario", json!({"discovery_issuer": "https://someone-else.example"})).await;
+    let mismatch = id(app.post("/api/admin/oauth/providers", add("mismatch", json!({"issuer": forge.url}))).await.expect(201, "OK"));
+    let r = test(mismatch).await;
+    assert_eq!(r.data()["success"], false);
+    assert!(r.data()["message"].as_str().unwrap().starts_with("Issuer mismatch"), "{}", r.body);
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let down = id(app.post("/api/admin/oauth/providers", add("down", json!({"issuer": format!("http://127.0.0.1:{port}")}))).await.expect(201, "OK"));
+    let r = test(down).await;
+    assert!(r.data()["message"].as_str().unwrap().starts_with("Connect"), "{}", r.body);
+    let actions: Vec<String> = app::repo::audit::list_for_actor(&app.db, &app.get("/api/user/me").await.data()["id"].as_str().unwrap().to_string(), 50)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "provider.test")
+        .map(|e| e.outcome)
+        .collect();
+    assert!(actions.contains(&"success".to_string()) && actions.contains(&"failure".to_string()), "{actions:?}");
+});
+
+// Without --allow-private-idp, an operator cannot point a provider test at the machine's own network.
+both!(a_provider_test_never_fetches_a_private_address, |app: TestApp| async move {
+    app.sign_up("ops@example.com").await;
+    make_operator(&app, "ops@example.com").await;
+    let body = json!({"name": "Inside", "slug": "inside", "type": "oidc", "clientId": "a", "clientSecret": "b", "issuer": "http://127.0.0.1:9"});
+    let created = app.post("/api/admin/oauth/providers", body).await.expect(201, "OK");
+    let id = created.data()["id"].as_str().unwrap();
+    let r = app.post(&format!("/api/admin/oauth/providers/{id}/test"), json!(null)).await.expect(200, "OK");
+    assert_eq!(r.data()["success"], false);
+    assert!(r.data()["message"].as_str().unwrap().starts_with("Refused to fetch"), "{}", r.body);
+});

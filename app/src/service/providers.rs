@@ -6,7 +6,7 @@ use super::audit::{self, Event, Outcome};
 use super::domain::{parse_id, parse_name};
 use super::error::{ServiceError, ServiceResult};
 use super::{new_id, now_ms, rfc3339, Principal, RequestMeta};
-use crate::model::ProviderInfo;
+use crate::model::{ProviderInfo, SsoTestResult};
 use crate::repo::{self, providers::ProviderRow};
 use crate::state::AppState;
 
@@ -274,6 +274,43 @@ pub async fn delete(state: &AppState, p: &Principal, id: &str, meta: &RequestMet
         return Err(not_found());
     }
     record(state, p, meta, "provider.delete", &row).await
+}
+
+/// Tests a provider the way its sign-in will use it, through the same SSRF guard: with an issuer, discovery (the
+/// issuer must match) and the JWKS; with explicit endpoints only, that each endpoint answers at all (any HTTP status:
+/// they expect a browser or credentials). Audited with the outcome.
+pub async fn test(state: &AppState, p: &Principal, id: &str, meta: &RequestMeta) -> ServiceResult<SsoTestResult> {
+    super::operators::require(&state.db, p).await?;
+    let row = load(state, id).await?;
+    let started = std::time::Instant::now();
+    let outcome = match &row.issuer {
+        Some(issuer) => super::connections::discover_and_check(state, issuer)
+            .await
+            .map(|n| format!("The provider is reachable: discovery answered, the issuer matches, and the JWKS has {n} key(s).")),
+        None => reach_endpoints(state, &row).await,
+    };
+    let response_time_ms = started.elapsed().as_millis() as u64;
+    let (success, message) = match outcome {
+        Ok(m) => (true, m),
+        Err(m) => (false, m),
+    };
+    audit::record(&state.db, p, meta, Event {
+        org_id: None,
+        action: "provider.test",
+        target: Some(&row.id),
+        outcome: if success { Outcome::Success } else { Outcome::Failure },
+        detail: Some(message.clone()),
+    })
+    .await?;
+    Ok(SsoTestResult { success, message, response_time_ms })
+}
+
+async fn reach_endpoints(state: &AppState, row: &ProviderRow) -> Result<String, String> {
+    for (what, url) in [("authorization endpoint", &row.auth_url), ("token endpoint", &row.token_url), ("userinfo endpoint", &row.userinfo_url)] {
+        let url = url.as_deref().ok_or_else(|| format!("The {what} is not set."))?;
+        state.sso.http.get(url).await.map_err(|e| super::connections::fetch_failure(what, e))?;
+    }
+    Ok("The provider is reachable: its authorization, token and userinfo endpoints answer.".into())
 }
 
 /// The sealed client secret, opened (for the sign-in flow).
