@@ -118,7 +118,19 @@ both!(only_operators_reach_providers, |app: TestApp| async move {
     app.as_client(&owner, Method::POST, "/api/admin/oauth/providers", Some(json!({"name": "Evil", "slug": "evil", "type": "google", "clientId": "a", "clientSecret": "b"})))
         .await
         .expect(403, "FORBIDDEN");
-    assert_eq!(app.get(&url).await.data()["name"], "Google", "unchanged");
+    // The operator's own key pinned to an org never acts as an operator (nor reaches the provider test); an
+    // unpinned one does.
+    let org = app.create_org("Ops", "ops").await;
+    for (body, want) in [(json!({"name": "pinned", "organizationId": org}), 403), (json!({"name": "unpinned"}), 200)] {
+        let key = app.post("/api/user/api-keys", body).await.expect(201, "OK").data()["key"].as_str().unwrap().to_string();
+        let a = app.send(app.browser().get(app.url(&url)).header("X-Api-Key", &key)).await;
+        assert_eq!(a.status.as_u16(), want, "{}", a.body);
+        let a = app.send(app.browser().put(app.url(&url)).header("X-Api-Key", &key).json(&json!({"name": "Renamed by key"}))).await;
+        assert_eq!(a.status.as_u16(), want, "{}", a.body);
+    }
+    let t = app.send(app.browser().post(app.url(&format!("{url}/test"))).header("X-Api-Key", "lk_stolen-or-made-up")).await;
+    assert_eq!(t.status.as_u16(), 401, "{}", t.body);
+    assert_eq!(app.get(&url).await.data()["name"], "Renamed by key", "only the unpinned key's change landed");
 });
 
 both!(the_console_adds_and_deletes_providers_without_javascript, |app: TestApp| async move {
