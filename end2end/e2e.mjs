@@ -25,7 +25,7 @@ const root = resolve(import.meta.dirname, '..');
 const bin = process.env.LATCHKEY_BIN || join(root, 'target/debug/latchkey');
 const siteRoot = process.env.LEPTOS_SITE_ROOT || join(root, 'target/site');
 const work = mkdtempSync(join(tmpdir(), 'latchkey-e2e-'));
-const deadline = setTimeout(() => { console.error('e2e: timed out after 180 s'); cleanup(1); }, 180_000);
+const deadline = setTimeout(() => { console.error('e2e: timed out after 240 s'); cleanup(1); }, 240_000);
 
 let server;
 let browser;
@@ -250,8 +250,9 @@ async function main() {
   });
 
   let loginUrl;
+  let issuer;
   await step('connect the real OpenID Provider on the Identity provider page and test it', async () => {
-    const issuer = await startIdp(`${base}/api/auth/sso/callback`);
+    issuer = await startIdp(`${base}/api/auth/sso/callback`);
     await page.goto(`${base}/orgs/${orgId}/sso`);
     await hydrated();
     const callback = (await page.locator('code.value[aria-label="callback URL"]').innerText()).trim();
@@ -583,6 +584,35 @@ async function main() {
     const me = await user.evaluate(async () => (await fetch('/me.json')).json());
     assert.equal(me.claims.org_slug, `e2e-${stamp}`, JSON.stringify(me));
     assert.deepEqual(me.claims.amr, ['sso']);
+    await ctx.close();
+  });
+
+  await step('the operator adds the company OP on /admin/providers and tests it; a new person continues with it from the sign-in page', async () => {
+    await page.goto(`${base}/admin/providers`);
+    await hydrated();
+    await page.getByLabel('Type', { exact: true }).selectOption('oidc');
+    await page.getByLabel('Display name', { exact: true }).fill('Company OP');
+    await page.getByLabel('Slug (a-z, 0-9 and -; unique)').fill('company-op');
+    await page.getByLabel('Client id', { exact: true }).fill('latchkey-e2e');
+    await page.getByLabel('Client secret (stored encrypted, never shown again)').fill('e2e-secret');
+    await page.getByLabel('Issuer URL').fill(issuer);
+    await page.getByRole('button', { name: 'Add provider' }).click();
+    const card = page.locator('section[data-provider="company-op"]');
+    await card.waitFor();
+    await card.getByRole('button', { name: 'Test', exact: true }).click();
+    await card.getByText(/The provider is reachable.*\(\d+ ms\)/).waitFor();
+    const ctx = await browser.newContext();
+    const person = await ctx.newPage();
+    person.setDefaultTimeout(20_000);
+    await person.goto(`${base}/signin`);
+    await person.getByRole('link', { name: 'Continue with Company OP' }).click();
+    await person.locator('input[name="login"]').fill(`casey@personal-${stamp}.test`);
+    await person.locator('input[name="password"]').fill('anything');
+    await person.getByRole('button', { name: 'Sign-in' }).click();
+    await person.getByRole('button', { name: 'Continue' }).click();
+    await person.waitForURL(`${base}/`);
+    const me = await person.evaluate(async () => (await fetch('/api/user/me')).json());
+    assert.equal(me.data.email, `casey@personal-${stamp}.test`, JSON.stringify(me));
     await ctx.close();
   });
 

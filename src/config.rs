@@ -54,6 +54,10 @@ pub struct Config {
     /// so that only the Prometheus server on the internal network can scrape it. Unset: `/metrics` is on --bind.
     #[arg(long, env = "LATCHKEY_METRICS_BIND")]
     pub metrics_bind: Option<String>,
+    /// Where instance providers of type `google` discover Google. Only tests change it (to their own IdP, which
+    /// then stands in for Google, `hd` claim included); never set it in production.
+    #[arg(long, env = "LATCHKEY_GOOGLE_ISSUER", default_value = "https://accounts.google.com", hide = true)]
+    pub google_issuer: String,
     /// Log format: `text` or `json`.
     #[arg(long, env = "LATCHKEY_LOG_FORMAT", default_value = "text")]
     pub log_format: String,

@@ -72,6 +72,7 @@ pub async fn build(config: Config) -> anyhow::Result<Application> {
             sso_rate_limit_per_minute: config.sso_rate_limit,
             audit_retention_days: config.audit_retention_days,
             webhook_retry_unit_ms: config.webhook_retry_unit_ms,
+            google_issuer: config.google_issuer.trim_end_matches('/').to_string(),
         }),
         sso: Arc::new(sso),
         dns: Arc::new(dns),

@@ -634,6 +634,78 @@ pub async fn delete_provider(id: String) -> Result<(), AppError> {
     Ok(crate::service::providers::delete(&state, &p, &id, &ctx::meta().await).await?)
 }
 
+#[server(prefix = "/sfn", endpoint = "test_provider")]
+pub async fn test_provider(id: String) -> Result<SsoTestResult, AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::providers::test(&state, &p, &id, &ctx::meta().await).await?)
+}
+
+/// The console's "Edit" form of a provider: empty fields keep their value (the secret too).
+#[server(prefix = "/sfn", endpoint = "update_provider")]
+pub async fn update_provider(
+    id: String,
+    name: Option<String>,
+    scopes: Option<String>,
+    allowed_domains: Option<String>,
+    auto_register: Option<String>,
+    client_secret: Option<String>,
+) -> Result<ProviderInfo, AppError> {
+    let (state, p) = ctx::principal().await?;
+    let set = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+    let input = crate::service::providers::ProviderInput {
+        name: set(name),
+        scopes: set(scopes),
+        client_secret: set(client_secret),
+        allowed_domains: Some(allowed_domains.unwrap_or_default().split(',').map(|d| d.trim().to_string()).filter(|d| !d.is_empty()).collect()),
+        auto_register: Some(auto_register.is_some()),
+        ..Default::default()
+    };
+    Ok(crate::service::providers::update(&state, &p, &id, &input, &ctx::meta().await).await?)
+}
+
+/// The "Continue with …" buttons of the sign-in page (public).
+#[server(prefix = "/sfn", endpoint = "sign_in_providers")]
+pub async fn sign_in_providers() -> Result<Vec<ProviderButton>, AppError> {
+    let state = ctx::state()?;
+    Ok(crate::service::workspace_sso::buttons(&state).await?)
+}
+
+/// The org's workspace SSO, or `None` when it uses no instance provider (owners only).
+#[server(prefix = "/sfn", endpoint = "get_workspace_sso")]
+pub async fn get_workspace_sso(org_id: String) -> Result<Option<WorkspaceSso>, AppError> {
+    let (state, p) = ctx::principal().await?;
+    match crate::service::workspace_sso::get(&state, &p, &org_id).await {
+        Ok(w) => Ok(Some(w)),
+        Err(crate::service::ServiceError::NotFound(_)) if crate::service::orgs::authorize(&state, &p, &org_id, crate::service::domain::Role::Owner).await.is_ok() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// "Use an instance provider" on the Identity providers page; unticked boxes are absent.
+#[server(prefix = "/sfn", endpoint = "save_workspace_sso")]
+pub async fn save_workspace_sso(
+    org_id: String,
+    provider_id: String,
+    allowed_domains: Option<String>,
+    auto_provision: Option<String>,
+    enforce_sso: Option<String>,
+) -> Result<WorkspaceSso, AppError> {
+    let (state, p) = ctx::principal().await?;
+    let input = crate::service::workspace_sso::WorkspaceInput {
+        provider_id: Some(provider_id),
+        allowed_domains: Some(allowed_domains.unwrap_or_default().split(',').map(|d| d.trim().to_string()).filter(|d| !d.is_empty()).collect()),
+        auto_provision: Some(auto_provision.is_some()),
+        enforce_sso: Some(enforce_sso.is_some()),
+    };
+    Ok(crate::service::workspace_sso::put(&state, &p, &org_id, &input, &ctx::meta().await).await?)
+}
+
+#[server(prefix = "/sfn", endpoint = "delete_workspace_sso")]
+pub async fn delete_workspace_sso(org_id: String) -> Result<(), AppError> {
+    let (state, p) = ctx::principal().await?;
+    Ok(crate::service::workspace_sso::delete(&state, &p, &org_id, &ctx::meta().await).await?)
+}
+
 /// The org's webhooks, each with its 10 newest deliveries (owners only).
 #[server(prefix = "/sfn", endpoint = "get_webhooks")]
 pub async fn get_webhooks(org_id: String) -> Result<Vec<WebhookWithLog>, AppError> {

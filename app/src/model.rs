@@ -414,6 +414,11 @@ pub const SIGN_IN_ERROR_CODES: &[&str] = &[
     "ldap_not_in_allowed_group",
     "sso_not_in_allowed_group",
     "sso_account_conflict",
+    "oauth_hosted_domain_mismatch",
+    "oauth_user_not_registered",
+    "oauth_provider_not_found",
+    "oauth_domain_uses_other_sign_in",
+    "oauth_no_organization",
     "ldap_invalid_credentials",
     "ldap_form_incomplete",
     "ldap_unavailable",
@@ -470,6 +475,11 @@ pub fn sign_in_error_text(code: &str) -> (&'static str, &'static str, &'static s
         "sso_email_in_use" => ("An account with this email already exists", "Your email address belongs to an existing Latchkey account that is not linked to this identity provider.", "Sign in with your password instead. Linking happens automatically once your organization has verified its email domain."),
         "join_request_pending" => ("Your request to join is waiting for approval", "You signed in at your identity provider. This organization approves new members by hand, and your request is now with its owners and admins.", "Wait for an owner or admin to approve it, then sign in again."),
         "saml_not_in_allowed_group" | "ldap_not_in_allowed_group" | "sso_not_in_allowed_group" => ("You are not in a group that may sign in here", "This organization lets only members of certain groups in your company's directory sign in, and you are in none of them (any membership you had here has ended).", "Ask your IT admin to add you to the right group, then sign in again."),
+        "oauth_hosted_domain_mismatch" => ("Use your work account", "This sign-in provider accepts only accounts of certain organizations, and the account you chose is not one of them (a personal account with a work address is not enough).", "Sign in again and pick your work account at the provider."),
+        "oauth_user_not_registered" => ("No account for this address", "You signed in at the provider, but this service does not create accounts automatically and has none for your address.", "Ask the service's administrator to create your account, then sign in again."),
+        "oauth_provider_not_found" => ("This sign-in option is not available", "The sign-in provider in the link does not exist (any more).", "Go back to the sign-in page and choose another way to sign in."),
+        "oauth_domain_uses_other_sign_in" => ("Sign in through your organization", "Your email domain belongs to an organization that has not chosen this provider for signing in.", "Go back to the sign-in page and enter your email address: it takes you to your organization's way of signing in."),
+        "oauth_no_organization" => ("Choose your organization", "You signed in, but the application needs one organization to sign you in to, and you belong to none or several.", "Ask the application's administrator to invite you, or sign in from your organization's own sign-in link."),
         "sso_account_conflict" => ("This account belongs to someone else", "Another person's entry at your identity provider already signs in to the account with this email address, so yours cannot.", "Ask your IT admin to give each person their own email address in the directory or IdP."),
         "ldap_invalid_credentials" => ("The name or password is not right", "Your company's directory did not accept that name and password.", "Check the name and password you use for your work account and try again. After several failed attempts, wait a few minutes."),
         "ldap_form_incomplete" => ("Enter your name and password", "The sign-in form was sent without a name, a password or its connection.", "Start again from the sign-in page."),
@@ -772,6 +782,41 @@ pub struct WebhookDelivery {
 pub struct WebhookWithLog {
     pub webhook: WebhookInfo,
     pub deliveries: Vec<WebhookDelivery>,
+}
+
+/// An instance provider as the sign-in page shows it ("Continue with {name}"), public.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderButton {
+    pub id: String,
+    pub name: String,
+    pub slug: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Where the button goes (add `client_id`, `redirect_uri` and `state` for an application's sign-in).
+    pub login_url: String,
+}
+
+/// An org's workspace SSO (reference 004): the instance provider it adopted, as one of its connections.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceSso {
+    pub provider_id: String,
+    pub provider_name: String,
+    /// The same setting as the security policy's `authRequired = sso` (one source of truth).
+    pub enforce_sso: bool,
+    /// New people at the org's verified `allowedDomains` become members with the default role.
+    pub auto_provision: bool,
+    /// Domains of this org the provider signs in for; empty: every domain the org verified.
+    pub allowed_domains: Vec<String>,
+    /// The connection that carries it (listed with the org's connections, protocol oidc, provider `instance`).
+    pub connection_id: String,
+    /// `active` once the provider answered the check made when saving; `error` otherwise (see the message).
+    pub status: String,
+    pub last_test_message: Option<String>,
+    pub login_url: String,
 }
 
 /// An instance-level sign-in provider (operators only). The client id and secret never appear.

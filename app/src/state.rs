@@ -19,6 +19,8 @@ pub struct Settings {
     pub audit_retention_days: i64,
     /// One unit of the webhook retry schedule (`send::SCHEDULE`), in milliseconds; a second in production.
     pub webhook_retry_unit_ms: i64,
+    /// Where `google` instance providers discover Google (`https://accounts.google.com`; tests use their own IdP).
+    pub google_issuer: String,
 }
 
 #[derive(Clone, axum::extract::FromRef)]

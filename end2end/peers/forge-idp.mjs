@@ -41,6 +41,7 @@ async function idToken(grant) {
     name: s.name_claim,
   };
   if (s.name === 'azp_mismatch') claims.azp = 'other-client';
+  if (s.hd) claims.hd = s.hd;
   if (!['no_email', 'userinfo_error'].includes(s.name)) {
     claims.email = s.email;
     claims.email_verified = s.name === 'unverified' ? false : s.email_verified;

@@ -18,6 +18,7 @@ mod saml;
 mod security;
 mod sso;
 mod webhooks;
+mod workspace;
 
 use app::state::AppState;
 use axum::extract::DefaultBodyLimit;
@@ -76,6 +77,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(connections::list, connections::create))
         .routes(routes!(connections::get, connections::update, connections::delete))
         .routes(routes!(connections::test))
+        .routes(routes!(workspace::get, workspace::put, workspace::delete))
         .routes(routes!(security::get_security, security::put_security))
         .routes(routes!(security::get_enforcement, security::put_enforcement))
         .routes(routes!(security::sessions))
@@ -100,6 +102,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(handoff::revoke_session))
         .routes(routes!(handoff::totp))
         .routes(routes!(sso::login))
+        .routes(routes!(workspace::buttons))
+        .routes(routes!(workspace::login))
         .routes(routes!(sso::callback))
         .routes(routes!(handoff::resume))
         .routes(routes!(saml::metadata))

@@ -21,7 +21,7 @@ pub enum Domains {
 }
 
 impl Domains {
-    fn split(self) -> Vec<String> {
+    pub(super) fn split(self) -> Vec<String> {
         match self {
             Domains::List(v) => v,
             Domains::Joined(s) => s.split(',').map(|d| d.trim().to_string()).filter(|d| !d.is_empty()).collect(),

@@ -94,19 +94,47 @@ pub(super) fn error_page(code: &str) -> Response {
 #[into_params(parameter_in = Query)]
 pub struct LoginQuery {
     #[serde(default, rename = "returnTo")]
-    return_to: Option<String>,
+    pub(super) return_to: Option<String>,
     #[serde(default)]
-    login_hint: Option<String>,
+    pub(super) login_hint: Option<String>,
     /// A sign-in started by a registered application: where to hand the user back.
     #[serde(default)]
-    client_id: Option<String>,
+    pub(super) client_id: Option<String>,
     #[serde(default)]
-    redirect_uri: Option<String>,
+    pub(super) redirect_uri: Option<String>,
     #[serde(default)]
-    state: Option<String>,
+    pub(super) state: Option<String>,
     /// An explicit connection of the org (the owner's test sign-in, or what login-url answered).
     #[serde(default)]
-    connection_id: Option<String>,
+    pub(super) connection_id: Option<String>,
+}
+
+impl LoginQuery {
+    pub(super) fn app(&self) -> Option<app::service::signin::handoff::AppRequest> {
+        self.client_id.as_ref().map(|client_id| app::service::signin::handoff::AppRequest {
+            client_id: client_id.clone(),
+            redirect_uri: self.redirect_uri.clone().unwrap_or_default(),
+            state: self.state.clone(),
+        })
+    }
+}
+
+/// The answer to a sign-in start: to the IdP with the flow's binding cookie, or to the error page.
+pub(super) fn to_idp(state: &AppState, started: Result<oidc::LoginRedirect, oidc::SsoFailure>) -> Response {
+    match started {
+        Ok(start) => {
+            let mut resp = Redirect::to(&start.url).into_response();
+            let cookie = (!start.cookie_name.is_empty()).then(|| binding_cookie(state, &start.cookie_name, &start.browser_token, oidc::FLOW_TTL_MS / 1000));
+            if let Some(v) = cookie.flatten() {
+                resp.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            resp
+        }
+        Err(f) => {
+            tracing::warn!(code = f.code, detail = %f.detail, "SSO login could not start");
+            error_page(f.code)
+        }
+    }
 }
 
 #[utoipa::path(
@@ -124,31 +152,14 @@ pub async fn login(
     let Ok(Query(q)) = q else {
         return error_page("invalid_request");
     };
-    let app = q.client_id.as_ref().map(|client_id| app::service::signin::handoff::AppRequest {
-        client_id: client_id.clone(),
-        redirect_uri: q.redirect_uri.clone().unwrap_or_default(),
-        state: q.state.clone(),
-    });
+    let app = q.app();
     let start = app::service::signin::Start {
         return_to: q.return_to.as_deref(),
         login_hint: q.login_hint.as_deref(),
         connection_id: q.connection_id.as_deref(),
         app: app.as_ref(),
     };
-    match oidc::begin_login(&state, &slug, &start, &meta).await {
-        Ok(start) => {
-            let mut resp = Redirect::to(&start.url).into_response();
-            let cookie = (!start.cookie_name.is_empty()).then(|| binding_cookie(&state, &start.cookie_name, &start.browser_token, oidc::FLOW_TTL_MS / 1000));
-            if let Some(v) = cookie.flatten() {
-                resp.headers_mut().insert(header::SET_COOKIE, v);
-            }
-            resp
-        }
-        Err(f) => {
-            tracing::warn!(code = f.code, detail = %f.detail, "SSO login could not start");
-            error_page(f.code)
-        }
-    }
+    to_idp(&state, oidc::begin_login(&state, &slug, &start, &meta).await)
 }
 
 #[utoipa::path(

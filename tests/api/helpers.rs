@@ -62,6 +62,7 @@ pub async fn config(backend: Backend) -> Option<(Config, tempfile::TempDir)> {
         audit_retention_days: 365,
         metrics_bind: None,
         webhook_retry_unit_ms: 20,
+        google_issuer: "https://accounts.google.com".into(),
         log_format: "text".into(),
         command: None,
     };

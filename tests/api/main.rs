@@ -18,6 +18,7 @@ mod helpers;
 mod ldap;
 mod orgs;
 mod providers;
+mod provider_signin;
 mod own_postgres;
 mod peers;
 mod saml;

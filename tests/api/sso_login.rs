@@ -7,7 +7,7 @@ use crate::sso_settings::{configure, forge};
 use reqwest::{Client, Method};
 use serde_json::json;
 
-fn location(r: &reqwest::Response) -> String {
+pub fn location(r: &reqwest::Response) -> String {
     r.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
 }
 
@@ -270,7 +270,7 @@ async fn real_openid_provider_signs_a_new_member_in() {
 }
 
 /// The hidden inputs of an HTML page, as (name, value).
-fn hidden_inputs(html: &str) -> Vec<(String, String)> {
+pub fn hidden_inputs(html: &str) -> Vec<(String, String)> {
     let attr = |tag: &str, name: &str| {
         let key = format!("{name}=\"");
         let start = tag.find(&key)? + key.len();
@@ -285,7 +285,7 @@ fn hidden_inputs(html: &str) -> Vec<(String, String)> {
 }
 
 /// The `action` of the first form on an HTML page.
-fn form_action(haystack: &str) -> Option<String> {
+pub fn form_action(haystack: &str) -> Option<String> {
     let start = haystack.find("action=\"")? + "action=\"".len();
     let end = haystack[start..].find('"')? + start;
     Some(haystack[start..end].replace("&amp;", "&"))

@@ -1,6 +1,6 @@
 //! Sign-in (email first, then the password step) and sign-up.
 use super::{ActionError, Submit};
-use crate::api::{SignIn as SignInFn, SignUp as SignUpFn};
+use crate::api::{sign_in_providers, SignIn as SignInFn, SignUp as SignUpFn};
 use crate::model::sign_in_error_text;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -22,6 +22,16 @@ pub fn SignIn() -> impl IntoView {
             .collect_view()
     };
     let action = ServerAction::<SignInFn>::new();
+    // "Continue with …" for each instance provider, above the email step; an application's sign-in carries on.
+    let providers = Resource::new(|| (), |_| sign_in_providers());
+    let provider_href = move |login_url: String| {
+        let extra: Vec<String> = ["client_id", "redirect_uri", "state"]
+            .into_iter()
+            .filter(|k| !param(k).is_empty())
+            .map(|k| format!("{k}={}", super::encode_component(&param(k))))
+            .collect();
+        if extra.is_empty() { login_url } else { format!("{login_url}?{}", extra.join("&")) }
+    };
     view! {
         <Title text="Sign in · Latchkey"/>
         <main class="narrow card">
@@ -29,6 +39,21 @@ pub fn SignIn() -> impl IntoView {
             <Show
                 when=move || !email().is_empty()
                 fallback=move || view! {
+                    <Suspense fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            let list = providers.await.unwrap_or_default();
+                            (!list.is_empty()).then(|| view! {
+                                <nav class="stack" aria-label="Sign in with a provider">
+                                    {list.into_iter().map(|b| view! {
+                                        <a class="button secondary" href=provider_href(b.login_url.clone()) data-provider=b.slug.clone()>
+                                            {format!("Continue with {}", b.name)}
+                                        </a>
+                                    }).collect_view()}
+                                    <p class="muted">"or with your work email:"</p>
+                                </nav>
+                            })
+                        })}
+                    </Suspense>
                     <form method="get" action="/signin/continue" class="stack">
                         {app_fields}
                         <label for="email">"Work email"</label>

@@ -30,6 +30,7 @@ pub fn Connections(org_id: String) -> impl IntoView {
     }, get_connections);
     let org_for_form = org_id.clone();
     let org_for_ldap = org_id.clone();
+    let org_for_workspace = org_id.clone();
     view! {
         <section class="card" aria-labelledby="connections">
             <h2 id="connections">"All connections"</h2>
@@ -57,6 +58,7 @@ pub fn Connections(org_id: String) -> impl IntoView {
                 }}
             </Suspense>
         </section>
+        <super::workspace::WorkspaceSso org_id=org_for_workspace/>
         <section class="card" aria-labelledby="add-saml">
             <h2 id="add-saml">"Add a SAML connection"</h2>
             <ActionForm action=create attr:class="stack">

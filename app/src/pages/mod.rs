@@ -16,6 +16,7 @@ mod security;
 mod orgs;
 mod sso;
 mod connections;
+mod workspace;
 
 use crate::api::{current_user, list_orgs, SignOut};
 use crate::error::AppError;

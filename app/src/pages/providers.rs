@@ -2,7 +2,7 @@
 //! preset or any OpenID Provider, see what each is set to (never its client id or secret), delete with
 //! confirmation. The callback URL to register at the provider has a copy button.
 use super::{ActionError, CopyValue, SignedIn, Submit};
-use crate::api::{list_providers, CreateProvider, DeleteProvider};
+use crate::api::{list_providers, CreateProvider, DeleteProvider, TestProvider, UpdateProvider};
 use crate::model::ProviderInfo;
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
@@ -31,7 +31,8 @@ fn ProviderList() -> impl IntoView {
     view! {
         <h1>"Sign-in providers"</h1>
         <p class="muted">"Providers for the whole instance, such as \"Continue with Google\" or your company's own OpenID Provider. "
-            "Signing in through them is not available yet: this page records their settings."</p>
+            "Each one is a \"Continue with …\" button on the sign-in page. An address at a domain an organization verified signs in "
+            "through it only when that organization adopted it (Identity providers → Use an instance provider)."</p>
         <section class="card" aria-labelledby="new-provider">
             <h2 id="new-provider">"Add a provider"</h2>
             <ActionForm action=create attr:class="stack">
@@ -86,6 +87,17 @@ fn ProviderList() -> impl IntoView {
 #[component]
 fn ProviderCard(provider: ProviderInfo) -> impl IntoView {
     let p = provider;
+    let test = ServerAction::<TestProvider>::new();
+    let edit = ServerAction::<UpdateProvider>::new();
+    let tested = move || test.value().get().map(|r| match r {
+        Ok(r) => view! {
+            <p class=if r.success { "notice success" } else { "notice error" } role="status">{format!("{} ({} ms)", r.message, r.response_time_ms)}</p>
+        }.into_any(),
+        Err(e) => view! { <super::ErrorNotice error=e/> }.into_any(),
+    });
+    let (id_test, id_edit) = (p.id.clone(), p.id.clone());
+    let domains = p.allowed_domains.join(", ");
+    let (edit_name, edit_scopes, edit_auto) = (p.name.clone(), p.scopes.clone(), p.auto_register);
     let confirm = format!("Delete the sign-in provider \"{}\"?", p.name);
     let endpoints = match (&p.auth_url, &p.token_url, &p.userinfo_url) {
         (Some(a), Some(t), Some(u)) => format!("Endpoints: {a}, {t}, {u}."),
@@ -100,6 +112,24 @@ fn ProviderCard(provider: ProviderInfo) -> impl IntoView {
                 if p.auto_register { "New accounts are created." } else { "Only existing accounts may sign in." },
                 if p.allowed_domains.is_empty() { "any".to_string() } else { p.allowed_domains.join(", ") })}</p>
             <CopyValue value=p.callback_url.clone() label="callback URL to register at the provider"/>
+            <ActionForm action=test>
+                <input type="hidden" name="id" value=id_test/>
+                <Submit label="Test" busy="Reaching the provider…"/>
+            </ActionForm>
+            <div aria-live="polite">{tested}</div>
+            <details>
+                <summary>"Edit"</summary>
+                <ActionForm action=edit attr:class="stack">
+                    <input type="hidden" name="id" value=id_edit/>
+                    <label>"Display name" <input name="name" type="text" maxlength="100" value=edit_name/></label>
+                    <label>"Scopes" <input name="scopes" type="text" value=edit_scopes/></label>
+                    <label>"Allowed email domains (comma-separated; empty: anyone)" <input name="allowed_domains" type="text" value=domains/></label>
+                    <label><input type="checkbox" name="auto_register" value="on" checked=edit_auto/>" Create accounts for people who sign in for the first time"</label>
+                    <label>"New client secret (empty: keep the current one)" <input name="client_secret" type="password" autocomplete="new-password"/></label>
+                    <ActionError result=edit.value().into()/>
+                    <Submit label="Save changes" busy="Saving…"/>
+                </ActionForm>
+            </details>
             <form method="post" action=DeleteProvider::url() data-confirm=confirm>
                 <input type="hidden" name="id" value=p.id.clone()/>
                 <button type="submit" class="danger">"Delete"</button>

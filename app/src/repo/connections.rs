@@ -25,14 +25,17 @@ pub struct ConnectionRow {
     pub last_test_message: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Workspace SSO: this connection is the org's adoption of an instance provider (its endpoints and secret are
+    /// the provider's; `settings` and `secret` stay empty).
+    pub instance_provider_id: Option<String>,
 }
 
 const COLS: &str = "id, org_id, protocol, name, status, is_primary, is_default, provider, domains, jit_provisioning, default_role, \
-                    attribute_mapping, group_roles, settings, secret, last_tested_at, last_test_message, created_at, updated_at";
+                    attribute_mapping, group_roles, settings, secret, last_tested_at, last_test_message, created_at, updated_at, instance_provider_id";
 
 pub async fn insert<'e>(ex: impl Executor<'e, Database = Any>, c: &ConnectionRow) -> sqlx::Result<()> {
     sqlx::query(&format!(
-        "INSERT INTO connections ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+        "INSERT INTO connections ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
     ))
     .bind(&c.id)
     .bind(&c.org_id)
@@ -53,6 +56,7 @@ pub async fn insert<'e>(ex: impl Executor<'e, Database = Any>, c: &ConnectionRow
     .bind(&c.last_test_message)
     .bind(c.created_at)
     .bind(c.updated_at)
+    .bind(&c.instance_provider_id)
     .execute(ex)
     .await
     .map(|_| ())
@@ -258,4 +262,26 @@ pub async fn count_identities<'e>(ex: impl Executor<'e, Database = Any>, connect
 /// Removes every identity of a user (account taken over by its proven owner); returns how many.
 pub async fn delete_identities_of_user<'e>(ex: impl Executor<'e, Database = Any>, user_id: &str) -> sqlx::Result<u64> {
     sqlx::query("DELETE FROM identities WHERE user_id = $1").bind(user_id).execute(ex).await.map(|r| r.rows_affected())
+}
+
+/// The org's adoption of an instance provider (workspace SSO), if any.
+pub async fn workspace_link<'e>(ex: impl Executor<'e, Database = Any>, org_id: &str) -> sqlx::Result<Option<ConnectionRow>> {
+    sqlx::query_as::<_, ConnectionRow>(&format!("SELECT {COLS} FROM connections WHERE org_id = $1 AND instance_provider_id IS NOT NULL"))
+        .bind(org_id)
+        .fetch_optional(ex)
+        .await
+}
+
+/// The names of the orgs whose workspace SSO uses provider `provider_id`.
+pub async fn orgs_using_provider<'e>(ex: impl Executor<'e, Database = Any>, provider_id: &str) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar::<_, String>(
+        "SELECT o.name FROM connections c JOIN organizations o ON o.id = c.org_id WHERE c.instance_provider_id = $1 ORDER BY o.name",
+    )
+    .bind(provider_id)
+    .fetch_all(ex)
+    .await
+}
+
+pub async fn set_instance_provider<'e>(ex: impl Executor<'e, Database = Any>, id: &str, provider_id: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE connections SET instance_provider_id = $2 WHERE id = $1").bind(id).bind(provider_id).execute(ex).await.map(|_| ())
 }

@@ -20,15 +20,17 @@ pub struct FlowRow {
     pub app_state: Option<String>,
     /// SAML: the verified sign-in, sealed, waiting for the browser that started the flow to collect it.
     pub result: Option<Vec<u8>>,
+    /// A "Continue with …" sign-in at an instance provider (no org yet: `org_id` and `connection_id` are empty).
+    pub provider_id: Option<String>,
 }
 
 const COLS: &str = "state_hash, org_id, connection_id, browser_hash, nonce, pkce_verifier, return_to, created_at, expires_at, used_at, \
-                    application_id, redirect_uri, app_state, result";
+                    application_id, redirect_uri, app_state, result, provider_id";
 
 pub async fn insert<'e>(ex: impl Executor<'e, Database = Any>, f: &FlowRow) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO sso_flows (state_hash, org_id, connection_id, browser_hash, nonce, pkce_verifier, return_to, created_at, expires_at, \
-         application_id, redirect_uri, app_state, result) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+         application_id, redirect_uri, app_state, result, provider_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(&f.state_hash)
     .bind(&f.org_id)
@@ -43,6 +45,7 @@ pub async fn insert<'e>(ex: impl Executor<'e, Database = Any>, f: &FlowRow) -> s
     .bind(&f.redirect_uri)
     .bind(&f.app_state)
     .bind(&f.result)
+    .bind(&f.provider_id)
     .execute(ex)
     .await
     .map(|_| ())

@@ -81,3 +81,64 @@ pub async fn by_id<'e>(ex: impl Executor<'e, Database = Any>, id: &str) -> sqlx:
 pub async fn delete<'e>(ex: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<bool> {
     sqlx::query("DELETE FROM oauth_providers WHERE id = $1").bind(id).execute(ex).await.map(|r| r.rows_affected() > 0)
 }
+
+pub async fn by_slug<'e>(ex: impl Executor<'e, Database = Any>, slug: &str) -> sqlx::Result<Option<ProviderRow>> {
+    sqlx::query_as::<_, ProviderRow>(&format!("SELECT {COLS} FROM oauth_providers WHERE slug = $1")).bind(slug).fetch_optional(ex).await
+}
+
+/// A person's identity at an instance provider, for sign-ins that belong to no org (addresses at domains no org
+/// verified).
+#[derive(Debug, Clone, FromRow)]
+pub struct ProviderIdentityRow {
+    pub provider_id: String,
+    pub subject: String,
+    pub user_id: String,
+    pub email: String,
+    pub last_login_at: i64,
+}
+
+pub async fn identity<'e>(ex: impl Executor<'e, Database = Any>, provider_id: &str, subject: &str) -> sqlx::Result<Option<ProviderIdentityRow>> {
+    sqlx::query_as::<_, ProviderIdentityRow>(
+        "SELECT provider_id, subject, user_id, email, last_login_at FROM provider_identities WHERE provider_id = $1 AND subject = $2",
+    )
+    .bind(provider_id)
+    .bind(subject)
+    .fetch_optional(ex)
+    .await
+}
+
+pub async fn insert_identity<'e>(ex: impl Executor<'e, Database = Any>, i: &ProviderIdentityRow, now: i64) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO provider_identities (provider_id, subject, user_id, email, created_at, last_login_at) VALUES ($1, $2, $3, $4, $5, $5)")
+        .bind(&i.provider_id)
+        .bind(&i.subject)
+        .bind(&i.user_id)
+        .bind(&i.email)
+        .bind(now)
+        .execute(ex)
+        .await
+        .map(|_| ())
+}
+
+pub async fn touch_identity<'e>(ex: impl Executor<'e, Database = Any>, provider_id: &str, subject: &str, email: &str, now: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE provider_identities SET email = $3, last_login_at = $4 WHERE provider_id = $1 AND subject = $2")
+        .bind(provider_id)
+        .bind(subject)
+        .bind(email)
+        .bind(now)
+        .execute(ex)
+        .await
+        .map(|_| ())
+}
+
+pub async fn user_has_identity<'e>(ex: impl Executor<'e, Database = Any>, provider_id: &str, user_id: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM provider_identities WHERE provider_id = $1 AND user_id = $2")
+        .bind(provider_id)
+        .bind(user_id)
+        .fetch_one(ex)
+        .await
+        .map(|n| n > 0)
+}
+
+pub async fn delete_identities_of_user<'e>(ex: impl Executor<'e, Database = Any>, user_id: &str) -> sqlx::Result<u64> {
+    sqlx::query("DELETE FROM provider_identities WHERE user_id = $1").bind(user_id).execute(ex).await.map(|r| r.rows_affected())
+}

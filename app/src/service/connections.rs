@@ -188,6 +188,7 @@ pub async fn put_sso(
                 last_test_message: None,
                 created_at: now,
                 updated_at: now,
+                instance_provider_id: None,
             };
             repo::connections::insert(&mut *tx, &row).await?;
             id

@@ -24,6 +24,7 @@ pub mod saml;
 pub mod session_store;
 pub mod sessions;
 pub mod webhooks;
+pub mod workspace_sso;
 pub mod sso_connections;
 pub mod signin;
 pub mod housekeeping;

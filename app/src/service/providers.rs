@@ -263,6 +263,7 @@ pub async fn update(state: &AppState, p: &Principal, id: &str, input: &ProviderI
     apply(state, &mut row, input)?;
     row.updated_at = now_ms();
     repo::providers::update(&state.db, &row).await.map_err(conflict)?;
+    super::oidc::forget_metadata(state, &format!("provider:{}", row.id));
     record(state, p, meta, "provider.update", &row).await?;
     Ok(info(state, row))
 }
@@ -270,9 +271,19 @@ pub async fn update(state: &AppState, p: &Principal, id: &str, input: &ProviderI
 pub async fn delete(state: &AppState, p: &Principal, id: &str, meta: &RequestMeta) -> ServiceResult<()> {
     super::operators::require(&state.db, p).await?;
     let row = load(state, id).await?;
+    let users = repo::connections::orgs_using_provider(&state.db, &row.id).await?;
+    if !users.is_empty() {
+        return Err(ServiceError::Conflict(format!(
+            "{} is the workspace SSO of {} organization(s): {}. Their owners must choose another way to sign in first.",
+            row.name,
+            users.len(),
+            users.join(", ")
+        )));
+    }
     if !repo::providers::delete(&state.db, &row.id).await? {
         return Err(not_found());
     }
+    super::oidc::forget_metadata(state, &format!("provider:{}", row.id));
     record(state, p, meta, "provider.delete", &row).await
 }
 
@@ -283,12 +294,7 @@ pub async fn test(state: &AppState, p: &Principal, id: &str, meta: &RequestMeta)
     super::operators::require(&state.db, p).await?;
     let row = load(state, id).await?;
     let started = std::time::Instant::now();
-    let outcome = match &row.issuer {
-        Some(issuer) => super::connections::discover_and_check(state, issuer)
-            .await
-            .map(|n| format!("The provider is reachable: discovery answered, the issuer matches, and the JWKS has {n} key(s).")),
-        None => reach_endpoints(state, &row).await,
-    };
+    let outcome = check_reachable(state, &row).await;
     let response_time_ms = started.elapsed().as_millis() as u64;
     let (success, message) = match outcome {
         Ok(m) => (true, m),
@@ -303,6 +309,18 @@ pub async fn test(state: &AppState, p: &Principal, id: &str, meta: &RequestMeta)
     })
     .await?;
     Ok(SsoTestResult { success, message, response_time_ms })
+}
+
+/// Discovery (the issuer must match) and the JWKS, or, with explicit endpoints, that each answers; a `google`
+/// provider is checked at the Google issuer this instance uses.
+pub(crate) async fn check_reachable(state: &AppState, row: &ProviderRow) -> Result<String, String> {
+    let issuer = if row.kind == "google" { Some(state.settings.google_issuer.as_str()) } else { row.issuer.as_deref() };
+    match issuer {
+        Some(issuer) => super::connections::discover_and_check(state, issuer)
+            .await
+            .map(|n| format!("The provider is reachable: discovery answered, the issuer matches, and the JWKS has {n} key(s).")),
+        None => reach_endpoints(state, row).await,
+    }
 }
 
 async fn reach_endpoints(state: &AppState, row: &ProviderRow) -> Result<String, String> {

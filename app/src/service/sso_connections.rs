@@ -334,6 +334,7 @@ pub async fn create(state: &AppState, p: &Principal, org_id: &str, b: &Connectio
         last_test_message: None,
         created_at: now,
         updated_at: now,
+        instance_provider_id: None,
     };
     if b.name.is_none() {
         return Err(ServiceError::validation("name", "Name the connection, e.g. \"Okta (employees)\"."));
@@ -377,6 +378,12 @@ pub async fn create(state: &AppState, p: &Principal, org_id: &str, b: &Connectio
 
 pub async fn update(state: &AppState, p: &Principal, org_id: &str, id: &str, b: &ConnectionInput, meta: &RequestMeta) -> ServiceResult<ConnectionInfo> {
     let (a, mut c) = owned(state, p, org_id, id).await?;
+    if c.instance_provider_id.is_some() {
+        return Err(ServiceError::Conflict(format!(
+            "This connection is the organization's workspace SSO (an instance provider): change it with PUT /api/user/organizations/{}/sso/provider.",
+            a.org.id
+        )));
+    }
     if b.protocol.as_deref().is_some_and(|x| x != c.protocol) {
         return Err(ServiceError::validation("protocol", "A connection's protocol cannot change: create a new connection."));
     }
@@ -467,6 +474,14 @@ pub async fn test(state: &AppState, p: &Principal, org_id: &str, id: &str, sampl
             (false, "Every IdP signing certificate has expired: get the IdP's current certificate.".to_string())
         } else {
             (true, format!("Settings are complete ({} IdP certificate(s)). Open the test sign-in to finish: success makes the connection active.", s.idp_certificates.len()))
+        }
+    } else if let Some(pid) = &c.instance_provider_id {
+        match repo::providers::by_id(&state.db, pid).await? {
+            Some(row) => match super::providers::check_reachable(state, &row).await {
+                Ok(m) => (true, m),
+                Err(m) => (false, m),
+            },
+            None => (false, "The instance provider was removed.".to_string()),
         }
     } else {
         let s: OidcSettings = serde_json::from_str(&c.settings).map_err(|e| ServiceError::internal("OIDC settings", e))?;

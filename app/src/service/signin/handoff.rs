@@ -438,6 +438,20 @@ pub async fn after_password(
     let target = validate(state, req).await.map_err(|f| {
         f.or_else(|f| ServiceError::validation("clientId", format!("The application is unknown, or the redirect URI is not registered for it exactly ({}).", f.code)))
     })?;
+    for_user(state, &target, user, "password", browser_session, org).await
+}
+
+/// An instance provider's sign-in (which belongs to no org) for an application: the user's only active org, under
+/// its policy (an org that requires SSO refuses it: that is its own connection's job).
+pub async fn for_only_org(state: &AppState, target: &AppTarget, user: &repo::users::UserRow, method: &str, browser_session: &str) -> Result<String, SsoFailure> {
+    for_user(state, target, user, method, browser_session, None).await.map_err(|e| match e {
+        ServiceError::Validation { .. } => SsoFailure::new("oauth_no_organization", format!("{} has no single active organization", user.email), None),
+        ServiceError::SsoRequired(m) => SsoFailure::new("oauth_domain_uses_other_sign_in", m, None),
+        other => other.into(),
+    })
+}
+
+async fn for_user(state: &AppState, target: &AppTarget, user: &repo::users::UserRow, method: &str, browser_session: &str, org: Option<&str>) -> ServiceResult<String> {
     let orgs: Vec<_> = repo::orgs::list_for_user(&state.db, &user.id).await?.into_iter().filter(|m| m.status == "active").collect();
     let wanted = org.map(str::trim).filter(|o| !o.is_empty());
     let chosen = match wanted {
@@ -455,7 +469,7 @@ pub async fn after_password(
         user_id: user.id.clone(),
         email: user.email.clone(),
         name: user.name.clone(),
-        via: crate::service::Via::Session { session_id: browser_session.into(), method: "password".into(), connection_id: None, mfa_done: false },
+        via: crate::service::Via::Session { session_id: browser_session.into(), method: method.into(), connection_id: None, mfa_done: false },
     };
     let role = crate::service::domain::Role::parse(&chosen.role)?;
     let mfa_owed = match crate::service::policy::enforce(state, &p, &chosen.id, &chosen.slug, role).await {
@@ -463,6 +477,6 @@ pub async fn after_password(
         Err(ServiceError::MfaRequired(_)) => true,
         Err(other) => return Err(other),
     };
-    let signed = Signed { user_id: &user.id, org_id: &chosen.id, connection_id: None, method: "password", protocol: None, subject: None, provisioned: false };
+    let signed = Signed { user_id: &user.id, org_id: &chosen.id, connection_id: None, method, protocol: None, subject: None, provisioned: false };
     hand_off(state, &target, &signed, mfa_owed, browser_session).await.map_err(|f| f.or_else(|f| ServiceError::internal("hand-off", f.detail)))
 }

@@ -18,6 +18,7 @@
 pub mod groups;
 pub mod handoff;
 pub mod ldap;
+pub mod provider;
 pub mod saml;
 
 use super::audit::{self, Event, Outcome};
@@ -36,7 +37,8 @@ pub struct SsoFailure {
 
 impl SsoFailure {
     pub fn new(code: &'static str, detail: impl Into<String>, org_id: Option<&str>) -> Self {
-        Self { code, detail: detail.into(), org_id: org_id.map(str::to_string) }
+        // Flows of "Continue with …" belong to no org yet: their empty org id is no org.
+        Self { code, detail: detail.into(), org_id: org_id.filter(|o| !o.is_empty()).map(str::to_string) }
     }
 }
 
@@ -89,11 +91,26 @@ pub async fn audit_failure(state: &AppState, meta: &RequestMeta, f: &SsoFailure,
 /// A new in-flight sign-in at `conn`, bound to the browser holding `browser_token`, for `ttl_ms`; `target` is the
 /// application to hand the user to. The protocol fills in its own fields (nonce, PKCE verifier, SAML result).
 pub fn new_flow(conn: &ConnectionRow, state_hash: String, browser_token: &str, return_to: Option<String>, target: Option<handoff::AppTarget>, ttl_ms: i64) -> repo::flows::FlowRow {
+    flow_at(&conn.org_id, &conn.id, None, state_hash, browser_token, return_to, target, ttl_ms)
+}
+
+/// A new in-flight sign-in at a connection of an org, or (empty ids, `provider_id`) at an instance provider.
+#[allow(clippy::too_many_arguments)]
+pub fn flow_at(
+    org_id: &str,
+    connection_id: &str,
+    provider_id: Option<&str>,
+    state_hash: String,
+    browser_token: &str,
+    return_to: Option<String>,
+    target: Option<handoff::AppTarget>,
+    ttl_ms: i64,
+) -> repo::flows::FlowRow {
     let now = now_ms();
     repo::flows::FlowRow {
         state_hash,
-        org_id: conn.org_id.clone(),
-        connection_id: conn.id.clone(),
+        org_id: org_id.to_string(),
+        connection_id: connection_id.to_string(),
         browser_hash: crate::service::crypto::sha256_hex(browser_token),
         nonce: String::new(),
         pkce_verifier: Vec::new(),
@@ -105,6 +122,7 @@ pub fn new_flow(conn: &ConnectionRow, state_hash: String, browser_token: &str, r
         redirect_uri: target.as_ref().map(|t| t.redirect_uri.clone()),
         app_state: target.and_then(|t| t.state),
         result: None,
+        provider_id: provider_id.map(str::to_string),
     }
 }
 
@@ -244,22 +262,14 @@ pub async fn provision(state: &AppState, org: &OrgRow, conn: &ConnectionRow, a: 
                 }
                 Some(existing) => {
                     took_over = true;
-                    take_over(&mut tx, org, conn, &existing, a, meta, now).await?;
+                    take_over(&mut tx, Some(&org.id), &format!("connection={}", conn.id), &existing, a, meta, now).await?;
                     existing
                 }
                 None => {
                     if !jit {
                         return Err(fail("sso_user_not_provisioned", format!("{} is new and JIT provisioning is off", a.email.as_str())));
                     }
-                    let name = a.name.map(|n| n.trim().chars().take(100).collect::<String>()).filter(|n| !n.is_empty() && !n.chars().any(char::is_control));
-                    let user = UserRow {
-                        id: new_id(),
-                        email: a.email.as_str().to_string(),
-                        name: name.unwrap_or_else(|| a.email.as_str().to_string()),
-                        password_hash: None,
-                        created_at: now,
-                        email_proven_org: Some(org.id.clone()),
-                    };
+                    let user = new_user(a, Some(org.id.clone()), now);
                     repo::users::insert(&mut *tx, &user).await?;
                     created = true;
                     user
@@ -329,6 +339,19 @@ pub async fn provision(state: &AppState, org: &OrgRow, conn: &ConnectionRow, a: 
     Ok(Provisioned { user, took_over, provisioned: created })
 }
 
+/// A new account for the person `a` names (JIT): the IdP's name when it is usable, else the address.
+pub(crate) fn new_user(a: &Assertion<'_>, email_proven_org: Option<String>, now: i64) -> UserRow {
+    let name = a.name.map(|n| n.trim().chars().take(100).collect::<String>()).filter(|n| !n.is_empty() && !n.chars().any(char::is_control));
+    UserRow {
+        id: new_id(),
+        email: a.email.as_str().to_string(),
+        name: name.unwrap_or_else(|| a.email.as_str().to_string()),
+        password_hash: None,
+        created_at: now,
+        email_proven_org,
+    }
+}
+
 /// A person in none of the connection's required groups: refused, and when the subject is already a member
 /// through this connection (removed from every mapped group since), the membership ends (an owner's stays: owners
 /// are managed by an owner). Nothing is created for them.
@@ -360,10 +383,10 @@ async fn not_in_allowed_group(state: &AppState, org: &OrgRow, conn: &ConnectionR
 
 /// The proven owner of an address takes over the account that someone created with it: every credential the
 /// account had is revoked, in the same transaction that links the identity.
-async fn take_over(
+pub(crate) async fn take_over(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    org: &OrgRow,
-    conn: &ConnectionRow,
+    org_id: Option<&str>,
+    via: &str,
     user: &UserRow,
     a: &Assertion<'_>,
     meta: &RequestMeta,
@@ -374,15 +397,16 @@ async fn take_over(
     let keys = repo::api_keys::revoke_all_for_user(&mut **tx, &user.id, now).await?;
     let factor = repo::mfa::get(&mut **tx, &user.id).await?.is_some();
     repo::mfa::delete(tx, &user.id).await?;
-    let identities = repo::connections::delete_identities_of_user(&mut **tx, &user.id).await?;
+    let identities = repo::connections::delete_identities_of_user(&mut **tx, &user.id).await?
+        + repo::providers::delete_identities_of_user(&mut **tx, &user.id).await?;
     audit::record_anonymous(&mut **tx, Some(&user.id), &user.email, meta, Event {
-        org_id: Some(&org.id),
+        org_id,
         action: "identity.takeover",
         target: Some(&user.id),
         outcome: Outcome::Success,
         detail: Some(format!(
-            "the address was never proven; proven now by connection={} sub={}: password_removed={password} sessions_ended={sessions} api_keys_revoked={keys} second_factor_removed={factor} other_identities_removed={identities}",
-            conn.id, a.subject
+            "the address was never proven; proven now by {via} sub={}: password_removed={password} sessions_ended={sessions} api_keys_revoked={keys} second_factor_removed={factor} other_identities_removed={identities}",
+            a.subject
         )),
     })
     .await?;
@@ -398,8 +422,7 @@ pub struct Ending {
     pub app: Option<handoff::AppTarget>,
 }
 
-/// The one ending of every sign-in: provisioning by the rules above, the browser session, the audit event, the
-/// second factor the org or the user needs, then the console or the application. Returns where the browser goes.
+/// The one ending of every sign-in at an org's connection: provisioning by the rules above, then `finish`.
 pub async fn complete(
     state: &AppState,
     session: &tower_sessions::Session,
@@ -410,27 +433,54 @@ pub async fn complete(
     meta: &RequestMeta,
 ) -> Result<String, SsoFailure> {
     let done = provision(state, org, conn, a, meta).await?;
+    finish(state, session, &done, Some((org, &conn.id)), a.subject, end, meta).await
+}
+
+/// What every sign-in shares once its user is known: the browser session, the audit event, the second factor the
+/// org or the user needs, then the console or the application. `at`: the org and connection it signed in through
+/// (`None` for an instance provider's sign-in, which belongs to no org). Returns where the browser goes.
+pub async fn finish(
+    state: &AppState,
+    session: &tower_sessions::Session,
+    done: &Provisioned,
+    at: Option<(&OrgRow, &str)>,
+    subject: &str,
+    end: Ending,
+    meta: &RequestMeta,
+) -> Result<String, SsoFailure> {
     let user = &done.user;
-    let browser_session = super::sessions::establish(state, session, user, end.method, Some(&conn.id), meta).await?;
+    let (org, conn_id) = (at.map(|a| a.0), at.map(|a| a.1));
+    let browser_session = super::sessions::establish(state, session, user, end.method, conn_id, meta).await?;
     audit::record_anonymous(&state.db, Some(&user.id), &user.email, meta, Event {
-        org_id: Some(&org.id),
+        org_id: org.map(|o| o.id.as_str()),
         action: "sso.login",
-        target: Some(&conn.id),
+        target: conn_id,
         outcome: Outcome::Success,
-        detail: Some(format!("protocol={} sub={}{}", end.protocol, a.subject, end.app.as_ref().map(|t| format!(" application={}", t.app.client_id)).unwrap_or_default())),
+        detail: Some(format!("protocol={} sub={subject}{}", end.protocol, end.app.as_ref().map(|t| format!(" application={}", t.app.client_id)).unwrap_or_default())),
     })
     .await?;
     super::metrics::sign_in(end.method, end.protocol, None);
+    if let (Some(target), None) = (&end.app, org) {
+        // An application gets a member of one org: the user's only one, under that org's policy.
+        return handoff::for_only_org(state, target, user, end.method, &browser_session).await;
+    }
+    let org = match org {
+        Some(o) => o,
+        None => {
+            let next = if done.took_over { "/account?notice=account_secured".to_string() } else { end.return_to.unwrap_or_else(|| "/".into()) };
+            return Ok(if super::mfa::enrolled(state, &user.id).await? { mfa_next(&next) } else { next });
+        }
+    };
     // The session is intermediate until the second factor when the user has one, or the org requires one.
     let mfa_owed = repo::policies::mfa_owed(&state.db, &org.id, &user.id).await?;
     if let Some(target) = &end.app {
         let signed = handoff::Signed {
             user_id: &user.id,
             org_id: &org.id,
-            connection_id: Some(&conn.id),
+            connection_id: conn_id,
             method: end.method,
             protocol: Some(end.protocol),
-            subject: Some(a.subject),
+            subject: Some(subject),
             provisioned: done.provisioned,
         };
         return handoff::hand_off(state, target, &signed, mfa_owed, &browser_session).await;
@@ -441,9 +491,10 @@ pub async fn complete(
     } else {
         end.return_to.unwrap_or_else(|| format!("/orgs/{}", org.id))
     };
-    if mfa_owed {
-        let enc: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
-        return Ok(format!("/mfa?next={enc}"));
-    }
-    Ok(next)
+    Ok(if mfa_owed { mfa_next(&next) } else { next })
+}
+
+fn mfa_next(next: &str) -> String {
+    let enc: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+    format!("/mfa?next={enc}")
 }
