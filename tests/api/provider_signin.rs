@@ -157,23 +157,35 @@ both!(sso provider_rules_refuse_with_their_codes, |app: TestApp| async move {
     assert_eq!(signed_in(&app, &b).await.unwrap()["email"], "u5@partner.test");
 });
 
-// Someone signed up with a password at an address they do not own; its owner, proven by the provider, takes the
-// account over: the password and sessions are gone, and it is audited. Linking from the account's own session
-// keeps everything.
+// Someone signed up with a password at an address they do not own; its owner, proven by a provider that speaks
+// with authority for the domain (allowedDomains lists it), takes the account over: the password and sessions are
+// gone, and it is audited. A provider without that authority never takes an account over. Linking from the
+// account's own session keeps everything.
 both!(sso a_provider_proven_owner_takes_over_an_unproven_squat, |app: TestApp| async move {
     let idp = forge().await;
     app.sign_up("ops@example.com").await;
-    add_provider(&app, forged("open", &idp.url, json!({"autoRegister": false}))).await;
+    add_provider(&app, forged("authority", &idp.url, json!({"autoRegister": false, "allowedDomains": ["personal.test"]}))).await;
+    add_provider(&app, forged("open", &idp.url, json!({}))).await;
     let (squatter, _) = app.other_user("victim@personal.test").await;
+
+    // Some other IdP added as a provider asserts the address: refused, the account keeps everything.
+    idp.post("/scenario", json!({"sub": "not-the-owner", "email": "victim@personal.test"})).await;
+    assert_eq!(continue_with(&app, &app.browser(), "open").await, "/auth/error?code=sso_email_in_use");
+    assert!(signed_in(&app, &squatter).await.is_some(), "nothing was revoked");
+
     idp.post("/scenario", json!({"sub": "real-owner", "email": "victim@personal.test"})).await;
     let b = app.browser();
-    assert_eq!(continue_with(&app, &b, "open").await, "/account?notice=account_secured");
+    assert_eq!(continue_with(&app, &b, "authority").await, "/account?notice=account_secured");
     assert_eq!(signed_in(&app, &b).await.unwrap()["email"], "victim@personal.test");
     assert!(signed_in(&app, &squatter).await.is_none(), "the squatter's session ended");
     let hash: Option<String> = sqlx::query_scalar("SELECT password_hash FROM users WHERE email = 'victim@personal.test'").fetch_one(&app.db).await.unwrap();
     assert!(hash.is_none(), "the password is gone");
     let takeovers: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE action = 'identity.takeover'").fetch_one(&app.db).await.unwrap();
     assert_eq!(takeovers, 1);
+    // Proven now: not even another provider with authority takes it over again.
+    add_provider(&app, forged("authority2", &idp.url, json!({"allowedDomains": ["personal.test"]}))).await;
+    idp.post("/scenario", json!({"sub": "someone-else", "email": "victim@personal.test"})).await;
+    assert_eq!(continue_with(&app, &app.browser(), "authority2").await, "/auth/error?code=sso_email_in_use");
 
     // The operator links their own account from their own session: nothing is revoked.
     idp.post("/scenario", json!({"sub": "ops-sub", "email": "ops@example.com"})).await;
@@ -212,6 +224,20 @@ async fn google_hd(backend: Backend) {
     let b = app.browser();
     assert_eq!(continue_with(&app, &b, "google").await, "/");
     assert_eq!(signed_in(&app, &b).await.unwrap()["email"], "g5@acme.test");
+
+    // An org that verified acme.test and adopted Google: a personal Google account with an acme.test address
+    // (no hd) is not its member, even without allowedDomains on the provider.
+    let open = json!({"name": "Google open", "slug": "google-open", "type": "google", "clientId": "latchkey-test", "clientSecret": SECRET});
+    let provider = add_provider(&app, open).await;
+    let org = app.create_org("Acme", "acme").await;
+    app.arrange_verified_domain(&org, "acme.test").await;
+    let body = json!({"providerId": provider, "autoProvision": true});
+    app.send(app.client.put(app.url(&format!("/api/user/organizations/{org}/sso/provider"))).json(&body)).await.expect(200, "OK");
+    idp.post("/scenario", json!({"sub": "g6", "email": "g6@acme.test"})).await;
+    assert_eq!(continue_with(&app, &app.browser(), "google-open").await, "/auth/error?code=oauth_hosted_domain_mismatch");
+    idp.post("/scenario", json!({"sub": "g7", "email": "g7@acme.test", "hd": "acme.test"})).await;
+    assert_eq!(continue_with(&app, &app.browser(), "google-open").await, format!("/orgs/{org}"));
+    assert_eq!(app.role_of(&org, "g7@acme.test").await.as_deref(), Some("member"));
 }
 
 #[tokio::test]
@@ -283,4 +309,55 @@ both!(sso workspace_sso_provisions_enforces_and_guards, |app: TestApp| async mov
     assert_eq!(app.get(&path).await.status, 401);
     let links: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM connections WHERE instance_provider_id IS NOT NULL").fetch_one(&app.db).await.unwrap();
     assert_eq!(links, 0);
+});
+
+// An application's sign-in through a provider: a person of the org that adopted it comes back to the app's
+// redirect URI with a token that redeems for a member of that org; an unregistered redirect URI is never followed;
+// a person of no org is refused with its code.
+both!(sso an_application_gets_the_member_of_the_org_that_adopted_the_provider, |app: TestApp| async move {
+    use base64::Engine;
+    const REDIRECT: &str = "http://127.0.0.1:9/app/callback";
+    let idp = forge().await;
+    app.sign_up("owner@acme.test").await;
+    let provider = add_provider(&app, forged("company", &idp.url, json!({}))).await;
+    let reg = crate::applications::register(&app, &app.client, REDIRECT, "latchkey").await;
+    let (client_id, secret) = (reg["application"]["clientId"].as_str().unwrap().to_string(), reg["clientSecret"].as_str().unwrap().to_string());
+    let org = app.create_org("Acme", "acme").await;
+    app.arrange_verified_domain(&org, "acme.test").await;
+    let path = format!("/api/user/organizations/{org}/sso/provider");
+    app.send(app.client.put(app.url(&path)).json(&json!({"providerId": provider, "autoProvision": true}))).await.expect(200, "OK");
+
+    let start = |redirect: &str| {
+        let q: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("client_id", &client_id)
+            .append_pair("redirect_uri", redirect)
+            .append_pair("state", "app-state-1")
+            .finish();
+        app.url(&format!("/api/auth/oauth/company/login?{q}"))
+    };
+    let r = app.browser().get(start("https://evil.example/steal")).send().await.unwrap();
+    assert_eq!(location(&r), "/auth/error?code=application_invalid", "never a redirect to an unregistered URI");
+
+    let follow = |url: String| {
+        let b = app.browser();
+        async move {
+            let to_idp = location(&b.get(&url).send().await.unwrap());
+            let back = location(&b.get(&to_idp).send().await.unwrap());
+            location(&b.get(&back).send().await.unwrap())
+        }
+    };
+    idp.post("/scenario", json!({"sub": "m1", "email": "m1@acme.test"})).await;
+    let landing = follow(start(REDIRECT)).await;
+    assert!(landing.starts_with(REDIRECT), "back at the application: {landing}");
+    let q: std::collections::HashMap<String, String> = url::Url::parse(&landing).unwrap().query_pairs().into_owned().collect();
+    assert_eq!(q["state"], "app-state-1");
+    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{secret}")));
+    let redeemed = Answer::from(client().post(app.url("/api/auth/sso/authenticate")).header("Authorization", basic).json(&json!({"ssoToken": q["token"]})).send().await.unwrap()).await;
+    let redeemed = redeemed.expect(200, "OK");
+    assert_eq!(redeemed.data()["organization"]["slug"], "acme", "{}", redeemed.body);
+    assert_eq!(redeemed.data()["member"]["email"], "m1@acme.test");
+    assert_eq!(redeemed.data()["connectionId"], app.get(&path).await.data()["connectionId"]);
+
+    idp.post("/scenario", json!({"sub": "p1", "email": "p1@personal.test"})).await;
+    assert_eq!(follow(start(REDIRECT)).await, "/auth/error?code=oauth_no_organization");
 });

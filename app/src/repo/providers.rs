@@ -87,42 +87,52 @@ pub async fn by_slug<'e>(ex: impl Executor<'e, Database = Any>, slug: &str) -> s
 }
 
 /// A person's identity at an instance provider, for sign-ins that belong to no org (addresses at domains no org
-/// verified).
+/// verified). `proven`: the provider spoke with authority for the address when it was linked.
 #[derive(Debug, Clone, FromRow)]
 pub struct ProviderIdentityRow {
     pub provider_id: String,
+    pub issuer: String,
     pub subject: String,
     pub user_id: String,
     pub email: String,
     pub last_login_at: i64,
+    pub proven: i64,
 }
 
-pub async fn identity<'e>(ex: impl Executor<'e, Database = Any>, provider_id: &str, subject: &str) -> sqlx::Result<Option<ProviderIdentityRow>> {
+pub async fn identity<'e>(ex: impl Executor<'e, Database = Any>, provider_id: &str, issuer: &str, subject: &str) -> sqlx::Result<Option<ProviderIdentityRow>> {
     sqlx::query_as::<_, ProviderIdentityRow>(
-        "SELECT provider_id, subject, user_id, email, last_login_at FROM provider_identities WHERE provider_id = $1 AND subject = $2",
+        "SELECT provider_id, issuer, subject, user_id, email, last_login_at, proven FROM provider_identities \
+         WHERE provider_id = $1 AND issuer = $2 AND subject = $3",
     )
     .bind(provider_id)
+    .bind(issuer)
     .bind(subject)
     .fetch_optional(ex)
     .await
 }
 
 pub async fn insert_identity<'e>(ex: impl Executor<'e, Database = Any>, i: &ProviderIdentityRow, now: i64) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO provider_identities (provider_id, subject, user_id, email, created_at, last_login_at) VALUES ($1, $2, $3, $4, $5, $5)")
-        .bind(&i.provider_id)
-        .bind(&i.subject)
-        .bind(&i.user_id)
-        .bind(&i.email)
-        .bind(now)
-        .execute(ex)
-        .await
-        .map(|_| ())
+    sqlx::query(
+        "INSERT INTO provider_identities (provider_id, issuer, subject, user_id, email, created_at, last_login_at, proven) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6, $7)",
+    )
+    .bind(&i.provider_id)
+    .bind(&i.issuer)
+    .bind(&i.subject)
+    .bind(&i.user_id)
+    .bind(&i.email)
+    .bind(now)
+    .bind(i.proven)
+    .execute(ex)
+    .await
+    .map(|_| ())
 }
 
-pub async fn touch_identity<'e>(ex: impl Executor<'e, Database = Any>, provider_id: &str, subject: &str, email: &str, now: i64) -> sqlx::Result<()> {
-    sqlx::query("UPDATE provider_identities SET email = $3, last_login_at = $4 WHERE provider_id = $1 AND subject = $2")
-        .bind(provider_id)
-        .bind(subject)
+pub async fn touch_identity<'e>(ex: impl Executor<'e, Database = Any>, i: &ProviderIdentityRow, email: &str, now: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE provider_identities SET email = $4, last_login_at = $5 WHERE provider_id = $1 AND issuer = $2 AND subject = $3")
+        .bind(&i.provider_id)
+        .bind(&i.issuer)
+        .bind(&i.subject)
         .bind(email)
         .bind(now)
         .execute(ex)
@@ -133,6 +143,15 @@ pub async fn touch_identity<'e>(ex: impl Executor<'e, Database = Any>, provider_
 pub async fn user_has_identity<'e>(ex: impl Executor<'e, Database = Any>, provider_id: &str, user_id: &str) -> sqlx::Result<bool> {
     sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM provider_identities WHERE provider_id = $1 AND user_id = $2")
         .bind(provider_id)
+        .bind(user_id)
+        .fetch_one(ex)
+        .await
+        .map(|n| n > 0)
+}
+
+/// Whether a provider ever proved `user_id`'s address with authority.
+pub async fn user_proven<'e>(ex: impl Executor<'e, Database = Any>, user_id: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM provider_identities WHERE user_id = $1 AND proven = 1")
         .bind(user_id)
         .fetch_one(ex)
         .await

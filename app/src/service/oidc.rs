@@ -454,11 +454,14 @@ async fn finish_inner(
     };
     let end = signin::Ending { method: "sso", protocol: "oidc", return_to: flow.return_to.clone(), app };
     match (conn, rp.provider) {
-        (Some(conn), _) => {
+        (Some(conn), provider) => {
             let org = repo::orgs::by_id(&state.db, &org_id).await?.ok_or_else(|| fail("sso_connection_not_found", "org deleted".into()))?;
+            if let Some(p) = &provider {
+                signin::provider::check_org_google(p, &who.email, who.hosted_domain.as_deref(), &org.id)?;
+            }
             signin::complete(state, session, &org, &conn, &assertion, end, meta).await
         }
-        (None, Some(provider)) => signin::provider::complete(state, session, &provider, &assertion, end, meta).await,
+        (None, Some(provider)) => signin::provider::complete(state, session, &provider, &assertion, who.hosted_domain.as_deref(), end, meta).await,
         (None, None) => Err(fail("server_error", "a flow with neither connection nor provider".into())),
     }
 }

@@ -103,6 +103,13 @@ pub async fn put(state: &AppState, p: &Principal, org_id: &str, input: &Workspac
         Ok(m) => (true, m),
         Err(m) => (false, m),
     };
+    // Under `sso`, a new provider (whose people must sign in afresh) or one that does not answer must leave the org
+    // a way in: the same guard as deleting the link.
+    if let Some(c) = &existing {
+        if c.instance_provider_id.as_deref() != Some(provider.id.as_str()) || !ok {
+            super::policy::guard_connection_delete(state, &a.org.id, &c.id).await?;
+        }
+    }
     let now = now_ms();
     let settings = serde_json::json!({"issuerUrl": provider.issuer.clone().unwrap_or_default(), "clientId": ""}).to_string();
     let mut tx = crate::repo::begin(&state.db).await?;

@@ -8,10 +8,16 @@
 //!   provider (workspace SSO), and then exactly as through any connection of the org (`signin::complete`: JIT only
 //!   at its verified domains, its policy, its second factor). Otherwise it is refused and told to use the email
 //!   step, which routes to the org's own way in. So no provider, however it is configured, reaches an org's members.
-//! - Any other address signs in as a person of the instance, identified by (provider, subject): never by address
-//!   alone. An unknown address is registered only when the provider's `autoRegister` is on. An existing account with
-//!   that address is linked when this browser is signed in to it; an account whose address was never proven is taken
-//!   over cleanly by the provider-proven owner (as with org IdPs); one proven earlier by an org is refused.
+//! - Any other address signs in as a person of the instance, identified by (provider, issuer, subject): never by
+//!   address alone. An unknown address is registered only when the provider's `autoRegister` is on. An existing
+//!   account with that address is linked when this browser is signed in to it. Otherwise only a provider that speaks
+//!   with authority for the address (`speaks_for`: Google for gmail.com or the account's hosted domain; any provider
+//!   for a domain its `allowedDomains` lists) may take over an account whose address was never proven (a password
+//!   sign-up), cleanly, as with org IdPs; an account proven before (by an org's IdP, or by a provider with
+//!   authority) is refused, and so is any existing account for a provider without authority: an operator who adds
+//!   some company's IdP as a provider does not hand that company's admins everyone else's accounts.
+//! - A member of an org that requires SSO gets no session this way (as with a password), and an account whose own
+//!   address an org verified since is that org's: a returning identity does not reach it.
 use super::{audit_failure, finish, Assertion, Ending, Provisioned, SsoFailure, Start};
 use crate::repo::{self, providers::ProviderRow, users::UserRow};
 use crate::service::audit::{self, Event, Outcome};
@@ -73,6 +79,26 @@ pub(crate) fn check(p: &ProviderRow, who: &Verified, org_id: Option<&str>) -> Re
     Ok(())
 }
 
+/// Google at an org: the account must belong to the Workspace of the address's domain (`hd` equal to it), so a
+/// personal Google account made with a work address (e.g. kept after leaving) is not the org's member.
+pub(crate) fn check_org_google(p: &ProviderRow, email: &crate::service::domain::Email, hd: Option<&str>, org_id: &str) -> Result<(), SsoFailure> {
+    if p.kind == "google" && !hd.is_some_and(|hd| hd.eq_ignore_ascii_case(email.domain())) {
+        return Err(SsoFailure::new(
+            "oauth_hosted_domain_mismatch",
+            format!("{} signed in with Google hosted domain {hd:?}, not its own domain's Workspace", email.as_str()),
+            Some(org_id),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `p` speaks with authority for `email` (module docs).
+fn speaks_for(p: &ProviderRow, email: &crate::service::domain::Email, hd: Option<&str>) -> bool {
+    let domain = email.domain();
+    let google = p.kind == "google" && (["gmail.com", "googlemail.com"].contains(&domain) || hd.is_some_and(|hd| hd.eq_ignore_ascii_case(domain)));
+    google || allowed_domains(p).iter().any(|d| d.eq_ignore_ascii_case(domain))
+}
+
 /// The end of a "Continue with …" sign-in (module docs): the org that governs the address, if it adopted this
 /// provider; else the instance-level person.
 pub async fn complete(
@@ -80,6 +106,7 @@ pub async fn complete(
     session: &tower_sessions::Session,
     provider: &ProviderRow,
     a: &Assertion<'_>,
+    hd: Option<&str>,
     end: Ending,
     meta: &RequestMeta,
 ) -> Result<String, SsoFailure> {
@@ -88,37 +115,54 @@ pub async fn complete(
         let org = repo::orgs::by_id(&state.db, &d.org_id).await?;
         return match (link, org) {
             (Some(link), Some(org)) if link.instance_provider_id.as_deref() == Some(provider.id.as_str()) => {
+                check_org_google(provider, a.email, hd, &org.id)?;
                 super::complete(state, session, &org, &link, a, end, meta).await
             }
+            // Anonymous until it is the org's own flow: not recorded in that org's audit log.
             _ => Err(SsoFailure::new(
                 "oauth_domain_uses_other_sign_in",
                 format!("{} is at {}, verified by an organization that does not sign in with provider {}", a.email.as_str(), d.name, provider.slug),
-                Some(&d.org_id),
+                None,
             )),
         };
     }
-    let done = provision(state, provider, a, meta).await?;
+    let done = provision(state, provider, a, speaks_for(provider, a.email, hd), meta).await?;
+    // A member of an org that requires SSO signs in through that org, as with a password.
+    crate::service::policy::check_password_sign_in(state, &done.user.id).await.map_err(|e| match e {
+        crate::service::ServiceError::SsoRequired(m) => SsoFailure::new("oauth_domain_uses_other_sign_in", m, None),
+        other => other.into(),
+    })?;
     finish(state, session, &done, None, a.subject, end, meta).await
 }
 
-/// Finds, links or registers the instance-level person for (provider, subject).
-async fn provision(state: &AppState, provider: &ProviderRow, a: &Assertion<'_>, meta: &RequestMeta) -> Result<Provisioned, SsoFailure> {
+/// Finds, links or registers the instance-level person for (provider, issuer, subject); `authority`: the provider
+/// speaks with authority for the address (module docs).
+async fn provision(state: &AppState, provider: &ProviderRow, a: &Assertion<'_>, authority: bool, meta: &RequestMeta) -> Result<Provisioned, SsoFailure> {
     let now = now_ms();
     let fail = |code: &'static str, detail: String| SsoFailure::new(code, detail, None);
     let mut tx = crate::repo::begin(&state.db).await?;
-    if let Some(identity) = repo::providers::identity(&mut *tx, &provider.id, a.subject).await? {
+    if let Some(identity) = repo::providers::identity(&mut *tx, &provider.id, a.issuer, a.subject).await? {
         if identity.email != a.email.as_str() || now - identity.last_login_at >= 60_000 {
-            repo::providers::touch_identity(&mut *tx, &provider.id, a.subject, a.email.as_str(), now).await?;
+            repo::providers::touch_identity(&mut *tx, &identity, a.email.as_str(), now).await?;
         }
         let user = repo::users::by_id(&mut *tx, &identity.user_id).await?.ok_or_else(|| fail("server_error", "identity without user".into()))?;
+        // An account whose own address an org verified since is that org's to sign in.
+        if let Ok(own) = crate::service::domain::Email::parse(&user.email) {
+            if crate::service::domains::governing_on(&mut *tx, &own).await?.is_some() {
+                return Err(fail("oauth_domain_uses_other_sign_in", format!("identity {} leads to {}, at a domain an organization verified", a.subject, user.email)));
+            }
+        }
         tx.commit().await?;
         return Ok(Provisioned { user, took_over: false, provisioned: false });
     }
     let by_email = repo::users::by_email(&mut *tx, a.email.as_str()).await?;
-    // One account, one subject per provider: another entry asserting the same address never reaches the account.
-    let has_other_subject = match &by_email {
-        Some(u) => repo::providers::user_has_identity(&mut *tx, &provider.id, &u.id).await?,
-        None => false,
+    // One account, one subject per provider; and whether anyone proved the account's address before.
+    let (has_other_subject, proven_before) = match &by_email {
+        Some(u) => (
+            repo::providers::user_has_identity(&mut *tx, &provider.id, &u.id).await?,
+            u.email_proven_org.is_some() || repo::providers::user_proven(&mut *tx, &u.id).await?,
+        ),
+        None => (false, false),
     };
     let mut took_over = false;
     let mut created = false;
@@ -130,10 +174,13 @@ async fn provision(state: &AppState, provider: &ProviderRow, a: &Assertion<'_>, 
             record(&mut tx, &u, meta, "identity.link", format!("provider={} sub={} confirmed_by=own_session", provider.slug, a.subject)).await?;
             u
         }
-        Some(u) if u.email_proven_org.is_some() => {
+        Some(u) if proven_before || !authority => {
             return Err(fail(
                 "sso_email_in_use",
-                format!("{} was proven by an organization's IdP before; sign in that way, then continue with provider {} to link it", u.email, provider.slug),
+                format!(
+                    "{} has an account (proven before: {proven_before}; provider {} speaks with authority for it: {authority}); sign in to it, then continue with the provider to link",
+                    u.email, provider.slug
+                ),
             ));
         }
         Some(u) => {
@@ -154,10 +201,12 @@ async fn provision(state: &AppState, provider: &ProviderRow, a: &Assertion<'_>, 
     };
     let identity = repo::providers::ProviderIdentityRow {
         provider_id: provider.id.clone(),
+        issuer: a.issuer.to_string(),
         subject: a.subject.to_string(),
         user_id: user.id.clone(),
         email: a.email.as_str().to_string(),
         last_login_at: now,
+        proven: i64::from(authority),
     };
     repo::providers::insert_identity(&mut *tx, &identity, now).await?;
     tx.commit().await?;
