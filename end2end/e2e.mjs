@@ -599,6 +599,7 @@ async function main() {
     await page.getByRole('button', { name: 'Add provider' }).click();
     const card = page.locator('section[data-provider="company-op"]');
     await card.waitFor();
+    await hydrated();
     await card.getByRole('button', { name: 'Test', exact: true }).click();
     await card.getByText(/The provider is reachable.*\(\d+ ms\)/).waitFor();
     const ctx = await browser.newContext();
@@ -610,7 +611,7 @@ async function main() {
     await person.locator('input[name="password"]').fill('anything');
     await person.getByRole('button', { name: 'Sign-in' }).click();
     await person.getByRole('button', { name: 'Continue' }).click();
-    await person.waitForURL(`${base}/`);
+    await person.waitForURL(`${base}/orgs`);
     const me = await person.evaluate(async () => (await fetch('/api/user/me')).json());
     assert.equal(me.data.email, `casey@personal-${stamp}.test`, JSON.stringify(me));
     await ctx.close();

@@ -637,7 +637,9 @@ pub async fn delete_provider(id: String) -> Result<(), AppError> {
 #[server(prefix = "/sfn", endpoint = "test_provider")]
 pub async fn test_provider(id: String) -> Result<SsoTestResult, AppError> {
     let (state, p) = ctx::principal().await?;
-    Ok(crate::service::providers::test(&state, &p, &id, &ctx::meta().await).await?)
+    let r = crate::service::providers::test(&state, &p, &id, &ctx::meta().await).await?;
+    ctx::put_notice(&p.user_id, &Notice::ProviderTested(id, r.clone())).await?;
+    Ok(r)
 }
 
 /// The console's "Edit" form of a provider: empty fields keep their value (the secret too).

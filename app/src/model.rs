@@ -871,6 +871,8 @@ pub enum Notice {
     ConnectionTested(String, ConnectionTest),
     /// A new webhook or a rotated signing secret (shown once).
     WebhookSecret(WebhookWithSecret),
+    /// The instance provider that was tested, and the outcome.
+    ProviderTested(String, SsoTestResult),
 }
 
 impl Notice {
@@ -884,6 +886,7 @@ impl Notice {
             Notice::PolicySaved(_) => "policy",
             Notice::ConnectionTested(..) => "connection_test",
             Notice::WebhookSecret(_) => "webhook",
+            Notice::ProviderTested(..) => "provider_test",
         }
     }
 }

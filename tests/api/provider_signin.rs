@@ -103,19 +103,19 @@ both!(sso continue_with_a_real_provider_by_discovery_and_by_endpoints, |app: Tes
     assert_eq!(buttons.data()[0]["loginUrl"].as_str().unwrap(), format!("{}/api/auth/oauth/{}/login", app.base, slugs[0]));
 
     let b = app.browser();
-    assert_eq!(continue_with_real(&app, &b, "company", "alice@personal.test").await, "/");
+    assert_eq!(continue_with_real(&app, &b, "company", "alice@personal.test").await, "/orgs");
     let me = signed_in(&app, &b).await.expect("signed in");
     assert_eq!(me["email"], "alice@personal.test");
     // Back again: the same account, found by subject.
     let b2 = app.browser();
-    assert_eq!(continue_with_real(&app, &b2, "company", "alice@personal.test").await, "/");
+    assert_eq!(continue_with_real(&app, &b2, "company", "alice@personal.test").await, "/orgs");
     assert_eq!(signed_in(&app, &b2).await.unwrap()["id"], me["id"]);
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM provider_identities").fetch_one(&app.db).await.unwrap();
     assert_eq!(n, 1);
 
     // Explicit endpoints: userinfo is the source of the person.
     let b3 = app.browser();
-    assert_eq!(continue_with_real(&app, &b3, "endpoints", "bob@personal.test").await, "/");
+    assert_eq!(continue_with_real(&app, &b3, "endpoints", "bob@personal.test").await, "/orgs");
     assert_eq!(signed_in(&app, &b3).await.unwrap()["email"], "bob@personal.test");
 
     // An unknown provider is the error page, not a redirect anywhere.
@@ -153,7 +153,7 @@ both!(sso provider_rules_refuse_with_their_codes, |app: TestApp| async move {
     // Allowed: inside the domains; and autoRegister off still lets an existing account in (see the takeover test).
     idp.post("/scenario", json!({"sub": "u5", "email": "u5@partner.test"})).await;
     let b = app.browser();
-    assert_eq!(continue_with(&app, &b, "narrow").await, "/");
+    assert_eq!(continue_with(&app, &b, "narrow").await, "/orgs");
     assert_eq!(signed_in(&app, &b).await.unwrap()["email"], "u5@partner.test");
 });
 
@@ -189,7 +189,7 @@ both!(sso a_provider_proven_owner_takes_over_an_unproven_squat, |app: TestApp| a
 
     // The operator links their own account from their own session: nothing is revoked.
     idp.post("/scenario", json!({"sub": "ops-sub", "email": "ops@example.com"})).await;
-    assert_eq!(continue_with(&app, &app.client, "open").await, "/");
+    assert_eq!(continue_with(&app, &app.client, "open").await, "/orgs");
     assert_eq!(signed_in(&app, &app.client).await.unwrap()["email"], "ops@example.com");
     let linked: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE action = 'identity.link'").fetch_one(&app.db).await.unwrap();
     assert_eq!(linked, 1);
@@ -222,7 +222,7 @@ async fn google_hd(backend: Backend) {
     }
     idp.post("/scenario", json!({"sub": "g5", "email": "g5@acme.test", "hd": "acme.test"})).await;
     let b = app.browser();
-    assert_eq!(continue_with(&app, &b, "google").await, "/");
+    assert_eq!(continue_with(&app, &b, "google").await, "/orgs");
     assert_eq!(signed_in(&app, &b).await.unwrap()["email"], "g5@acme.test");
 
     // An org that verified acme.test and adopted Google: a personal Google account with an acme.test address
@@ -360,4 +360,31 @@ both!(sso an_application_gets_the_member_of_the_org_that_adopted_the_provider, |
 
     idp.post("/scenario", json!({"sub": "p1", "email": "p1@personal.test"})).await;
     assert_eq!(follow(start(REDIRECT)).await, "/auth/error?code=oauth_no_organization");
+});
+
+// The console without JavaScript: the operator tests a provider from its card and sees the outcome after the
+// redirect; the owner adopts it on the Identity providers page, and the page shows it in use.
+both!(sso the_console_tests_a_provider_and_adopts_it_without_javascript, |app: TestApp| async move {
+    use crate::console::{page, post_form};
+    let idp = forge().await;
+    app.sign_up("owner@acme.test").await;
+    let provider = add_provider(&app, forged("company", &idp.url, json!({}))).await;
+    let to = post_form(&app, &app.client, "/sfn/test_provider", &[("id", &provider)], "/admin/providers").await;
+    assert!(to.contains("/admin/providers") && !to.contains("__err"), "{to}");
+    let html = page(&app, &app.client, "/admin/providers").await;
+    assert!(html.contains("The provider is reachable") && html.contains(" ms)"), "the outcome is on the card");
+    let org = app.create_org("Acme", "acme").await;
+    app.arrange_verified_domain(&org, "acme.test").await;
+    let from = format!("/orgs/{org}/sso");
+    let html = page(&app, &app.client, &from).await;
+    assert!(html.contains("Use an instance provider") && html.contains(">company</option>"), "the provider is offered");
+    let to = post_form(&app, &app.client, "/sfn/save_workspace_sso", &[
+        ("org_id", &org), ("provider_id", &provider), ("allowed_domains", "acme.test"), ("auto_provision", "on"),
+    ], &from).await;
+    assert!(to.contains(&from) && !to.contains("__err"), "{to}");
+    let w = app.get(&format!("/api/user/organizations/{org}/sso/provider")).await.expect(200, "OK");
+    assert_eq!(w.data()["allowedDomains"], json!(["acme.test"]));
+    assert_eq!(w.data()["autoProvision"], true);
+    assert_eq!(w.data()["enforceSso"], false);
+    assert!(page(&app, &app.client, &from).await.contains("In use: company (active)"));
 });

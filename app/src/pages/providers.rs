@@ -2,8 +2,8 @@
 //! preset or any OpenID Provider, see what each is set to (never its client id or secret), delete with
 //! confirmation. The callback URL to register at the provider has a copy button.
 use super::{ActionError, CopyValue, SignedIn, Submit};
-use crate::api::{list_providers, CreateProvider, DeleteProvider, TestProvider, UpdateProvider};
-use crate::model::ProviderInfo;
+use crate::api::{list_providers, take_notice, CreateProvider, DeleteProvider, TestProvider, UpdateProvider};
+use crate::model::{Notice, ProviderInfo, SsoTestResult};
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 
@@ -27,7 +27,10 @@ pub fn Providers() -> impl IntoView {
 #[component]
 fn ProviderList() -> impl IntoView {
     let create = ServerAction::<CreateProvider>::new();
-    let providers = Resource::new(|| (), |_| list_providers());
+    // Refetched after an add, so the new card appears without a reload.
+    let providers = Resource::new(move || create.version().get(), |_| list_providers());
+    // A test or an edit posts its form and comes back here (no script needed); the test's outcome comes along.
+    let tested = Resource::new(|| (), |_| take_notice("provider_test".into()));
     view! {
         <h1>"Sign-in providers"</h1>
         <p class="muted">"Providers for the whole instance, such as \"Continue with Google\" or your company's own OpenID Provider. "
@@ -74,9 +77,17 @@ fn ProviderList() -> impl IntoView {
         </section>
         <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || Suspend::new(async move {
+                let tested = match tested.await { Ok(Some(Notice::ProviderTested(id, r))) => Some((id, r)), _ => None };
                 match providers.await {
                     Ok(list) if list.is_empty() => view! { <p class="empty">"No sign-in providers yet."</p> }.into_any(),
-                    Ok(list) => list.into_iter().map(|p| view! { <ProviderCard provider=p/> }).collect_view().into_any(),
+                    Ok(list) => list
+                        .into_iter()
+                        .map(|p| {
+                            let t = tested.clone().filter(|(id, _)| *id == p.id).map(|(_, r)| r);
+                            view! { <ProviderCard provider=p tested=t/> }
+                        })
+                        .collect_view()
+                        .into_any(),
                     Err(e) => view! { <super::ErrorNotice error=e/> }.into_any(),
                 }
             })}
@@ -85,15 +96,10 @@ fn ProviderList() -> impl IntoView {
 }
 
 #[component]
-fn ProviderCard(provider: ProviderInfo) -> impl IntoView {
+fn ProviderCard(provider: ProviderInfo, tested: Option<SsoTestResult>) -> impl IntoView {
     let p = provider;
-    let test = ServerAction::<TestProvider>::new();
-    let edit = ServerAction::<UpdateProvider>::new();
-    let tested = move || test.value().get().map(|r| match r {
-        Ok(r) => view! {
-            <p class=if r.success { "notice success" } else { "notice error" } role="status">{format!("{} ({} ms)", r.message, r.response_time_ms)}</p>
-        }.into_any(),
-        Err(e) => view! { <super::ErrorNotice error=e/> }.into_any(),
+    let tested = tested.map(|r| view! {
+        <p class=if r.success { "notice success" } else { "notice error" } role="status">{format!("{} ({} ms)", r.message, r.response_time_ms)}</p>
     });
     let (id_test, id_edit) = (p.id.clone(), p.id.clone());
     let domains = p.allowed_domains.join(", ");
@@ -112,23 +118,22 @@ fn ProviderCard(provider: ProviderInfo) -> impl IntoView {
                 if p.auto_register { "New accounts are created." } else { "Only existing accounts may sign in." },
                 if p.allowed_domains.is_empty() { "any".to_string() } else { p.allowed_domains.join(", ") })}</p>
             <CopyValue value=p.callback_url.clone() label="callback URL to register at the provider"/>
-            <ActionForm action=test>
+            <form method="post" action=TestProvider::url() class="inline">
                 <input type="hidden" name="id" value=id_test/>
                 <Submit label="Test" busy="Reaching the provider…"/>
-            </ActionForm>
+            </form>
             <div aria-live="polite">{tested}</div>
             <details>
                 <summary>"Edit"</summary>
-                <ActionForm action=edit attr:class="stack">
+                <form method="post" action=UpdateProvider::url() class="stack">
                     <input type="hidden" name="id" value=id_edit/>
                     <label>"Display name" <input name="name" type="text" maxlength="100" value=edit_name/></label>
                     <label>"Scopes" <input name="scopes" type="text" value=edit_scopes/></label>
                     <label>"Allowed email domains (comma-separated; empty: anyone)" <input name="allowed_domains" type="text" value=domains/></label>
                     <label><input type="checkbox" name="auto_register" value="on" checked=edit_auto/>" Create accounts for people who sign in for the first time"</label>
                     <label>"New client secret (empty: keep the current one)" <input name="client_secret" type="password" autocomplete="new-password"/></label>
-                    <ActionError result=edit.value().into()/>
                     <Submit label="Save changes" busy="Saving…"/>
-                </ActionForm>
+                </form>
             </details>
             <form method="post" action=DeleteProvider::url() data-confirm=confirm>
                 <input type="hidden" name="id" value=p.id.clone()/>

@@ -1,18 +1,18 @@
 //! "Use an instance provider" on the org's Identity providers page (workspace SSO, reference 004): pick one of
 //! the instance's sign-in providers for the org, the domains it signs in for, whether new people there become
 //! members, and whether the org requires it (the same switch as the Security page's "SSO only").
-use super::{ActionError, ErrorNotice, Submit};
+use super::{ErrorNotice, Submit};
 use crate::api::{get_workspace_sso, sign_in_providers, DeleteWorkspaceSso, SaveWorkspaceSso};
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 
 #[component]
 pub fn WorkspaceSso(org_id: String) -> impl IntoView {
-    let save = ServerAction::<SaveWorkspaceSso>::new();
+    // Plain forms that post and come back (no script needed), like the connection cards.
     let current = Resource::new({
         let o = org_id.clone();
-        move || (o.clone(), save.version().get())
-    }, |(o, _)| get_workspace_sso(o));
+        move || o.clone()
+    }, get_workspace_sso);
     let providers = Resource::new(|| (), |_| sign_in_providers());
     view! {
         <section class="card" aria-labelledby="workspace-sso">
@@ -47,7 +47,7 @@ pub fn WorkspaceSso(org_id: String) -> impl IntoView {
                         });
                         view! {
                             {status}
-                            <ActionForm action=save attr:class="stack">
+                            <form method="post" action=SaveWorkspaceSso::url() class="stack">
                                 <input type="hidden" name="org_id" value=org_id.clone()/>
                                 <label for="ws-provider">"Provider"</label>
                                 <select id="ws-provider" name="provider_id" required>
@@ -60,9 +60,8 @@ pub fn WorkspaceSso(org_id: String) -> impl IntoView {
                                 <input id="ws-domains" name="allowed_domains" type="text" value=domains placeholder="example.com"/>
                                 <label><input type="checkbox" name="auto_provision" value="on" checked=auto/>" Add new people at these domains as members (only domains verified by DNS)"</label>
                                 <label><input type="checkbox" name="enforce_sso" value="on" checked=enforce/>" Require single sign-on for this organization (an owner must have signed in through it first)"</label>
-                                <ActionError result=save.value().into()/>
                                 <Submit label="Save" busy="Checking the provider…"/>
-                            </ActionForm>
+                            </form>
                             {remove}
                         }.into_any()
                     })

@@ -467,7 +467,7 @@ pub async fn finish(
     let org = match org {
         Some(o) => o,
         None => {
-            let next = if done.took_over { "/account?notice=account_secured".to_string() } else { end.return_to.unwrap_or_else(|| "/".into()) };
+            let next = if done.took_over { "/account?notice=account_secured".to_string() } else { end.return_to.unwrap_or_else(|| "/orgs".into()) };
             return Ok(if super::mfa::enrolled(state, &user.id).await? { mfa_next(&next) } else { next });
         }
     };
