@@ -4,6 +4,12 @@ use crate::error::AppError;
 use crate::model::*;
 use leptos::prelude::*;
 
+/// A form's comma-separated list (domains), trimmed, without empty entries.
+#[cfg(feature = "ssr")]
+fn comma_list(raw: &str) -> Vec<String> {
+    raw.split(',').map(|d| d.trim().to_string()).filter(|d| !d.is_empty()).collect()
+}
+
 #[cfg(feature = "ssr")]
 pub mod ctx {
     //! Request context for server functions: state, the tower-sessions session, the caller.
@@ -303,7 +309,7 @@ pub async fn create_saml_connection(org_id: String, name: String, metadata_url: 
         protocol: Some("saml".into()),
         metadata_url: Some(metadata_url).filter(|u| !u.trim().is_empty()),
         metadata_xml: Some(metadata_xml).filter(|x| !x.trim().is_empty()),
-        domains: Some(domains.split(',').map(|d| d.trim().to_string()).filter(|d| !d.is_empty()).collect()),
+        domains: Some(comma_list(&domains)),
         ..Default::default()
     };
     Ok(crate::service::sso_connections::create(&state, &p, &org_id, &input, &ctx::meta().await).await?)
@@ -337,7 +343,7 @@ pub async fn create_ldap_connection(
         email_attribute: Some(t.4.into()),
         name_attribute: Some(t.5.into()),
         group_attribute: Some(t.6.into()),
-        domains: Some(domains.split(',').map(|d| d.trim().to_string()).filter(|d| !d.is_empty()).collect()),
+        domains: Some(comma_list(&domains)),
         ..Default::default()
     };
     Ok(crate::service::sso_connections::create(&state, &p, &org_id, &input, &ctx::meta().await).await?)
@@ -622,7 +628,7 @@ pub async fn create_provider(
         token_url: set(token_url),
         userinfo_url: set(userinfo_url),
         scopes: set(scopes),
-        allowed_domains: Some(allowed_domains.unwrap_or_default().split(',').map(|d| d.trim().to_string()).filter(|d| !d.is_empty()).collect()),
+        allowed_domains: Some(comma_list(&allowed_domains.unwrap_or_default())),
         auto_register: Some(auto_register.is_some()),
     };
     Ok(crate::service::providers::create(&state, &p, &input, &ctx::meta().await).await?)
@@ -658,7 +664,7 @@ pub async fn update_provider(
         name: set(name),
         scopes: set(scopes),
         client_secret: set(client_secret),
-        allowed_domains: Some(allowed_domains.unwrap_or_default().split(',').map(|d| d.trim().to_string()).filter(|d| !d.is_empty()).collect()),
+        allowed_domains: Some(comma_list(&allowed_domains.unwrap_or_default())),
         auto_register: Some(auto_register.is_some()),
         ..Default::default()
     };
@@ -695,7 +701,7 @@ pub async fn save_workspace_sso(
     let (state, p) = ctx::principal().await?;
     let input = crate::service::workspace_sso::WorkspaceInput {
         provider_id: Some(provider_id),
-        allowed_domains: Some(allowed_domains.unwrap_or_default().split(',').map(|d| d.trim().to_string()).filter(|d| !d.is_empty()).collect()),
+        allowed_domains: Some(comma_list(&allowed_domains.unwrap_or_default())),
         auto_provision: Some(auto_provision.is_some()),
         enforce_sso: Some(enforce_sso.is_some()),
     };

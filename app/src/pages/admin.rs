@@ -1,6 +1,6 @@
 //! `/admin`, for operators of this instance: registered applications (create, rotate the secret, edit redirect
 //! URIs, delete). Secrets are shown once with a copy button.
-use super::{ActionError, CopyValue, SignedIn, Submit};
+use super::{ActionError, CopyValue, OperatorOnly, Submit};
 use crate::api::{list_applications, take_notice, CreateApplication, DeleteApplication, RotateApplicationSecret, UpdateRedirectUris};
 use crate::model::{ApplicationInfo, Notice};
 use leptos::prelude::*;
@@ -9,17 +9,7 @@ use leptos::server_fn::ServerFn;
 #[component]
 pub fn Admin() -> impl IntoView {
     view! {
-        <SignedIn title="Applications" children=|me| {
-            if me.operator {
-                view! { <Applications/> }.into_any()
-            } else {
-                view! {
-                    <h1>"Applications"</h1>
-                    <div class="notice error" role="alert">"Only operators of this Latchkey instance manage applications. The operator role is granted on the server: "
-                        <code>"latchkey operators add EMAIL"</code></div>
-                }.into_any()
-            }
-        }/>
+        <OperatorOnly title="Applications" what="applications" page=|| view! { <Applications/> }/>
     }
 }
 

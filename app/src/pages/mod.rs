@@ -103,6 +103,28 @@ fn NotFound() -> impl IntoView {
     }
 }
 
+/// A signed-in page for operators of the instance only (`page`); everyone else is told how the role is granted.
+#[component]
+pub fn OperatorOnly<F, V>(title: &'static str, what: &'static str, page: F) -> impl IntoView
+where
+    F: Fn() -> V + Send + Sync + Clone + 'static,
+    V: IntoView + 'static,
+{
+    view! {
+        <SignedIn title=title children=move |me| {
+            if me.operator {
+                page().into_any()
+            } else {
+                view! {
+                    <h1>{title}</h1>
+                    <div class="notice error" role="alert">{format!("Only operators of this Latchkey instance manage {what}. The operator role is granted on the server: ")}
+                        <code>"latchkey operators add EMAIL"</code></div>
+                }.into_any()
+            }
+        }/>
+    }
+}
+
 /// The frame of every signed-in page: header with the org switcher, account and sign-out. Signs the visitor
 /// in first when needed, then renders `children` with the user.
 #[component]

@@ -1,7 +1,7 @@
 //! `/admin/providers`, for operators: the instance's sign-in providers (reference 004): add one with the Google
 //! preset or any OpenID Provider, see what each is set to (never its client id or secret), delete with
 //! confirmation. The callback URL to register at the provider has a copy button.
-use super::{ActionError, CopyValue, SignedIn, Submit};
+use super::{ActionError, CopyValue, OperatorOnly, Submit};
 use crate::api::{list_providers, take_notice, CreateProvider, DeleteProvider, TestProvider, UpdateProvider};
 use crate::model::{Notice, ProviderInfo, SsoTestResult};
 use leptos::prelude::*;
@@ -10,17 +10,7 @@ use leptos::server_fn::ServerFn;
 #[component]
 pub fn Providers() -> impl IntoView {
     view! {
-        <SignedIn title="Sign-in providers" children=|me| {
-            if me.operator {
-                view! { <ProviderList/> }.into_any()
-            } else {
-                view! {
-                    <h1>"Sign-in providers"</h1>
-                    <div class="notice error" role="alert">"Only operators of this Latchkey instance manage sign-in providers. The operator role is granted on the server: "
-                        <code>"latchkey operators add EMAIL"</code></div>
-                }.into_any()
-            }
-        }/>
+        <OperatorOnly title="Sign-in providers" what="sign-in providers" page=|| view! { <ProviderList/> }/>
     }
 }
 

@@ -120,23 +120,30 @@ pub async fn get(state: &AppState, p: &Principal, org_id: &str, id: &str) -> Ser
     info(state, &a.org.slug, &c)
 }
 
+/// `raw`, parsed and without repeats, when every one is a domain of org `org_id` (pending or verified: routing and
+/// sign-in still require them verified); else a validation error on `field`.
+pub(crate) async fn own_domains(state: &AppState, org_id: &str, field: &'static str, raw: &[String]) -> ServiceResult<Vec<String>> {
+    let own = repo::domains::list(&state.db, org_id).await?;
+    let mut out = Vec::new();
+    for r in raw {
+        let d = super::domains::parse_domain(r).map_err(|_| ServiceError::validation(field, format!("{r:?} is not a domain name.")))?;
+        if !own.iter().any(|o| o.name == d) {
+            return Err(ServiceError::validation(field, format!("{d} is not a domain of this organization: add it on the Domains page first.")));
+        }
+        if !out.contains(&d) {
+            out.push(d);
+        }
+    }
+    Ok(out)
+}
+
 /// Fields every protocol shares, applied onto `c`.
 async fn apply_common(state: &AppState, org_id: &str, c: &mut ConnectionRow, b: &ConnectionInput) -> ServiceResult<()> {
     if let Some(name) = &b.name {
         c.name = parse_name("name", name, 100, true)?;
     }
     if let Some(domains) = &b.domains {
-        let own = repo::domains::list(&state.db, org_id).await?;
-        let mut out = Vec::new();
-        for raw in domains {
-            let d = super::domains::parse_domain(raw).map_err(|_| ServiceError::validation("domains", format!("{raw:?} is not a domain name.")))?;
-            if !own.iter().any(|o| o.name == d) {
-                return Err(ServiceError::validation("domains", format!("{d} is not a domain of this organization: add it on the Domains page first.")));
-            }
-            if !out.contains(&d) {
-                out.push(d);
-            }
-        }
+        let out = own_domains(state, org_id, "domains", domains).await?;
         c.domains = serde_json::to_string(&out).map_err(|e| ServiceError::internal("domains", e))?;
     }
     if let Some(j) = b.jit_provisioning {

@@ -62,22 +62,6 @@ pub async fn get(state: &AppState, p: &Principal, org_id: &str) -> ServiceResult
     view(state, &a.org.id, &c).await
 }
 
-/// The org's own domains among `raw` (pending or verified: routing and sign-in still require them verified).
-async fn parse_domains(state: &AppState, org_id: &str, raw: &[String]) -> ServiceResult<Vec<String>> {
-    let own: Vec<String> = repo::domains::list(&state.db, org_id).await?.into_iter().map(|d| d.name).collect();
-    let mut out: Vec<String> = Vec::new();
-    for r in raw.iter().filter(|r| !r.trim().is_empty()) {
-        let d = super::domains::parse_domain(r).map_err(|_| ServiceError::validation("allowedDomains", format!("{r:?} is not a domain name.")))?;
-        if !own.contains(&d) {
-            return Err(ServiceError::validation("allowedDomains", format!("{d} is not a domain of this organization: add and verify it on the Domains page first.")));
-        }
-        if !out.contains(&d) {
-            out.push(d);
-        }
-    }
-    Ok(out)
-}
-
 /// Adopts (or changes) the org's instance provider. The provider is checked now (discovery or its endpoints,
 /// through the SSRF guard): the link is `active` only when it answered, which the lockout guard of `enforceSso`
 /// requires, together with an owner who signed in through it.
@@ -95,7 +79,10 @@ pub async fn put(state: &AppState, p: &Principal, org_id: &str, input: &Workspac
     }
     .ok_or_else(|| ServiceError::validation("providerId", "No instance provider has that id (GET /api/auth/oauth/providers lists them)."))?;
     let domains = match &input.allowed_domains {
-        Some(raw) => parse_domains(state, &a.org.id, raw).await?,
+        Some(raw) => {
+            let raw: Vec<String> = raw.iter().filter(|r| !r.trim().is_empty()).cloned().collect();
+            super::sso_connections::own_domains(state, &a.org.id, "allowedDomains", &raw).await?
+        }
         None => existing.as_ref().map(|c| serde_json::from_str(&c.domains).unwrap_or_default()).unwrap_or_default(),
     };
     let auto_provision = input.auto_provision.or(existing.as_ref().map(|c| c.jit_provisioning != 0)).unwrap_or(false);
