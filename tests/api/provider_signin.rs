@@ -388,3 +388,27 @@ both!(sso the_console_tests_a_provider_and_adopts_it_without_javascript, |app: T
     assert_eq!(w.data()["enforceSso"], false);
     assert!(page(&app, &app.client, &from).await.contains("In use: company (active)"));
 });
+
+// Workspace SSO from outside: an anonymous client gets 401, a key pinned to another org of the same owner gets
+// 404, and a made-up key 401; the org's own key reaches it.
+both!(sso workspace_sso_refuses_anonymous_and_foreign_keys, |app: TestApp| async move {
+    let idp = forge().await;
+    app.sign_up("owner@acme.test").await;
+    let provider = add_provider(&app, forged("company", &idp.url, json!({}))).await;
+    let org = app.create_org("Acme", "acme").await;
+    let other = app.create_org("Other", "other").await;
+    let path = format!("/api/user/organizations/{org}/sso/provider");
+    let body = json!({"providerId": provider});
+    let anon = client();
+    app.send(anon.get(app.url(&path))).await.expect(401, "UNAUTHORIZED");
+    app.send(anon.put(app.url(&path)).json(&body)).await.expect(401, "UNAUTHORIZED");
+    app.send(anon.get(app.url(&path)).header("x-api-key", "lk_madeup")).await.expect(401, "INVALID_API_KEY");
+    let key_of = |org: String| {
+        let app = &app;
+        async move { app.post("/api/user/api-keys", json!({"name": "k", "organizationId": org})).await.expect(201, "OK").data()["key"].as_str().unwrap().to_string() }
+    };
+    let foreign = key_of(other).await;
+    app.send(anon.put(app.url(&path)).header("x-api-key", &foreign).json(&body)).await.expect(404, "NOT_FOUND");
+    let own = key_of(org.clone()).await;
+    app.send(anon.put(app.url(&path)).header("x-api-key", &own).json(&body)).await.expect(200, "OK");
+});
