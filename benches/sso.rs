@@ -55,7 +55,8 @@ impl Server {
             .arg(dir.join("key"))
             // The load generator is one client address: lift the per-client SSO limit.
             .args(["--sso-rate-limit", "1000000"])
-            .env("RUST_LOG", "warn,latchkey::startup=info")
+            // `BENCH_RUST_LOG=warn,sqlx::query=debug` with `BENCH_SERVER_LOG=file` lists the statements a phase runs.
+            .env("RUST_LOG", std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "warn,latchkey::startup=info".into()))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -73,7 +74,15 @@ impl Server {
         .await
         .expect("latchkey listens within 30 s");
         let startup = spawned.elapsed();
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let mut log = std::env::var("BENCH_SERVER_LOG").ok().map(|p| std::fs::File::create(p).expect("BENCH_SERVER_LOG is writable"));
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(f) = log.as_mut() {
+                    use std::io::Write;
+                    let _ = writeln!(f, "{line}");
+                }
+            }
+        });
         let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
         tokio::spawn(async move { while let Ok(Some(_)) = err.next_line().await {} });
         Server { base, child, startup }

@@ -214,6 +214,33 @@ pub async fn identity<'e>(ex: impl Executor<'e, Database = Any>, connection_id: 
     .await
 }
 
+/// A returning person in one statement: the identity `issuer` asserted for `subject` at this connection, its
+/// account, and the account's membership of `org_id` when there is one.
+#[derive(Debug, FromRow)]
+pub struct Returning {
+    pub identity_email: String,
+    pub last_login_at: i64,
+    #[sqlx(flatten)]
+    pub user: super::users::UserRow,
+    pub member_role: Option<String>,
+    pub member_status: Option<String>,
+}
+
+pub async fn returning<'e>(ex: impl Executor<'e, Database = Any>, connection_id: &str, issuer: &str, subject: &str, org_id: &str) -> sqlx::Result<Option<Returning>> {
+    sqlx::query_as::<_, Returning>(
+        "SELECT i.email AS identity_email, i.last_login_at, u.id, u.email, u.name, u.password_hash, u.created_at, u.email_proven_org, \
+         m.role AS member_role, m.status AS member_status \
+         FROM identities i JOIN users u ON u.id = i.user_id LEFT JOIN memberships m ON m.user_id = u.id AND m.org_id = $4 \
+         WHERE i.connection_id = $1 AND i.subject = $2 AND i.issuer = $3",
+    )
+    .bind(connection_id)
+    .bind(subject)
+    .bind(issuer)
+    .bind(org_id)
+    .fetch_optional(ex)
+    .await
+}
+
 pub async fn insert_identity<'e>(ex: impl Executor<'e, Database = Any>, i: &IdentityRow, now: i64) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO identities (connection_id, issuer, subject, user_id, email, created_at, last_login_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",

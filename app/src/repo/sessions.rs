@@ -227,6 +227,46 @@ pub async fn complete_intermediate<'e>(ex: impl Executor<'e, Database = Any>, id
         .map(|r| r.rows_affected() > 0)
 }
 
+/// What a session check needs, in one statement: the live session of an application (by token digest or by id),
+/// its member and org when the membership still exists, and the key id that signs new JWTs.
+#[derive(Debug, Clone, FromRow)]
+pub struct AppSessionCheck {
+    #[sqlx(flatten)]
+    pub session: AppSessionRow,
+    pub member_email: Option<String>,
+    pub member_name: Option<String>,
+    pub member_role: Option<String>,
+    pub member_status: Option<String>,
+    pub org_slug: Option<String>,
+    pub org_name: Option<String>,
+    pub current_kid: Option<String>,
+}
+
+/// Which session a check names.
+pub enum SessionRef<'a> {
+    TokenHash(&'a str),
+    Id(&'a str),
+}
+
+pub async fn app_check<'e>(ex: impl Executor<'e, Database = Any>, by: SessionRef<'_>, application_id: &str, now: i64) -> sqlx::Result<Option<AppSessionCheck>> {
+    let (column, value) = match by {
+        SessionRef::TokenHash(h) => ("token_hash", h),
+        SessionRef::Id(id) => ("id", id),
+    };
+    let sql = format!(
+        "SELECT s.id, s.user_id, s.method, s.connection_id, s.mfa_done, s.created_at, s.expires_at, s.application_id, \
+         s.org_id, s.intermediate, s.last_seen_at, u.email AS member_email, u.name AS member_name, m.role AS member_role, \
+         m.status AS member_status, o.slug AS org_slug, o.name AS org_name, \
+         (SELECT kid FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC, kid DESC LIMIT 1) AS current_kid \
+         FROM auth_sessions s \
+         LEFT JOIN memberships m ON m.user_id = s.user_id AND m.org_id = s.org_id \
+         LEFT JOIN users u ON u.id = m.user_id \
+         LEFT JOIN organizations o ON o.id = m.org_id \
+         WHERE s.{column} = $1 AND s.application_id = $2 AND s.expires_at > $3"
+    );
+    sqlx::query_as(&sql).bind(value).bind(application_id).bind(now).fetch_optional(ex).await
+}
+
 /// The live session of `application_id` whose token has this digest.
 pub async fn app_by_token<'e>(ex: impl Executor<'e, Database = Any>, token_hash: &str, application_id: &str, now: i64) -> sqlx::Result<Option<AppSessionRow>> {
     sqlx::query_as(&format!("SELECT {APP_COLS} FROM auth_sessions WHERE token_hash = $1 AND application_id = $2 AND expires_at > $3"))

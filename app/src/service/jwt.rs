@@ -64,26 +64,44 @@ pub async fn rotate(db: &crate::state::Db, secrets: &super::crypto::SecretBox) -
     Ok(row)
 }
 
-/// Signs `claims` (registered and custom, already merged) with the current key, as a compact JWS. The opened key
-/// is kept per node by key id: callgrind showed opening it on every call (PKCS#8 parse, which derives the public
-/// key with a base-point multiplication) was a quarter of a session check's instructions.
+/// Signs `claims` (registered and custom, already merged) with the current key, as a compact JWS.
 pub async fn sign(state: &AppState, claims: &Map<String, Value>) -> ServiceResult<String> {
+    let kid = repo::jwt_keys::current_kid(&state.db).await?;
+    sign_with(state, kid, claims).await
+}
+
+/// Signs with key `kid`, which the caller read as the current one (a session check reads it in the same statement
+/// as the session); `None` creates the first key. A key never changes once written, so the opened key is kept per
+/// node by key id: callgrind showed opening it on every call (PKCS#8 parse, which derives the public key with a
+/// base-point multiplication) was a quarter of a session check's instructions. Only which key is current is read
+/// from the database each time, so a rotation on another node takes effect at once.
+pub async fn sign_with(state: &AppState, kid: Option<String>, claims: &Map<String, Value>) -> ServiceResult<String> {
     use ed25519_dalek::pkcs8::DecodePrivateKey;
     use ed25519_dalek::Signer;
-    let current = current_key(state).await?;
-    let cached = state.sso.jwt_key.lock().ok().and_then(|c| c.as_ref().filter(|(kid, _)| *kid == current.kid).map(|(_, k)| k.clone()));
+    let (kid, created) = match kid {
+        Some(kid) => (kid, None),
+        None => {
+            let row = current_key(state).await?;
+            (row.kid.clone(), Some(row))
+        }
+    };
+    let cached = state.sso.jwt_key.lock().ok().and_then(|c| c.as_ref().filter(|(k, _)| *k == kid).map(|(_, key)| key.clone()));
     let key = match cached {
         Some(k) => k,
         None => {
-            let der = state.secrets.open(&current.private_key, &aad(&current.kid))?;
+            let row = match created {
+                Some(row) => row,
+                None => repo::jwt_keys::by_kid(&state.db, &kid).await?.ok_or_else(|| E::internal("signing key", "the current key vanished"))?,
+            };
+            let der = state.secrets.open(&row.private_key, &aad(&row.kid))?;
             let k = ed25519_dalek::SigningKey::from_pkcs8_der(&der).map_err(|e| E::internal("signing key", e))?;
             if let Ok(mut c) = state.sso.jwt_key.lock() {
-                *c = Some((current.kid.clone(), k.clone()));
+                *c = Some((row.kid.clone(), k.clone()));
             }
             k
         }
     };
-    let header = serde_json::json!({"alg": "EdDSA", "typ": "JWT", "kid": current.kid});
+    let header = serde_json::json!({"alg": "EdDSA", "typ": "JWT", "kid": kid});
     let input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(Value::Object(claims.clone()).to_string().as_bytes()));
     let signature = key.sign(input.as_bytes());
     Ok(format!("{input}.{}", b64(&signature.to_bytes())))

@@ -22,6 +22,20 @@ pub async fn establish(
     connection_id: Option<&str>,
     meta: &RequestMeta,
 ) -> ServiceResult<String> {
+    establish_and_record(state, session, user, method, connection_id, meta, None).await
+}
+
+/// `establish`, also recording `also` (the sign-in's own event, e.g. `sso.login`) in the same transaction: one
+/// commit for the session row and both audit events (and the webhook deliveries they queue).
+pub async fn establish_and_record(
+    state: &AppState,
+    session: &Session,
+    user: &UserRow,
+    method: &str,
+    connection_id: Option<&str>,
+    meta: &RequestMeta,
+    also: Option<Event<'_>>,
+) -> ServiceResult<String> {
     if let Some(old) = current_id(session).await? {
         repo::sessions::delete(&state.db, &old).await?;
     }
@@ -52,6 +66,9 @@ pub async fn establish(
         detail: Some(format!("method={method}")),
     })
     .await?;
+    if let Some(event) = also {
+        audit::record_anonymous(&mut *tx, Some(&user.id), &user.email, meta, event).await?;
+    }
     tx.commit().await?;
     session.insert(AUTH_KEY, &row.id).await.map_err(|e| ServiceError::internal("session insert", e))?;
     Ok(row.id)

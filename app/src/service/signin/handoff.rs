@@ -177,19 +177,28 @@ fn amr(method: &str, mfa_done: bool) -> Vec<String> {
     out
 }
 
-async fn member_and_org(state: &AppState, user_id: &str, org_id: &str) -> ServiceResult<(Member, Organization, String)> {
+async fn member_and_org(conn: &mut sqlx::AnyConnection, user_id: &str, org_id: &str) -> ServiceResult<(Member, Organization, String, Option<String>)> {
     let gone = || ServiceError::InvalidToken("The member is no longer part of the organization.".into());
-    let (email, name, org_id, slug, org_name, role, status) =
-        repo::orgs::member_of(&state.db, org_id, user_id).await?.filter(|m| m.6 == "active").ok_or_else(gone)?;
+    let (email, name, org_id, slug, org_name, role, status, kid) =
+        repo::orgs::member_of(conn, org_id, user_id).await?.filter(|m| m.6 == "active").ok_or_else(gone)?;
     Ok((
         Member { id: user_id.to_string(), email, name, role: role.clone(), status },
         Organization { id: org_id, slug, name: org_name },
         role,
+        kid,
     ))
 }
 
 /// Signs a session JWT for `session` (claims in the README's table, then the custom ones).
-async fn session_jwt(state: &AppState, app: &ApplicationRow, s: &repo::sessions::AppSessionRow, org: &Organization, role: &str, custom: &Map<String, Value>) -> ServiceResult<String> {
+async fn session_jwt(
+    state: &AppState,
+    app: &ApplicationRow,
+    s: &repo::sessions::AppSessionRow,
+    org: &Organization,
+    role: &str,
+    custom: &Map<String, Value>,
+    kid: Option<String>,
+) -> ServiceResult<String> {
     let now = now_ms() / 1000;
     let mut claims = custom.clone();
     for (k, v) in [
@@ -208,7 +217,10 @@ async fn session_jwt(state: &AppState, app: &ApplicationRow, s: &repo::sessions:
     ] {
         claims.insert(k.into(), v);
     }
-    jwt::sign(state, &claims).await
+    match kid {
+        Some(kid) => jwt::sign_with(state, Some(kid), &claims).await,
+        None => jwt::sign(state, &claims).await,
+    }
 }
 
 /// `POST /api/auth/sso/authenticate`: redeems the token once for a session of `app`.
@@ -226,8 +238,11 @@ pub async fn redeem(state: &AppState, app: &ApplicationRow, token: &str, minutes
         return Err(invalid());
     }
     let now = now_ms();
-    let t = repo::sso_tokens::claim(&state.db, &sha256_hex(token), "token", Some(&app.id), now).await?.ok_or_else(invalid)?;
-    let (member, org, role) = member_and_org(state, &t.user_id, &t.org_id).await?;
+    // One transaction on one connection: the token is spent only if the session is written, and the pool's
+    // per-release round trip is paid once.
+    let mut tx = repo::begin(&state.db).await?;
+    let t = repo::sso_tokens::claim(&mut *tx, &sha256_hex(token), "token", Some(&app.id), now).await?.ok_or_else(invalid)?;
+    let (member, org, role, kid) = member_and_org(&mut tx, &t.user_id, &t.org_id).await?;
     let session_token = format!("{SESSION_TOKEN_PREFIX}{}", random_token(32));
     let row = AuthSessionRow {
         id: new_id(),
@@ -241,7 +256,6 @@ pub async fn redeem(state: &AppState, app: &ApplicationRow, token: &str, minutes
         ip: meta.ip.clone(),
         user_agent: meta.user_agent.clone(),
     };
-    let mut tx = repo::begin(&state.db).await?;
     repo::sessions::insert_app(&mut *tx, &row, &app.id, &t.org_id, &sha256_hex(&session_token), t.authenticated == 0).await?;
     audit::record_anonymous(&mut *tx, Some(&t.user_id), &member.email, meta, audit::Event {
         org_id: Some(&t.org_id),
@@ -266,7 +280,7 @@ pub async fn redeem(state: &AppState, app: &ApplicationRow, token: &str, minutes
         last_seen_at: now,
     };
     let done = s.intermediate == 0;
-    let jwt = if done { Some(session_jwt(state, app, &s, &org, &role, &custom).await?) } else { None };
+    let jwt = if done { Some(session_jwt(state, app, &s, &org, &role, &custom, kid).await?) } else { None };
     Ok(Authenticated {
         member_authenticated: done,
         session_token: done.then(|| session_token.clone()),
@@ -300,24 +314,43 @@ pub struct SessionCheck {
 /// Checks a session by its token or by a session JWT (signature, audience, expiry, and the row still alive, so a
 /// revoked session fails at once).
 pub async fn check(state: &AppState, app: &ApplicationRow, token: Option<&str>, jwt_in: Option<&str>) -> ServiceResult<SessionCheck> {
+    use repo::sessions::SessionRef;
     let invalid = || ServiceError::InvalidToken("This session is unknown, expired or revoked.".into());
     let now = now_ms();
-    let row = match (token, jwt_in) {
-        (Some(t), _) if !t.is_empty() => repo::sessions::app_by_token(&state.db, &sha256_hex(t), &app.id, now).await?,
+    // One statement: the session, its member and org, and the signing key's id (the hot path of every app request).
+    let token_hash;
+    let claims;
+    let by = match (token, jwt_in) {
+        (Some(t), _) if !t.is_empty() => {
+            token_hash = sha256_hex(t);
+            SessionRef::TokenHash(&token_hash)
+        }
         (_, Some(j)) if !j.is_empty() => {
-            let claims = jwt::verify(state, j, &app.client_id).await?;
-            let sid = claims.get("sid").and_then(Value::as_str).ok_or_else(invalid)?;
-            repo::sessions::app_by_id(&state.db, sid, &app.id, now).await?
+            claims = jwt::verify(state, j, &app.client_id).await?;
+            SessionRef::Id(claims.get("sid").and_then(Value::as_str).ok_or_else(invalid)?)
         }
         _ => return Err(ServiceError::validation("sessionToken", "Send sessionToken or sessionJwt.")),
     };
-    let s = row.filter(|s| s.intermediate == 0).ok_or_else(invalid)?;
-    let (member, org, role) = member_and_org(state, &s.user_id, &s.org_id).await?;
+    let mut conn = state.db.acquire().await?;
+    let row = repo::sessions::app_check(&mut *conn, by, &app.id, now).await?.filter(|r| r.session.intermediate == 0).ok_or_else(invalid)?;
+    let gone = || ServiceError::InvalidToken("The member is no longer part of the organization.".into());
+    let (Some(email), Some(name), Some(role), Some(status), Some(slug), Some(org_name)) =
+        (row.member_email, row.member_name, row.member_role, row.member_status, row.org_slug, row.org_name)
+    else {
+        return Err(gone());
+    };
+    if status != "active" {
+        return Err(gone());
+    }
+    let s = row.session;
+    let member = Member { id: s.user_id.clone(), email, name, role: role.clone(), status };
+    let org = Organization { id: s.org_id.clone(), slug, name: org_name };
     // `last_seen_at` is for people reading the Sessions page: a minute's precision spares a write per check.
     if now - s.last_seen_at > 60_000 {
-        repo::sessions::touch(&state.db, &s.id, now).await?;
+        repo::sessions::touch(&mut *conn, &s.id, now).await?;
     }
-    let jwt = session_jwt(state, app, &s, &org, &role, &Map::new()).await?;
+    drop(conn);
+    let jwt = session_jwt(state, app, &s, &org, &role, &Map::new(), row.current_kid).await?;
     Ok(SessionCheck {
         session_id: s.id.clone(),
         session_jwt: jwt,
@@ -369,8 +402,8 @@ pub async fn totp(state: &AppState, app: &ApplicationRow, intermediate: &str, co
     })
     .await?;
     let s = repo::sessions::AppSessionRow { mfa_done: 1, intermediate: 0, ..s };
-    let (member, org, role) = member_and_org(state, &s.user_id, &s.org_id).await?;
-    let jwt = session_jwt(state, app, &s, &org, &role, &Map::new()).await?;
+    let (member, org, role, kid) = member_and_org(&mut *state.db.acquire().await?, &s.user_id, &s.org_id).await?;
+    let jwt = session_jwt(state, app, &s, &org, &role, &Map::new(), kid).await?;
     Ok(Authenticated {
         member_authenticated: true,
         session_token: Some(intermediate.to_string()),
