@@ -34,12 +34,8 @@ pub async fn current<'e>(ex: impl Executor<'e, Database = Any>) -> sqlx::Result<
         .await
 }
 
-/// The id of the newest key not retired (the one that signs).
-pub async fn current_kid<'e>(ex: impl Executor<'e, Database = Any>) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("SELECT kid FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC, kid DESC LIMIT 1")
-        .fetch_optional(ex)
-        .await
-}
+/// A scalar subquery for the id of the key that signs now, for statements that read it with their own rows.
+pub const CURRENT_KID: &str = "(SELECT kid FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC, kid DESC LIMIT 1)";
 
 pub async fn by_kid<'e>(ex: impl Executor<'e, Database = Any>, kid: &str) -> sqlx::Result<Option<KeyRow>> {
     sqlx::query_as(&format!("SELECT {COLS} FROM signing_keys WHERE kid = $1")).bind(kid).fetch_optional(ex).await

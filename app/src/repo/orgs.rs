@@ -60,8 +60,6 @@ pub async fn insert_membership<'e>(
         .map(|_| ())
 }
 
-/// The org with the caller's membership, if any (any status).
-/// A user with their membership of an org, in one query: (email, name, org id, slug, org name, role, status).
 /// A member as an application sees it (email, name, org id, slug, name, role, status), with the id of the key
 /// that signs session JWTs now (`None` before the first): the hand-off signs one right after.
 #[allow(clippy::type_complexity)]
@@ -70,11 +68,11 @@ pub async fn member_of<'e>(
     org_id: &str,
     user_id: &str,
 ) -> sqlx::Result<Option<(String, String, String, String, String, String, String, Option<String>)>> {
-    sqlx::query_as(
-        "SELECT u.email, u.name, o.id, o.slug, o.name, m.role, m.status, \
-         (SELECT kid FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC, kid DESC LIMIT 1) FROM users u \
+    sqlx::query_as(&format!(
+        "SELECT u.email, u.name, o.id, o.slug, o.name, m.role, m.status, {} FROM users u \
          JOIN memberships m ON m.user_id = u.id JOIN organizations o ON o.id = m.org_id WHERE o.id = $1 AND u.id = $2",
-    )
+        super::jwt_keys::CURRENT_KID
+    ))
     .bind(org_id)
     .bind(user_id)
     .fetch_optional(ex)

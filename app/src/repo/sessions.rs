@@ -253,11 +253,12 @@ pub async fn app_check<'e>(ex: impl Executor<'e, Database = Any>, by: SessionRef
         SessionRef::TokenHash(h) => ("token_hash", h),
         SessionRef::Id(id) => ("id", id),
     };
+    use super::jwt_keys::CURRENT_KID;
     let sql = format!(
         "SELECT s.id, s.user_id, s.method, s.connection_id, s.mfa_done, s.created_at, s.expires_at, s.application_id, \
          s.org_id, s.intermediate, s.last_seen_at, u.email AS member_email, u.name AS member_name, m.role AS member_role, \
          m.status AS member_status, o.slug AS org_slug, o.name AS org_name, \
-         (SELECT kid FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC, kid DESC LIMIT 1) AS current_kid \
+         {CURRENT_KID} AS current_kid \
          FROM auth_sessions s \
          LEFT JOIN memberships m ON m.user_id = s.user_id AND m.org_id = s.org_id \
          LEFT JOIN users u ON u.id = m.user_id \
@@ -277,12 +278,3 @@ pub async fn app_by_token<'e>(ex: impl Executor<'e, Database = Any>, token_hash:
         .await
 }
 
-/// The live session of `application_id` with this id (a JWT's `sid`).
-pub async fn app_by_id<'e>(ex: impl Executor<'e, Database = Any>, id: &str, application_id: &str, now: i64) -> sqlx::Result<Option<AppSessionRow>> {
-    sqlx::query_as(&format!("SELECT {APP_COLS} FROM auth_sessions WHERE id = $1 AND application_id = $2 AND expires_at > $3"))
-        .bind(id)
-        .bind(application_id)
-        .bind(now)
-        .fetch_optional(ex)
-        .await
-}

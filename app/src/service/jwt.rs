@@ -64,18 +64,13 @@ pub async fn rotate(db: &crate::state::Db, secrets: &super::crypto::SecretBox) -
     Ok(row)
 }
 
-/// Signs `claims` (registered and custom, already merged) with the current key, as a compact JWS.
-pub async fn sign(state: &AppState, claims: &Map<String, Value>) -> ServiceResult<String> {
-    let kid = repo::jwt_keys::current_kid(&state.db).await?;
-    sign_with(state, kid, claims).await
-}
-
-/// Signs with key `kid`, which the caller read as the current one (a session check reads it in the same statement
-/// as the session); `None` creates the first key. A key never changes once written, so the opened key is kept per
+/// Signs `claims` (registered and custom, already merged) as a compact JWS with key `kid`, which the caller read
+/// as the current one in the same statement as its own rows (`repo::jwt_keys::CURRENT_KID`); `None` (no key yet
+/// when it read) takes the current key now, creating the first one. A key never changes once written, so the opened key is kept per
 /// node by key id: callgrind showed opening it on every call (PKCS#8 parse, which derives the public key with a
 /// base-point multiplication) was a quarter of a session check's instructions. Only which key is current is read
 /// from the database each time, so a rotation on another node takes effect at once.
-pub async fn sign_with(state: &AppState, kid: Option<String>, claims: &Map<String, Value>) -> ServiceResult<String> {
+pub async fn sign(state: &AppState, kid: Option<String>, claims: &Map<String, Value>) -> ServiceResult<String> {
     use ed25519_dalek::pkcs8::DecodePrivateKey;
     use ed25519_dalek::Signer;
     let (kid, created) = match kid {

@@ -217,10 +217,7 @@ async fn session_jwt(
     ] {
         claims.insert(k.into(), v);
     }
-    match kid {
-        Some(kid) => jwt::sign_with(state, Some(kid), &claims).await,
-        None => jwt::sign(state, &claims).await,
-    }
+    jwt::sign(state, kid, &claims).await
 }
 
 /// `POST /api/auth/sso/authenticate`: redeems the token once for a session of `app`.
