@@ -167,7 +167,7 @@ async fn run(label: &str, database_url: String) {
         db.close().await;
     }
 
-    // `BENCH_ONLY=saml`, `=ldap`, `=webhooks` or `=handoff`: only that phase (e.g. under `perf record`).
+    // `BENCH_ONLY=saml`, `=ldap`, `=webhooks`, `=handoff` or `=oidc`: only that phase (e.g. under `perf record`).
     match std::env::var("BENCH_ONLY").as_deref() {
         Ok("saml") => return saml_acs(label, &server, &owner, &org).await,
         Ok("ldap") => return ldap_sign_ins(label, &server, &owner, &org).await,
@@ -211,6 +211,9 @@ async fn run(label: &str, database_url: String) {
         cpu / secs * 100.0,
         server.status_mib("VmRSS:")
     );
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("oidc") {
+        return;
+    }
 
     // /healthz while 8 clients sign in with a password (argon2id, 19 MiB, t=2): the workers stay free.
     let mut idle = Vec::new();

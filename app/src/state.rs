@@ -3,7 +3,7 @@ use crate::service::crypto::SecretBox;
 use leptos::config::LeptosOptions;
 use std::sync::Arc;
 
-pub type Db = sqlx::AnyPool;
+pub use crate::repo::db::Db;
 
 #[derive(Debug, Clone)]
 pub struct Settings {

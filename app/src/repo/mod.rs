@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod applications;
 pub mod audit;
 pub mod connections;
+pub mod db;
 pub mod domains;
 pub mod flows;
 pub mod jwt_keys;
@@ -53,15 +54,10 @@ pub async fn connect(url: &str) -> Result<crate::state::Db, String> {
     #[allow(clippy::if_same_then_else)]
     let migrator = if is_sqlite { sqlx::migrate!("../migrations/sqlite") } else { sqlx::migrate!("../migrations/postgres") };
     migrator.run(&pool).await.map_err(|e| format!("database migration failed: {e}"))?;
-    Ok(pool)
+    Ok(db::Db::new(pool))
 }
 
-/// Starts a write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`): a deferred
-/// transaction that reads first cannot wait for the lock when it later writes, and fails under concurrency.
+/// Starts a write transaction (`BEGIN IMMEDIATE` on SQLite: see `Db::begin`).
 pub async fn begin(db: &crate::state::Db) -> sqlx::Result<sqlx::Transaction<'static, Any>> {
-    if db.connect_options().database_url.scheme() == "sqlite" {
-        db.begin_with("BEGIN IMMEDIATE").await
-    } else {
-        db.begin().await
-    }
+    db.begin().await
 }

@@ -56,7 +56,8 @@ pub async fn establish_and_record(
         ip: meta.ip.clone(),
         user_agent: meta.user_agent.as_ref().map(|ua| ua.chars().take(300).collect()),
     };
-    let mut tx = crate::repo::begin(&state.db).await?;
+    let mut conn = state.db.acquire().await?;
+    let mut tx = conn.begin().await?;
     repo::sessions::insert(&mut *tx, &row).await?;
     audit::record_anonymous(&mut *tx, Some(&user.id), &user.email, meta, Event {
         org_id: None,
@@ -70,6 +71,7 @@ pub async fn establish_and_record(
         audit::record_anonymous(&mut *tx, Some(&user.id), &user.email, meta, event).await?;
     }
     tx.commit().await?;
+    conn.release();
     session.insert(AUTH_KEY, &row.id).await.map_err(|e| ServiceError::internal("session insert", e))?;
     Ok(row.id)
 }

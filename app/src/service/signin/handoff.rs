@@ -235,9 +235,9 @@ pub async fn redeem(state: &AppState, app: &ApplicationRow, token: &str, minutes
         return Err(invalid());
     }
     let now = now_ms();
-    // One transaction on one connection: the token is spent only if the session is written, and the pool's
-    // per-release round trip is paid once.
-    let mut tx = repo::begin(&state.db).await?;
+    // One transaction: the token is spent only if the session is written.
+    let mut conn = state.db.acquire().await?;
+    let mut tx = conn.begin().await?;
     let t = repo::sso_tokens::claim(&mut *tx, &sha256_hex(token), "token", Some(&app.id), now).await?.ok_or_else(invalid)?;
     let (member, org, role, kid) = member_and_org(&mut tx, &t.user_id, &t.org_id).await?;
     let session_token = format!("{SESSION_TOKEN_PREFIX}{}", random_token(32));
@@ -263,6 +263,7 @@ pub async fn redeem(state: &AppState, app: &ApplicationRow, token: &str, minutes
     })
     .await?;
     tx.commit().await?;
+    conn.release();
     let s = repo::sessions::AppSessionRow {
         id: row.id,
         user_id: row.user_id,
@@ -346,7 +347,7 @@ pub async fn check(state: &AppState, app: &ApplicationRow, token: Option<&str>, 
     if now - s.last_seen_at > 60_000 {
         repo::sessions::touch(&mut *conn, &s.id, now).await?;
     }
-    drop(conn);
+    conn.release();
     let jwt = session_jwt(state, app, &s, &org, &role, &Map::new(), row.current_kid).await?;
     Ok(SessionCheck {
         session_id: s.id.clone(),
@@ -399,7 +400,9 @@ pub async fn totp(state: &AppState, app: &ApplicationRow, intermediate: &str, co
     })
     .await?;
     let s = repo::sessions::AppSessionRow { mfa_done: 1, intermediate: 0, ..s };
-    let (member, org, role, kid) = member_and_org(&mut *state.db.acquire().await?, &s.user_id, &s.org_id).await?;
+    let mut conn = state.db.acquire().await?;
+    let (member, org, role, kid) = member_and_org(&mut *conn, &s.user_id, &s.org_id).await?;
+    conn.release();
     let jwt = session_jwt(state, app, &s, &org, &role, &Map::new(), kid).await?;
     Ok(Authenticated {
         member_authenticated: true,

@@ -1,0 +1,320 @@
+//! The database handle every query goes through: sqlx's pool, plus the connections this node keeps between uses.
+//!
+//! Why: sqlx-core 0.8.6 pings every connection it takes back into its pool (`pool/connection.rs`, from a task it
+//! spawns on drop; no setting turns it off). On SQLite that ping is a round trip to the connection's worker
+//! thread, on PostgreSQL a network round trip: each statement run on the pool cost two. Profiled, thread
+//! switches were the largest CPU cost of a session check. So a connection whose last use succeeded goes back
+//! into `kept` instead, and the next use takes it from there without a ping. One that failed, or whose future
+//! was dropped mid-statement, goes back through sqlx's own release (ping, closed when broken), as before.
+//!
+//! Every way to a connection goes through `take`, which prefers a kept connection and otherwise waits on sqlx's
+//! pool. While anyone waits there, no connection is kept: each goes back through sqlx, whose queue serves
+//! waiters in order. (Checked and changed under one lock, so a connection is never parked while a waiter is
+//! stuck behind sqlx's acquire timeout.)
+use futures_util::future::BoxFuture;
+use futures_util::stream::{self, BoxStream};
+use futures_util::TryStreamExt;
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Database, Describe, Either, Error, Execute, Executor, Transaction};
+use std::sync::{Arc, Mutex};
+
+/// The pool handle in `AppState`. `&Db` is an sqlx executor; it derefs to the sqlx pool for everything else.
+#[derive(Clone)]
+pub struct Db(Arc<Inner>);
+
+struct Inner {
+    pool: AnyPool,
+    sqlite: bool,
+    /// Off only for measuring the difference (`LATCHKEY_BENCH_NO_KEEP=1`): every connection goes back to sqlx.
+    keeping: bool,
+    kept: Mutex<Kept>,
+}
+
+#[derive(Default)]
+struct Kept {
+    conns: Vec<PoolConnection<Any>>,
+    /// Tasks waiting on sqlx's pool right now.
+    waiting: usize,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Db(sqlite={}, kept={})", self.0.sqlite, self.kept_count())
+    }
+}
+
+impl std::ops::Deref for Db {
+    type Target = AnyPool;
+    fn deref(&self) -> &AnyPool {
+        &self.0.pool
+    }
+}
+
+impl Db {
+    pub fn new(pool: AnyPool) -> Self {
+        let sqlite = pool.connect_options().database_url.scheme() == "sqlite";
+        let keeping = std::env::var_os("LATCHKEY_BENCH_NO_KEEP").is_none();
+        Db(Arc::new(Inner { pool, sqlite, keeping, kept: Mutex::new(Kept::default()) }))
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.0.sqlite
+    }
+
+    /// Connections parked here right now (for tests and the debug view).
+    pub fn kept_count(&self) -> usize {
+        self.0.kept.lock().map(|k| k.conns.len()).unwrap_or(0)
+    }
+
+    /// Hands every kept connection back to sqlx.
+    fn drain(&self) {
+        let kept: Vec<_> = self.0.kept.lock().map(|mut k| k.conns.drain(..).collect()).unwrap_or_default();
+        drop(kept);
+    }
+
+    async fn take(&self) -> sqlx::Result<PoolConnection<Any>> {
+        {
+            let Ok(mut kept) = self.0.kept.lock() else { return self.0.pool.acquire().await };
+            if let Some(c) = kept.conns.pop() {
+                return Ok(c);
+            }
+            kept.waiting += 1;
+        }
+        // Counted as waiting until the acquire ends (or this future is dropped): meanwhile `keep` hands
+        // connections to sqlx, whose queue serves waiters in order.
+        struct Waiting<'a>(&'a Db);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                if let Ok(mut kept) = self.0 .0.kept.lock() {
+                    kept.waiting -= 1;
+                }
+            }
+        }
+        let _waiting = Waiting(self);
+        self.0.pool.acquire().await
+    }
+
+    /// A connection whose last use succeeded: kept for the next use (no ping), unless someone is waiting on
+    /// sqlx's pool, who gets it through sqlx's release.
+    fn keep(&self, c: PoolConnection<Any>) {
+        if !self.0.keeping {
+            return;
+        }
+        if let Ok(mut kept) = self.0.kept.lock() {
+            if kept.waiting == 0 {
+                kept.conns.push(c);
+            }
+        }
+    }
+
+    /// After a statement: a connection that served it is kept. One that failed goes back through sqlx (its ping
+    /// closes it when broken); when the failure says the connection or the server is gone (PostgreSQL restarted),
+    /// every kept connection goes that way too, so none of them fails a later request.
+    fn settle<T>(&self, c: PoolConnection<Any>, r: sqlx::Result<T>) -> sqlx::Result<T> {
+        match r {
+            Ok(v) => {
+                self.keep(c);
+                Ok(v)
+            }
+            Err(e) => {
+                drop(c);
+                if matches!(e, Error::Io(_) | Error::Tls(_) | Error::Protocol(_) | Error::WorkerCrashed | Error::PoolTimedOut | Error::PoolClosed) {
+                    self.drain();
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// One connection for several statements. `release()` it after the last one succeeded; dropped instead (an
+    /// error, a cancelled request), it goes back through sqlx's checked release.
+    pub async fn acquire(&self) -> sqlx::Result<Conn<'_>> {
+        Ok(Conn { db: self, conn: self.take().await? })
+    }
+
+    /// A write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`): a deferred transaction
+    /// that reads first cannot wait for the lock when it later writes, and fails under concurrency. After commit
+    /// or rollback its connection goes back through sqlx's release.
+    pub async fn begin(&self) -> sqlx::Result<Transaction<'static, Any>> {
+        let c = self.take().await?;
+        Transaction::begin(c, self.0.sqlite.then_some("BEGIN IMMEDIATE".into())).await
+    }
+
+    /// Closes the pool, kept connections included.
+    pub async fn close(&self) {
+        self.drain();
+        self.0.pool.close().await;
+    }
+}
+
+/// A connection taken from [`Db::acquire`]; derefs to the sqlx connection (`&mut *conn` is an executor).
+pub struct Conn<'a> {
+    db: &'a Db,
+    conn: PoolConnection<Any>,
+}
+
+impl Conn<'_> {
+    /// A write transaction on this connection (`BEGIN IMMEDIATE` on SQLite); after its commit, `release()` keeps
+    /// the connection, which a transaction from [`Db::begin`] cannot.
+    pub async fn begin(&mut self) -> sqlx::Result<Transaction<'_, Any>> {
+        let statement = self.db.0.sqlite.then_some("BEGIN IMMEDIATE".into());
+        Transaction::begin(&mut *self.conn as &mut AnyConnection, statement).await
+    }
+
+    /// Its statements succeeded: keep it for the next use.
+    pub fn release(self) {
+        self.db.keep(self.conn);
+    }
+}
+
+impl std::ops::Deref for Conn<'_> {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Conn<'_> {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.conn
+    }
+}
+
+type Item = Either<<Any as Database>::QueryResult, <Any as Database>::Row>;
+
+impl<'c> Executor<'c> for &'c Db {
+    type Database = Any;
+
+    fn fetch_many<'e, 'q: 'e, E>(self, query: E) -> BoxStream<'e, Result<Item, Error>>
+    where
+        'c: 'e,
+        E: 'q + Execute<'q, Any>,
+    {
+        // Read to the end before the connection is kept: every caller here collects anyway (execute, fetch_all).
+        Box::pin(
+            stream::once(async move {
+                let mut c = self.take().await?;
+                let all = (&mut *c).fetch_many(query).try_collect::<Vec<Item>>().await;
+                Ok::<_, Error>(stream::iter(self.settle(c, all)?.into_iter().map(Ok)))
+            })
+            .try_flatten(),
+        )
+    }
+
+    fn fetch_optional<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, Result<Option<<Any as Database>::Row>, Error>>
+    where
+        'c: 'e,
+        E: 'q + Execute<'q, Any>,
+    {
+        Box::pin(async move {
+            let mut c = self.take().await?;
+            let row = (&mut *c).fetch_optional(query).await;
+            self.settle(c, row)
+        })
+    }
+
+    fn prepare_with<'e, 'q: 'e>(
+        self,
+        sql: &'q str,
+        parameters: &'e [<Any as Database>::TypeInfo],
+    ) -> BoxFuture<'e, Result<<Any as Database>::Statement<'q>, Error>>
+    where
+        'c: 'e,
+    {
+        Box::pin(async move {
+            let mut c = self.take().await?;
+            let s = (&mut *c).prepare_with(sql, parameters).await;
+            self.settle(c, s)
+        })
+    }
+
+    fn describe<'e, 'q: 'e>(self, sql: &'q str) -> BoxFuture<'e, Result<Describe<Any>, Error>>
+    where
+        'c: 'e,
+    {
+        Box::pin(async move {
+            let mut c = self.take().await?;
+            let d = (&mut *c).describe(sql).await;
+            self.settle(c, d)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Db;
+    use std::time::Duration;
+
+    async fn db(max: u32) -> Db {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(2))
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        Db::new(pool)
+    }
+
+    #[tokio::test]
+    async fn a_statement_that_succeeds_keeps_its_connection_and_one_that_fails_does_not() {
+        let db = db(4).await;
+        for _ in 0..5 {
+            let one: i64 = sqlx::query_scalar("SELECT 1").fetch_one(&db).await.unwrap();
+            assert_eq!(one, 1);
+        }
+        assert_eq!(db.kept_count(), 1, "one connection serves one statement after another");
+        assert_eq!(db.size(), 1, "and no other was opened");
+        assert!(sqlx::query("SELEC nonsense").execute(&db).await.is_err());
+        assert_eq!(db.kept_count(), 0, "a connection whose statement failed goes back through sqlx");
+        let conn = db.acquire().await.unwrap();
+        drop(conn);
+        assert_eq!(db.kept_count(), 0, "a Conn dropped without release() is not kept");
+        let conn = db.acquire().await.unwrap();
+        conn.release();
+        assert_eq!(db.kept_count(), 1);
+    }
+
+    /// One connection in all, many tasks: a connection parked in `kept` must reach a task already waiting on
+    /// sqlx's pool, or that task would time out (acquire timeout 2 s).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_kept_connection_reaches_a_task_waiting_on_the_pool() {
+        let db = db(1).await;
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..16 {
+            let db = db.clone();
+            tasks.spawn(async move {
+                for j in 0..25 {
+                    match (i + j) % 3 {
+                        0 => {
+                            sqlx::query("SELECT 1").execute(&db).await?;
+                        }
+                        1 => {
+                            let mut c = db.acquire().await?;
+                            sqlx::query("SELECT 2").execute(&mut *c).await?;
+                            c.release();
+                        }
+                        _ => {
+                            let mut tx = db.begin().await?;
+                            sqlx::query("SELECT 3").execute(&mut *tx).await?;
+                            tx.commit().await?;
+                        }
+                    }
+                }
+                Ok::<_, sqlx::Error>(())
+            });
+        }
+        let all = tokio::time::timeout(Duration::from_secs(20), async {
+            let mut n = 0;
+            while let Some(r) = tasks.join_next().await {
+                r.unwrap().unwrap();
+                n += 1;
+            }
+            n
+        })
+        .await
+        .expect("no task waits for a connection that sits unused");
+        assert_eq!(all, 16);
+        assert!(db.size() <= 1);
+    }
+}
