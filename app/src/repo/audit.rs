@@ -20,24 +20,35 @@ pub struct AuditRow {
 const COLS: &str = "id, org_id, actor_user_id, actor, action, target, outcome, detail, ip, created_at, user_agent";
 
 pub async fn insert<'e>(ex: impl Executor<'e, Database = Any>, e: &AuditRow) -> sqlx::Result<()> {
-    sqlx::query(
-        "INSERT INTO audit_events (id, org_id, actor_user_id, actor, action, target, outcome, detail, ip, created_at, user_agent) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(&e.id)
-    .bind(&e.org_id)
-    .bind(&e.actor_user_id)
-    .bind(&e.actor)
-    .bind(&e.action)
-    .bind(&e.target)
-    .bind(&e.outcome)
-    .bind(&e.detail)
-    .bind(&e.ip)
-    .bind(e.created_at)
-    .bind(&e.user_agent)
-    .execute(ex)
-    .await
-    .map(|_| ())
+    insert_all(ex, std::slice::from_ref(e)).await
+}
+
+/// Several events in one statement (one round trip). Placeholders are written out (`$1`…): sqlx's QueryBuilder
+/// writes `?` for the Any driver, which PostgreSQL does not take.
+pub async fn insert_all<'e>(ex: impl Executor<'e, Database = Any>, rows: &[AuditRow]) -> sqlx::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let values: Vec<String> = (0..rows.len())
+        .map(|r| format!("({})", (1..=11).map(|c| format!("${}", r * 11 + c)).collect::<Vec<_>>().join(", ")))
+        .collect();
+    let sql = format!("INSERT INTO audit_events ({COLS}) VALUES {}", values.join(", "));
+    let mut q = sqlx::query(&sql);
+    for e in rows {
+        q = q
+            .bind(&e.id)
+            .bind(&e.org_id)
+            .bind(&e.actor_user_id)
+            .bind(&e.actor)
+            .bind(&e.action)
+            .bind(&e.target)
+            .bind(&e.outcome)
+            .bind(&e.detail)
+            .bind(&e.ip)
+            .bind(e.created_at)
+            .bind(&e.user_agent);
+    }
+    q.execute(ex).await.map(|_| ())
 }
 
 pub async fn list_for_org<'e>(ex: impl Executor<'e, Database = Any>, org_id: &str, limit: i64) -> sqlx::Result<Vec<AuditRow>> {

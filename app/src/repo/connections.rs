@@ -224,15 +224,18 @@ pub struct Returning {
     pub user: super::users::UserRow,
     pub member_role: Option<String>,
     pub member_status: Option<String>,
+    /// 1 when a new session of this user in this org owes a second factor (`policies::mfa_owed`).
+    pub mfa_owed: i64,
 }
 
 pub async fn returning<'e>(ex: impl Executor<'e, Database = Any>, connection_id: &str, issuer: &str, subject: &str, org_id: &str) -> sqlx::Result<Option<Returning>> {
-    sqlx::query_as::<_, Returning>(
+    sqlx::query_as::<_, Returning>(&format!(
         "SELECT i.email AS identity_email, i.last_login_at, u.id, u.email, u.name, u.password_hash, u.created_at, u.email_proven_org, \
-         m.role AS member_role, m.status AS member_status \
+         m.role AS member_role, m.status AS member_status, {} AS mfa_owed \
          FROM identities i JOIN users u ON u.id = i.user_id LEFT JOIN memberships m ON m.user_id = u.id AND m.org_id = $4 \
          WHERE i.connection_id = $1 AND i.subject = $2 AND i.issuer = $3",
-    )
+        super::policies::mfa_owed_expr("$4", "u.id")
+    ))
     .bind(connection_id)
     .bind(subject)
     .bind(issuer)

@@ -13,15 +13,17 @@ pub struct PolicyRow {
 /// Whether a new session of `user_id` in `org_id` owes a second factor: the org requires one, or the user has one.
 /// One statement for what a sign-in's ending asks (each statement is a round trip to the database).
 pub async fn mfa_owed<'e>(ex: impl Executor<'e, Database = Any>, org_id: &str, user_id: &str) -> sqlx::Result<bool> {
-    let owed: i64 = sqlx::query_scalar(
-        "SELECT CAST(CASE WHEN EXISTS (SELECT 1 FROM security_policies WHERE org_id = $1 AND (auth_required = 'mfa' OR require_mfa <> 0)) \
-                OR EXISTS (SELECT 1 FROM mfa_totp WHERE user_id = $2 AND confirmed_at IS NOT NULL) THEN 1 ELSE 0 END AS BIGINT)",
-    )
-    .bind(org_id)
-    .bind(user_id)
-    .fetch_one(ex)
-    .await?;
+    let owed: i64 = sqlx::query_scalar(&format!("SELECT {}", mfa_owed_expr("$1", "$2"))).bind(org_id).bind(user_id).fetch_one(ex).await?;
     Ok(owed != 0)
+}
+
+/// The SQL of `mfa_owed` as a column (1 or 0), for queries that read it with other things; `org` and `user` are
+/// SQL expressions (placeholders or columns).
+pub(crate) fn mfa_owed_expr(org: &str, user: &str) -> String {
+    format!(
+        "CAST(CASE WHEN EXISTS (SELECT 1 FROM security_policies WHERE org_id = {org} AND (auth_required = 'mfa' OR require_mfa <> 0)) \
+         OR EXISTS (SELECT 1 FROM mfa_totp WHERE user_id = {user} AND confirmed_at IS NOT NULL) THEN 1 ELSE 0 END AS BIGINT)"
+    )
 }
 
 pub async fn get<'e>(ex: impl Executor<'e, Database = Any>, org_id: &str) -> sqlx::Result<Option<PolicyRow>> {

@@ -41,6 +41,23 @@ pub async fn record_anonymous<'c>(
     write(ex, user_id, actor, meta, e).await
 }
 
+/// Records several events of one actor on the caller's transaction, in one statement (plus their webhook
+/// deliveries).
+pub async fn record_all_anonymous(
+    conn: &mut sqlx::AnyConnection,
+    user_id: Option<&str>,
+    actor: &str,
+    meta: &RequestMeta,
+    events: Vec<Event<'_>>,
+) -> sqlx::Result<()> {
+    let rows: Vec<_> = events.into_iter().map(|e| row_of(user_id, actor, meta, e)).collect();
+    repo::audit::insert_all(&mut *conn, &rows).await?;
+    for row in &rows {
+        super::webhooks::enqueue(&mut *conn, row).await?;
+    }
+    Ok(())
+}
+
 async fn write<'c>(
     ex: impl Into<Writer<'c>>,
     user_id: Option<&str>,
@@ -48,22 +65,7 @@ async fn write<'c>(
     meta: &RequestMeta,
     e: Event<'_>,
 ) -> sqlx::Result<()> {
-    let row = repo::audit::AuditRow {
-        id: new_id(),
-        org_id: e.org_id.map(str::to_string),
-        actor_user_id: user_id.map(str::to_string),
-        actor: actor.to_string(),
-        action: e.action.to_string(),
-        target: e.target.map(str::to_string),
-        outcome: match e.outcome {
-            Outcome::Success => "success".into(),
-            Outcome::Failure => "failure".into(),
-        },
-        detail: e.detail,
-        ip: meta.ip.clone(),
-        created_at: now_ms(),
-        user_agent: meta.user_agent.as_ref().map(|u| u.chars().take(300).collect()),
-    };
+    let row = row_of(user_id, actor, meta, e);
     match ex.into() {
         // Most events go to no webhook: one statement. Those that may are written with their deliveries in a
         // transaction of their own.
@@ -78,6 +80,25 @@ async fn write<'c>(
             repo::audit::insert(&mut *conn, &row).await?;
             super::webhooks::enqueue(conn, &row).await
         }
+    }
+}
+
+fn row_of(user_id: Option<&str>, actor: &str, meta: &RequestMeta, e: Event<'_>) -> repo::audit::AuditRow {
+    repo::audit::AuditRow {
+        id: new_id(),
+        org_id: e.org_id.map(str::to_string),
+        actor_user_id: user_id.map(str::to_string),
+        actor: actor.to_string(),
+        action: e.action.to_string(),
+        target: e.target.map(str::to_string),
+        outcome: match e.outcome {
+            Outcome::Success => "success".into(),
+            Outcome::Failure => "failure".into(),
+        },
+        detail: e.detail,
+        ip: meta.ip.clone(),
+        created_at: now_ms(),
+        user_agent: meta.user_agent.as_ref().map(|u| u.chars().take(300).collect()),
     }
 }
 

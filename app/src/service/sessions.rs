@@ -59,17 +59,14 @@ pub async fn establish_and_record(
     let mut conn = state.db.acquire().await?;
     let mut tx = conn.begin().await?;
     repo::sessions::insert(&mut *tx, &row).await?;
-    audit::record_anonymous(&mut *tx, Some(&user.id), &user.email, meta, Event {
+    let created = Event {
         org_id: None,
         action: "session.create",
         target: Some(&row.id),
         outcome: Outcome::Success,
         detail: Some(format!("method={method}")),
-    })
-    .await?;
-    if let Some(event) = also {
-        audit::record_anonymous(&mut *tx, Some(&user.id), &user.email, meta, event).await?;
-    }
+    };
+    audit::record_all_anonymous(&mut tx, Some(&user.id), &user.email, meta, std::iter::once(created).chain(also).collect()).await?;
     tx.commit().await?;
     conn.release();
     session.insert(AUTH_KEY, &row.id).await.map_err(|e| ServiceError::internal("session insert", e))?;

@@ -178,6 +178,8 @@ pub struct Provisioned {
     pub took_over: bool,
     /// This sign-in created the user (JIT).
     pub provisioned: bool,
+    /// Whether the new session owes a second factor, when it was read on the way (else `finish` reads it).
+    pub mfa_owed: Option<bool>,
 }
 
 /// Checks that `conn` may speak for `email`: the domain is verified (in force) by the connection's own org, and
@@ -213,8 +215,8 @@ pub async fn provision(state: &AppState, org: &OrgRow, conn: &ConnectionRow, a: 
     if mapped == groups::Mapped::NotAllowed {
         return Err(not_in_allowed_group(state, org, conn, a, meta).await?);
     }
-    if let Some(user) = returning_unchanged(state, org, conn, a, &mapped, now).await? {
-        return Ok(Provisioned { user, took_over: false, provisioned: false });
+    if let Some((user, mfa_owed)) = returning_unchanged(state, org, conn, a, &mapped, now).await? {
+        return Ok(Provisioned { user, took_over: false, provisioned: false, mfa_owed: Some(mfa_owed) });
     }
     let mut took_over = false;
     let mut created = false;
@@ -339,12 +341,13 @@ pub async fn provision(state: &AppState, org: &OrgRow, conn: &ConnectionRow, a: 
         }
     }
     tx.commit().await?;
-    Ok(Provisioned { user, took_over, provisioned: created })
+    Ok(Provisioned { user, took_over, provisioned: created, mfa_owed: None })
 }
 
 /// The common case, read in one statement with no write lock: a returning person whose identity, account and
 /// active membership need no change (same address everywhere, the address already proven by this org, the role
 /// the groups map to). Anything else goes through the transaction in `provision`, which decides from scratch.
+/// Also answers whether the new session owes a second factor (read in the same statement).
 async fn returning_unchanged(
     state: &AppState,
     org: &OrgRow,
@@ -352,7 +355,7 @@ async fn returning_unchanged(
     a: &Assertion<'_>,
     mapped: &groups::Mapped,
     now: i64,
-) -> Result<Option<UserRow>, SsoFailure> {
+) -> Result<Option<(UserRow, bool)>, SsoFailure> {
     let Some(r) = repo::connections::returning(&state.db, &conn.id, a.issuer, a.subject, &org.id).await? else { return Ok(None) };
     let role = r.member_role.as_deref();
     let role_holds = match mapped {
@@ -371,7 +374,7 @@ async fn returning_unchanged(
     if now - r.last_login_at >= 60_000 {
         repo::connections::touch_identity(&state.db, &conn.id, a.subject, a.email.as_str(), now).await?;
     }
-    Ok(Some(r.user))
+    Ok(Some((r.user, r.mfa_owed != 0)))
 }
 
 /// A new account for the person `a` names (JIT): the IdP's name when it is usable, else the address.
@@ -506,7 +509,10 @@ pub async fn finish(
         }
     };
     // The session is intermediate until the second factor when the user has one, or the org requires one.
-    let mfa_owed = repo::policies::mfa_owed(&state.db, &org.id, &user.id).await?;
+    let mfa_owed = match done.mfa_owed {
+        Some(owed) => owed,
+        None => repo::policies::mfa_owed(&state.db, &org.id, &user.id).await?,
+    };
     if let Some(target) = &end.app {
         let signed = handoff::Signed {
             user_id: &user.id,

@@ -153,7 +153,7 @@ async fn provision(state: &AppState, provider: &ProviderRow, a: &Assertion<'_>, 
             }
         }
         tx.commit().await?;
-        return Ok(Provisioned { user, took_over: false, provisioned: false });
+        return Ok(Provisioned { user, took_over: false, provisioned: false, mfa_owed: None });
     }
     let by_email = repo::users::by_email(&mut *tx, a.email.as_str()).await?;
     // One account, one subject per provider; and whether anyone proved the account's address before.
@@ -210,7 +210,7 @@ async fn provision(state: &AppState, provider: &ProviderRow, a: &Assertion<'_>, 
     };
     repo::providers::insert_identity(&mut *tx, &identity, now).await?;
     tx.commit().await?;
-    Ok(Provisioned { user, took_over, provisioned: created })
+    Ok(Provisioned { user, took_over, provisioned: created, mfa_owed: None })
 }
 
 async fn record(tx: &mut sqlx::Transaction<'static, sqlx::Any>, user: &UserRow, meta: &RequestMeta, action: &'static str, detail: String) -> Result<(), SsoFailure> {
