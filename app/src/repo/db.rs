@@ -57,8 +57,10 @@ impl Db {
         Db(Arc::new(Inner { pool, sqlite, keeping, kept: Mutex::new(Kept::default()) }))
     }
 
-    pub fn is_sqlite(&self) -> bool {
-        self.0.sqlite
+    /// How a write transaction starts: on SQLite with the write lock at once (`BEGIN IMMEDIATE`); `None`: the
+    /// driver's own `BEGIN`.
+    fn begin_statement(&self) -> Option<std::borrow::Cow<'static, str>> {
+        self.0.sqlite.then_some("BEGIN IMMEDIATE".into())
     }
 
     /// Connections parked here right now (for tests and the debug view).
@@ -137,7 +139,7 @@ impl Db {
     /// or rollback its connection goes back through sqlx's release.
     pub async fn begin(&self) -> sqlx::Result<Transaction<'static, Any>> {
         let c = self.take().await?;
-        Transaction::begin(c, self.0.sqlite.then_some("BEGIN IMMEDIATE".into())).await
+        Transaction::begin(c, self.begin_statement()).await
     }
 
     /// Closes the pool, kept connections included.
@@ -157,8 +159,7 @@ impl Conn<'_> {
     /// A write transaction on this connection (`BEGIN IMMEDIATE` on SQLite); after its commit, `release()` keeps
     /// the connection, which a transaction from [`Db::begin`] cannot.
     pub async fn begin(&mut self) -> sqlx::Result<Transaction<'_, Any>> {
-        let statement = self.db.0.sqlite.then_some("BEGIN IMMEDIATE".into());
-        Transaction::begin(&mut *self.conn as &mut AnyConnection, statement).await
+        Transaction::begin(&mut *self.conn as &mut AnyConnection, self.db.begin_statement()).await
     }
 
     /// Its statements succeeded: keep it for the next use.

@@ -51,8 +51,13 @@ pub async fn record_all_anonymous(
     events: Vec<Event<'_>>,
 ) -> sqlx::Result<()> {
     let rows: Vec<_> = events.into_iter().map(|e| row_of(user_id, actor, meta, e)).collect();
-    repo::audit::insert_all(&mut *conn, &rows).await?;
-    for row in &rows {
+    write_rows(conn, &rows).await
+}
+
+/// Events and their webhook deliveries, on one connection.
+async fn write_rows(conn: &mut sqlx::AnyConnection, rows: &[repo::audit::AuditRow]) -> sqlx::Result<()> {
+    repo::audit::insert_all(&mut *conn, rows).await?;
+    for row in rows {
         super::webhooks::enqueue(&mut *conn, row).await?;
     }
     Ok(())
@@ -72,14 +77,10 @@ async fn write<'c>(
         Writer::Pool(pool) if !super::webhooks::may_deliver(&row) => repo::audit::insert(pool, &row).await,
         Writer::Pool(pool) => {
             let mut tx = repo::begin(pool).await?;
-            repo::audit::insert(&mut *tx, &row).await?;
-            super::webhooks::enqueue(&mut tx, &row).await?;
+            write_rows(&mut tx, std::slice::from_ref(&row)).await?;
             tx.commit().await
         }
-        Writer::Conn(conn) => {
-            repo::audit::insert(&mut *conn, &row).await?;
-            super::webhooks::enqueue(conn, &row).await
-        }
+        Writer::Conn(conn) => write_rows(conn, std::slice::from_ref(&row)).await,
     }
 }
 

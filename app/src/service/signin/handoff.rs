@@ -177,8 +177,11 @@ fn amr(method: &str, mfa_done: bool) -> Vec<String> {
     out
 }
 
+fn gone() -> ServiceError {
+    ServiceError::InvalidToken("The member is no longer part of the organization.".into())
+}
+
 async fn member_and_org(conn: &mut sqlx::AnyConnection, user_id: &str, org_id: &str) -> ServiceResult<(Member, Organization, String, Option<String>)> {
-    let gone = || ServiceError::InvalidToken("The member is no longer part of the organization.".into());
     let (email, name, org_id, slug, org_name, role, status, kid) =
         repo::orgs::member_of(conn, org_id, user_id).await?.filter(|m| m.6 == "active").ok_or_else(gone)?;
     Ok((
@@ -331,7 +334,6 @@ pub async fn check(state: &AppState, app: &ApplicationRow, token: Option<&str>, 
     };
     let mut conn = state.db.acquire().await?;
     let row = repo::sessions::app_check(&mut *conn, by, &app.id, now).await?.filter(|r| r.session.intermediate == 0).ok_or_else(invalid)?;
-    let gone = || ServiceError::InvalidToken("The member is no longer part of the organization.".into());
     let (Some(email), Some(name), Some(role), Some(status), Some(slug), Some(org_name)) =
         (row.member_email, row.member_name, row.member_role, row.member_status, row.org_slug, row.org_name)
     else {
