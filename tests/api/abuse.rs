@@ -104,3 +104,22 @@ async fn pages_refuse_framing_and_secrets_are_never_cached() {
         assert_eq!(h["x-content-type-options"], "nosniff");
     }
 }
+
+// Several counters in one statement (an LDAP sign-in counts its name and its client address at once): each key
+// keeps its own window and count, an expired window starts again at 1 for that key only, and one DELETE clears
+// several keys.
+crate::both!(rate_limit_counters_keep_their_own_windows, |app: TestApp| async move {
+    use app::repo::rate_limits::{clear, hit_all};
+    // Real times: housekeeping running meanwhile purges counters whose window is long past.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let (short, long) = ("test:short", "test:long");
+    assert_eq!(hit_all(&app.db, &[(short, 1_000), (long, 60_000)], now).await.unwrap(), vec![(1, now), (1, now)]);
+    // Given in the other order, answered in that order.
+    assert_eq!(hit_all(&app.db, &[(long, 60_000), (short, 1_000)], now + 10).await.unwrap(), vec![(2, now), (2, now)]);
+    // 2 s later the short window is over (the count starts again), the long one is not.
+    let later = now + 2_000;
+    assert_eq!(hit_all(&app.db, &[(short, 1_000), (long, 60_000)], later).await.unwrap(), vec![(1, later), (3, now)]);
+    assert_eq!(hit_all(&app.db, &[(short, 1_000)], later).await.unwrap(), vec![(2, later)]);
+    clear(&app.db, &[short, long]).await.unwrap();
+    assert_eq!(count(&app, "rate_limits").await, 0);
+});

@@ -1,6 +1,6 @@
 //! IdP connections and the identities they assert.
 use super::Any;
-use sqlx::{Executor, FromRow};
+use sqlx::{Executor, FromRow, Row};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct ConnectionRow {
@@ -185,6 +185,23 @@ pub async fn by_id<'e>(ex: impl Executor<'e, Database = Any>, id: &str) -> sqlx:
         .bind(id)
         .fetch_optional(ex)
         .await
+}
+
+/// A connection with its org, in one statement (a sign-in needs both).
+pub async fn with_org<'e>(ex: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<Option<(ConnectionRow, super::orgs::OrgRow)>> {
+    let cols: Vec<String> = COLS.split(',').map(|c| format!("c.{}", c.trim())).collect();
+    let row = sqlx::query(&format!(
+        "SELECT {}, o.slug AS org_slug, o.name AS org_name, o.created_at AS org_created_at \
+         FROM connections c JOIN organizations o ON o.id = c.org_id WHERE c.id = $1",
+        cols.join(", ")
+    ))
+    .bind(id)
+    .fetch_optional(ex)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let conn = ConnectionRow::from_row(&row)?;
+    let org = super::orgs::OrgRow { id: conn.org_id.clone(), slug: row.try_get("org_slug")?, name: row.try_get("org_name")?, created_at: row.try_get("org_created_at")? };
+    Ok(Some((conn, org)))
 }
 
 pub async fn delete<'e>(ex: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<u64> {

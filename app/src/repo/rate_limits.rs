@@ -1,25 +1,44 @@
 //! Fixed-window rate-limit counters in the database, so every node sees the same count.
 use super::Any;
-use sqlx::Executor;
+use sqlx::{Executor, Row};
 
-/// Counts one hit for `key` and returns (hits in the current window, window start).
-pub async fn hit<'e>(ex: impl Executor<'e, Database = Any>, key: &str, window_ms: i64, now: i64) -> sqlx::Result<(i64, i64)> {
-    sqlx::query_as::<_, (i64, i64)>(
-        "INSERT INTO rate_limits (key, window_start, hits) VALUES ($1, $2, 1) \
+/// Counts one hit for each `(key, window_ms)` in one statement (one write instead of one per key) and returns, in
+/// the order given, (hits in that key's current window, window start). The keys must differ.
+pub async fn hit_all<'e>(ex: impl Executor<'e, Database = Any>, keys: &[(&str, i64)], now: i64) -> sqlx::Result<Vec<(i64, i64)>> {
+    // $1 is now; key i is $(2i+2), its window $(2i+3). A key's window is picked by key in the update.
+    let values: Vec<String> = (0..keys.len()).map(|i| format!("(${}, $1, 1)", 2 * i + 2)).collect();
+    let windows: String = (0..keys.len()).map(|i| format!(" WHEN ${} THEN ${}", 2 * i + 2, 2 * i + 3)).collect();
+    let expired = format!("rate_limits.window_start <= $1 - (CASE rate_limits.key{windows} END)");
+    let sql = format!(
+        "INSERT INTO rate_limits (key, window_start, hits) VALUES {} \
          ON CONFLICT (key) DO UPDATE SET \
-           hits = CASE WHEN rate_limits.window_start <= $2 - $3 THEN 1 ELSE rate_limits.hits + 1 END, \
-           window_start = CASE WHEN rate_limits.window_start <= $2 - $3 THEN $2 ELSE rate_limits.window_start END \
-         RETURNING hits, window_start",
-    )
-    .bind(key)
-    .bind(now)
-    .bind(window_ms)
-    .fetch_one(ex)
-    .await
+           hits = CASE WHEN {expired} THEN 1 ELSE rate_limits.hits + 1 END, \
+           window_start = CASE WHEN {expired} THEN $1 ELSE rate_limits.window_start END \
+         RETURNING key, hits, window_start",
+        values.join(", ")
+    );
+    let mut q = sqlx::query(&sql).bind(now);
+    for (key, window_ms) in keys {
+        q = q.bind(*key).bind(*window_ms);
+    }
+    let rows = q.fetch_all(ex).await?;
+    keys.iter()
+        .map(|(key, _)| {
+            let row = rows.iter().find(|r| r.try_get::<String, _>(0).is_ok_and(|k| k == *key)).ok_or(sqlx::Error::RowNotFound)?;
+            Ok((row.try_get(1)?, row.try_get(2)?))
+        })
+        .collect()
 }
 
-pub async fn clear<'e>(ex: impl Executor<'e, Database = Any>, key: &str) -> sqlx::Result<()> {
-    sqlx::query("DELETE FROM rate_limits WHERE key = $1").bind(key).execute(ex).await.map(|_| ())
+/// Forgets the counters of `keys` (one statement).
+pub async fn clear<'e>(ex: impl Executor<'e, Database = Any>, keys: &[&str]) -> sqlx::Result<()> {
+    let list: Vec<String> = (1..=keys.len()).map(|i| format!("${i}")).collect();
+    let sql = format!("DELETE FROM rate_limits WHERE key IN ({})", list.join(", "));
+    let mut q = sqlx::query(&sql);
+    for key in keys {
+        q = q.bind(*key);
+    }
+    q.execute(ex).await.map(|_| ())
 }
 
 /// Deletes counters whose window started before `before` (housekeeping): keys typed by anyone never pile up.

@@ -71,15 +71,15 @@ async fn check_password(state: &AppState, email: &str, password: &str, meta: &Re
         return Err(ServiceError::validation("password", "Enter your password."));
     }
     let email_key = format!("signin:email:{}", email.as_str());
-    limit(state, &email_key, SIGNIN_LIMIT_PER_EMAIL, SIGNIN_WINDOW_MS).await?;
-    if let Some(ip) = &meta.ip {
-        limit(state, &format!("signin:ip:{ip}"), SIGNIN_LIMIT_PER_IP, SIGNIN_WINDOW_MS).await?;
-    }
+    let ip_key = meta.ip.as_ref().map(|ip| format!("signin:ip:{ip}"));
+    let mut limits = vec![(email_key.as_str(), SIGNIN_LIMIT_PER_EMAIL, SIGNIN_WINDOW_MS)];
+    limits.extend(ip_key.as_deref().map(|k| (k, SIGNIN_LIMIT_PER_IP, SIGNIN_WINDOW_MS)));
+    limit_all(state, &limits).await?;
     let user = repo::users::by_email(&state.db, email.as_str()).await?;
     let ok = verify_password_blocking(password.to_string(), user.as_ref().and_then(|u| u.password_hash.clone())).await?;
     match user {
         Some(user) if ok => {
-            repo::rate_limits::clear(&state.db, &email_key).await?;
+            repo::rate_limits::clear(&state.db, &[&email_key]).await?;
             super::policy::check_password_sign_in(state, &user.id).await?;
             super::domains::after_password_sign_in(state, &user, meta).await?;
             Ok(user)
@@ -100,12 +100,25 @@ async fn check_password(state: &AppState, email: &str, password: &str, meta: &Re
 
 /// Counts one attempt against `key`; refuses once `max` attempts fell in the current window.
 pub(crate) async fn limit(state: &AppState, key: &str, max: i64, window_ms: i64) -> ServiceResult<()> {
+    limit_all(state, &[(key, max, window_ms)]).await
+}
+
+/// Counts one attempt against each `(key, max, window_ms)` in one statement; refuses when any of them is past
+/// its limit (every key is counted either way, as separate calls would have).
+pub(crate) async fn limit_all(state: &AppState, limits: &[(&str, i64, i64)]) -> ServiceResult<()> {
     let now = now_ms();
-    let (hits, start) = repo::rate_limits::hit(&state.db, key, window_ms, now).await?;
-    if hits > max {
-        return Err(ServiceError::RateLimited { retry_after_secs: ((start + window_ms - now) / 1000).max(1) });
+    let keys: Vec<(&str, i64)> = limits.iter().map(|(key, _, window_ms)| (*key, *window_ms)).collect();
+    let counts = repo::rate_limits::hit_all(&state.db, &keys, now).await?;
+    let retry = limits
+        .iter()
+        .zip(counts)
+        .filter(|((_, max, _), (hits, _))| hits > max)
+        .map(|((_, _, window_ms), (_, start))| ((start + window_ms - now) / 1000).max(1))
+        .max();
+    match retry {
+        Some(retry_after_secs) => Err(ServiceError::RateLimited { retry_after_secs }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Resolves the caller. An `X-Api-Key` header wins over the cookie and must be valid on its own. A session of a

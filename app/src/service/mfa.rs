@@ -116,7 +116,7 @@ pub(crate) async fn check_code(state: &AppState, p: &UserRef<'_>, code: &str, al
             if !repo::mfa::claim_step(&state.db, &p.user_id, step as i64).await? {
                 return Err(ServiceError::validation("code", "This code was already used. Wait for the next one (every 30 seconds) and enter it."));
             }
-            repo::rate_limits::clear(&state.db, &key).await?;
+            repo::rate_limits::clear(&state.db, &[&key]).await?;
             return Ok("totp");
         }
     } else if allow_recovery && row.confirmed_at.is_some() {
@@ -124,7 +124,7 @@ pub(crate) async fn check_code(state: &AppState, p: &UserRef<'_>, code: &str, al
         let hash = sha256_hex(&normalized);
         for candidate in repo::mfa::unused_recovery_hashes(&state.db, &p.user_id).await? {
             if constant_time_eq(candidate.as_bytes(), hash.as_bytes()) && repo::mfa::use_recovery_code(&state.db, &p.user_id, &candidate, now_ms()).await? {
-                repo::rate_limits::clear(&state.db, &key).await?;
+                repo::rate_limits::clear(&state.db, &[&key]).await?;
                 return Ok("recovery_code");
             }
         }

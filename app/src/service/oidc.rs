@@ -422,10 +422,11 @@ async fn finish_inner(
             (rp_for_provider(state, row, None)?, None)
         }
         None => {
-            let conn = repo::connections::by_id(&state.db, &flow.connection_id)
+            let found = repo::connections::with_org(&state.db, &flow.connection_id)
                 .await?
+                .filter(|(_, org)| org.id == org_id)
                 .ok_or_else(|| fail("sso_connection_not_found", "the connection was deleted during sign-in".into()))?;
-            (rp_for_connection(state, &conn).await?, Some(conn))
+            (rp_for_connection(state, &found.0).await?, Some(found))
         }
     };
     let who = verify(state, &rp, &flow, code, params.iss.as_deref()).await?;
@@ -454,8 +455,7 @@ async fn finish_inner(
     };
     let end = signin::Ending { method: "sso", protocol: "oidc", return_to: flow.return_to.clone(), app };
     match (conn, rp.provider) {
-        (Some(conn), provider) => {
-            let org = repo::orgs::by_id(&state.db, &org_id).await?.ok_or_else(|| fail("sso_connection_not_found", "org deleted".into()))?;
+        (Some((conn, org)), provider) => {
             if let Some(p) = &provider {
                 signin::provider::check_org_google(p, &who.email, who.hosted_domain.as_deref(), &org.id)?;
             }

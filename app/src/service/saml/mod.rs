@@ -6,6 +6,7 @@ pub mod guard;
 
 use super::error::{ServiceError, ServiceResult};
 use base64::Engine;
+use openssl::pkey::{PKey, Private};
 use samael::crypto::{AllowedSignatureAlgorithm, CertificateDer};
 use samael::key_info::{KeyInfo, X509Data};
 use samael::metadata::{Endpoint, EntityDescriptor, IdpSsoDescriptor, KeyDescriptor, HTTP_REDIRECT_BINDING};
@@ -146,8 +147,31 @@ pub fn parse_idp_metadata(xml: &str) -> Result<IdpMetadata, String> {
     Ok(IdpMetadata { entity_id, sso_url, certificates })
 }
 
-/// samael's service provider for a connection. `key` is the SP private key (PEM) when a response must be decrypted.
-fn service_provider(s: &SamlSettings, entity_id: &str, acs: &str, key: Option<&[u8]>, idp_initiated: bool) -> ServiceResult<ServiceProvider> {
+/// The SP private key of a connection, parsed once per node: `sealed` is the key as stored, `open` unseals it to
+/// PEM. Parsing a PEM key runs OpenSSL 3's decoder framework, which cost about as much CPU as the RSA decryption of
+/// an encrypted assertion (profiled). Keyed by the connection and a digest of the sealed bytes, so a new key (a new
+/// sealed value) is parsed again; at most `SP_KEYS_MAX` kept, then the cache starts over.
+pub fn sp_private_key(connection_id: &str, sealed: &[u8], open: impl FnOnce() -> ServiceResult<Vec<u8>>) -> ServiceResult<PKey<Private>> {
+    const SP_KEYS_MAX: usize = 1024;
+    static SP_KEYS: std::sync::Mutex<Option<std::collections::HashMap<String, PKey<Private>>>> = std::sync::Mutex::new(None);
+    let id = format!("{connection_id}:{}", hex::encode(<sha2::Sha256 as sha2::Digest>::digest(sealed)));
+    if let Some(key) = SP_KEYS.lock().ok().and_then(|m| m.as_ref().and_then(|m| m.get(&id).cloned())) {
+        return Ok(key);
+    }
+    let key = PKey::private_key_from_pem(&open()?).map_err(|e| ServiceError::internal("SP key", e))?;
+    if let Ok(mut guard) = SP_KEYS.lock() {
+        let map = guard.get_or_insert_with(Default::default);
+        if map.len() >= SP_KEYS_MAX {
+            map.clear();
+        }
+        map.insert(id, key.clone());
+    }
+    Ok(key)
+}
+
+/// samael's service provider for a connection. `key` is the SP private key when a request is signed or a
+/// response must be decrypted.
+fn service_provider(s: &SamlSettings, entity_id: &str, acs: &str, key: Option<PKey<Private>>, idp_initiated: bool) -> ServiceResult<ServiceProvider> {
     let key_descriptors = s
         .idp_certificates
         .iter()
@@ -177,10 +201,6 @@ fn service_provider(s: &SamlSettings, entity_id: &str, acs: &str, key: Option<&[
         assertion_id_request_services: vec![],
         attribute_profiles: vec![],
         attributes: vec![],
-    };
-    let key = match key {
-        Some(pem) => Some(openssl::pkey::PKey::private_key_from_pem(pem).map_err(|e| ServiceError::internal("SP key", e))?),
-        None => None,
     };
     let skew = s.clock_skew_secs.clamp(0, MAX_CLOCK_SKEW_SECS);
     let mut algs = vec![
@@ -240,8 +260,8 @@ pub fn sp_metadata(s: &SamlSettings, entity_id: &str, acs: &str) -> ServiceResul
 }
 
 /// A signed HTTP-Redirect AuthnRequest with our own 128-bit random ID. Returns (IdP URL with the query, request ID).
-pub fn authn_request_url(s: &SamlSettings, entity_id: &str, acs: &str, key_pem: &[u8], relay_state: &str) -> ServiceResult<(String, String)> {
-    let sp = service_provider(s, entity_id, acs, Some(key_pem), false)?;
+pub fn authn_request_url(s: &SamlSettings, entity_id: &str, acs: &str, key: PKey<Private>, relay_state: &str) -> ServiceResult<(String, String)> {
+    let sp = service_provider(s, entity_id, acs, Some(key), false)?;
     let mut req = sp.make_authentication_request(&s.idp_sso_url).map_err(|e| ServiceError::internal("AuthnRequest", e))?;
     let id = format!("_{}", super::crypto::random_token(24).replace(['-', '_'], "0"));
     req.id = id.clone();
@@ -255,11 +275,11 @@ pub fn authn_request_url(s: &SamlSettings, entity_id: &str, acs: &str, key_pem: 
 
 /// Verifies a decoded Response (already through `guard::inspect`) for a connection. `request_id`: the AuthnRequest
 /// it must answer (SP-initiated), or `None` for an unsolicited (IdP-initiated) response.
-pub fn verify(s: &SamlSettings, entity_id: &str, acs: &str, key_pem: Option<&[u8]>, xml: &str, request_id: Option<&str>) -> Result<Assertion, guard::Refusal> {
+pub fn verify(s: &SamlSettings, entity_id: &str, acs: &str, key: Option<PKey<Private>>, xml: &str, request_id: Option<&str>) -> Result<Assertion, guard::Refusal> {
     if s.idp_certificates.is_empty() {
         return Err(("saml_no_idp_certificate", "the connection has no IdP signing certificate: every response is refused".into()));
     }
-    let sp = service_provider(s, entity_id, acs, key_pem, request_id.is_none()).map_err(|e| ("server_error", e.to_string()))?;
+    let sp = service_provider(s, entity_id, acs, key, request_id.is_none()).map_err(|e| ("server_error", e.to_string()))?;
     let ids: Vec<&str> = request_id.into_iter().collect();
     let assertion = sp.parse_xml_response(xml, Some(&ids)).map_err(refusal)?;
     // samael checks the audience only when the assertion names one: an assertion for nobody in particular is
@@ -326,4 +346,33 @@ pub fn attribute_values(a: &Assertion, mapping: &serde_json::Value, field: &str)
         }
     }
     Vec::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The SP key is parsed once per sealed value: the same sealed bytes never unseal again, a new key (new sealed
+    /// bytes, as a key rotation writes) is parsed anew, and the same bytes at another connection are another key.
+    #[test]
+    fn sp_keys_are_parsed_once_per_sealed_value() {
+        let (pem_a, _) = new_sp_keypair("https://sso.test/a").unwrap();
+        let (pem_b, _) = new_sp_keypair("https://sso.test/b").unwrap();
+        let opened = std::cell::Cell::new(0);
+        let open = |pem: &[u8]| {
+            opened.set(opened.get() + 1);
+            Ok(pem.to_vec())
+        };
+        let pub_of = |k: PKey<Private>| k.public_key_to_der().unwrap();
+        let a1 = sp_private_key("conn-1", b"sealed-a", || open(&pem_a)).unwrap();
+        let a2 = sp_private_key("conn-1", b"sealed-a", || open(&pem_b)).unwrap();
+        assert_eq!(opened.get(), 1, "the second use did not unseal or parse");
+        assert_eq!(pub_of(a1), pub_of(a2.clone()));
+        let b = sp_private_key("conn-1", b"sealed-b", || open(&pem_b)).unwrap();
+        assert_eq!(opened.get(), 2);
+        assert_ne!(pub_of(a2), pub_of(b));
+        sp_private_key("conn-2", b"sealed-a", || open(&pem_b)).unwrap();
+        assert_eq!(opened.get(), 3, "another connection's key is its own");
+        assert!(sp_private_key("conn-3", b"x", || Ok(b"not a key".to_vec())).is_err());
+    }
 }

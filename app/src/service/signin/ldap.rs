@@ -3,7 +3,7 @@
 //! shared ending like any other protocol's assertion. Failures are rate limited per name and per client address
 //! (in the database) and answer the same for an unknown name and a wrong password.
 use super::{handoff, Assertion, Ending, SsoFailure};
-use crate::repo::{self, connections::ConnectionRow};
+use crate::repo::{self, connections::ConnectionRow, orgs::OrgRow};
 use crate::service::domain::Email;
 use crate::service::ldap::pool::{self, DirError, Kind, Lease};
 use crate::service::ldap::{self, LdapSettings};
@@ -36,8 +36,18 @@ pub struct DirectoryUser {
 
 /// The connection and its settings and service password, for an LDAP connection id.
 pub async fn load(state: &AppState, id: &str) -> Result<(ConnectionRow, LdapSettings, String), SsoFailure> {
-    let c = repo::connections::by_id(&state.db, id.trim()).await?.filter(|c| c.protocol == "ldap");
-    let c = c.ok_or_else(|| SsoFailure::new("sso_connection_not_found", format!("no LDAP connection {id:?}"), None))?;
+    let (c, _) = load_with_org(state, id).await?;
+    Ok(c)
+}
+
+/// `load`, and the connection's org (one statement).
+async fn load_with_org(state: &AppState, id: &str) -> Result<((ConnectionRow, LdapSettings, String), OrgRow), SsoFailure> {
+    let found = repo::connections::with_org(&state.db, id.trim()).await?.filter(|(c, _)| c.protocol == "ldap");
+    let (c, org) = found.ok_or_else(|| SsoFailure::new("sso_connection_not_found", format!("no LDAP connection {id:?}"), None))?;
+    Ok((settings_of(state, c)?, org))
+}
+
+fn settings_of(state: &AppState, c: ConnectionRow) -> Result<(ConnectionRow, LdapSettings, String), SsoFailure> {
     let s: LdapSettings = serde_json::from_str(&c.settings).map_err(|e| SsoFailure::new("server_error", format!("LDAP settings: {e}"), Some(&c.org_id)))?;
     let sealed = c.secret.as_deref().ok_or_else(|| SsoFailure::new("ldap_unavailable", "no bind password stored", Some(&c.org_id)))?;
     let password = state.secrets.open(sealed, &ldap::secret_aad(&c.id)).map_err(|e| SsoFailure::new("server_error", format!("bind password: {e}"), Some(&c.org_id)))?;
@@ -133,7 +143,7 @@ pub async fn authenticate(state: &AppState, c: &ConnectionRow, s: &LdapSettings,
     let entry = entries.into_iter().next().expect("one entry");
     let dn = entry.dn.clone();
     // Guessing one person's password by their aliases (uid, mail, other spellings) counts against that person.
-    limit_key(state, c, &format!("ldap:dn:{}:{}", c.id, sha256_hex(&dn.to_lowercase()))).await?;
+    limit_key(state, c, &dn_key(c, &dn)).await?;
     let ok = with_lease(state, c, s, service_password, Kind::People, |l| {
         let (dn, password) = (dn.clone(), password.to_string());
         Box::pin(async move { pool::bind(&mut l.ldap, &dn, &password, op_timeout).await })
@@ -183,12 +193,21 @@ async fn limit(state: &AppState, c: &ConnectionRow, username: &str, meta: &Reque
         }
         other => other.into(),
     };
-    let name_key = format!("ldap:name:{}:{}", c.id, sha256_hex(&username.trim().to_lowercase()));
-    crate::service::auth::limit(state, &name_key, PER_NAME, WINDOW_MS).await.map_err(limited)?;
-    if let Some(ip) = &meta.ip {
-        crate::service::auth::limit(state, &format!("ldap:ip:{ip}"), state.settings.sso_rate_limit_per_minute, 60_000).await.map_err(limited)?;
-    }
-    Ok(())
+    let name_key = name_key(c, username);
+    let ip_key = meta.ip.as_ref().map(|ip| format!("ldap:ip:{ip}"));
+    let mut limits = vec![(name_key.as_str(), PER_NAME, WINDOW_MS)];
+    limits.extend(ip_key.as_deref().map(|k| (k, state.settings.sso_rate_limit_per_minute, 60_000)));
+    crate::service::auth::limit_all(state, &limits).await.map_err(limited)
+}
+
+/// The attempts counted for a typed name (any case, surrounding spaces ignored) at a connection.
+fn name_key(c: &ConnectionRow, username: &str) -> String {
+    format!("ldap:name:{}:{}", c.id, sha256_hex(&username.trim().to_lowercase()))
+}
+
+/// The attempts counted for a directory entry, whichever name found it.
+fn dn_key(c: &ConnectionRow, dn: &str) -> String {
+    format!("ldap:dn:{}:{}", c.id, sha256_hex(&dn.to_lowercase()))
 }
 
 /// Signs the person in through an LDAP connection; returns where the browser goes (console, second factor, or the
@@ -206,9 +225,8 @@ async fn sign_in_inner(state: &AppState, session: &tower_sessions::Session, logi
         Some(req) => Some(handoff::validate(state, req).await?),
         None => None,
     };
-    let (c, s, service_password) = load(state, login.connection_id).await?;
+    let ((c, s, service_password), org) = load_with_org(state, login.connection_id).await?;
     limit(state, &c, login.username, meta).await?;
-    let org = repo::orgs::by_id(&state.db, &c.org_id).await?.ok_or_else(|| SsoFailure::new("sso_connection_not_found", "org deleted", None))?;
     let person = authenticate(state, &c, &s, &service_password, login.username, login.password).await.map_err(|e| failure(&c, e))?;
     let email = Email::parse(&person.email).map_err(|_| SsoFailure::new("ldap_user_attribute_missing", format!("{} has no usable email: {:?}", person.dn, person.email), Some(&org.id)))?;
     let signed_in_as = super::super::oidc::signed_in_user(state, session).await?;
@@ -218,9 +236,7 @@ async fn sign_in_inner(state: &AppState, session: &tower_sessions::Session, logi
     let end = Ending { method: "sso", protocol: "ldap", return_to: login.return_to.clone(), app: target };
     let to = super::complete(state, session, &org, &c, &a, end, meta).await?;
     // The password worked: the attempts for this name start again.
-    let name_key = format!("ldap:name:{}:{}", c.id, sha256_hex(&login.username.trim().to_lowercase()));
-    repo::rate_limits::clear(&state.db, &name_key).await?;
-    repo::rate_limits::clear(&state.db, &format!("ldap:dn:{}:{}", c.id, sha256_hex(&person.dn.to_lowercase()))).await?;
+    repo::rate_limits::clear(&state.db, &[&name_key(&c, login.username), &dn_key(&c, &person.dn)]).await?;
     if c.status != "active" {
         let msg = format!("Sign-in succeeded: the directory signed in {} ({} groups).", email.as_str(), person.groups.len());
         repo::connections::record_test(&state.db, &c.id, "active", &msg, now_ms()).await?;

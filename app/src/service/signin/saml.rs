@@ -42,9 +42,9 @@ pub fn settings_of(conn: &ConnectionRow) -> Result<SamlSettings, SsoFailure> {
     serde_json::from_str(&conn.settings).map_err(|e| SsoFailure::new("server_error", format!("SAML settings: {e}"), Some(&conn.org_id)))
 }
 
-fn sp_key(state: &AppState, conn: &ConnectionRow) -> Result<Vec<u8>, SsoFailure> {
+fn sp_key(state: &AppState, conn: &ConnectionRow) -> Result<openssl::pkey::PKey<openssl::pkey::Private>, SsoFailure> {
     let sealed = conn.secret.as_deref().ok_or_else(|| SsoFailure::new("server_error", "the SAML connection has no SP key", Some(&conn.org_id)))?;
-    Ok(state.secrets.open(sealed, &saml::key_aad(&conn.id))?)
+    Ok(saml::sp_private_key(&conn.id, sealed, || state.secrets.open(sealed, &saml::key_aad(&conn.id)))?)
 }
 
 /// Starts an SP-initiated sign-in at `conn`.
@@ -53,7 +53,7 @@ pub async fn begin(state: &AppState, conn: &ConnectionRow, return_to: Option<Str
     let key = sp_key(state, conn)?;
     let public = &state.settings.public_url;
     let relay = random_token(32);
-    let (url, request_id) = saml::authn_request_url(&s, &saml::sp_entity_id(public, &conn.id), &saml::acs_url(public), &key, &relay)?;
+    let (url, request_id) = saml::authn_request_url(&s, &saml::sp_entity_id(public, &conn.id), &saml::acs_url(public), key, &relay)?;
     let browser_token = random_token(32);
     let flow = FlowRow { nonce: request_id, ..super::new_flow(conn, sha256_hex(&relay), &browser_token, return_to, target, FLOW_TTL_MS) };
     repo::flows::insert(&state.db, &flow).await?;
@@ -139,7 +139,7 @@ async fn acs_inner(state: &AppState, saml_response: &str, relay_state: Option<&s
     let skew_ms = s.clock_skew_secs.clamp(0, saml::MAX_CLOCK_SKEW_SECS) * 1000;
     // Signature work runs on the blocking pool, at most as many at once as there are cores.
     let _permit = VERIFYING.acquire().await.map_err(|e| fail("server_error", e.to_string()))?;
-    let assertion = tokio::task::spawn_blocking(move || saml::verify(&s, &entity, &acs, key.as_deref(), &xml, request_id.as_deref()))
+    let assertion = tokio::task::spawn_blocking(move || saml::verify(&s, &entity, &acs, key, &xml, request_id.as_deref()))
         .await
         .map_err(|e| fail("server_error", format!("verification task: {e}")))?
         .map_err(|(code, detail)| fail(code, detail))?;
@@ -256,8 +256,10 @@ async fn finish_inner(state: &AppState, session: &Session, relay: &str, browser_
     let fail = |code: &'static str, detail: String| SsoFailure::new(code, detail, Some(&flow.org_id));
     let sealed = flow.result.as_deref().ok_or_else(|| fail("sso_state_invalid", "the IdP's response has not arrived for this sign-in".into()))?;
     let v: Verified = serde_json::from_slice(&state.secrets.open(sealed, &result_aad(&state_hash))?).map_err(|e| fail("server_error", e.to_string()))?;
-    let conn = repo::connections::by_id(&state.db, &flow.connection_id).await?.ok_or_else(|| fail("sso_connection_not_found", "the connection was deleted".into()))?;
-    let org = repo::orgs::by_id(&state.db, &flow.org_id).await?.ok_or_else(|| fail("sso_connection_not_found", "org deleted".into()))?;
+    let (conn, org) = repo::connections::with_org(&state.db, &flow.connection_id)
+        .await?
+        .filter(|(_, org)| org.id == flow.org_id)
+        .ok_or_else(|| fail("sso_connection_not_found", "the connection was deleted".into()))?;
     let email = Email::parse(&v.email).map_err(|_| fail("saml_user_attribute_missing", "email".into()))?;
     let signed_in_as = crate::service::oidc::signed_in_user(state, session).await?;
     let app = match &flow.application_id {
