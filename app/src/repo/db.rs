@@ -27,6 +27,9 @@ struct Inner {
     sqlite: bool,
     /// Off only for measuring the difference (`LATCHKEY_BENCH_NO_KEEP=1`): every connection goes back to sqlx.
     keeping: bool,
+    /// Off only for measuring the difference (`LATCHKEY_BENCH_NO_SCRIPT=1`): a batch runs statement by statement
+    /// on SQLite too.
+    scripts: bool,
     kept: Mutex<Kept>,
 }
 
@@ -54,7 +57,8 @@ impl Db {
     pub fn new(pool: AnyPool) -> Self {
         let sqlite = pool.connect_options().database_url.scheme() == "sqlite";
         let keeping = std::env::var_os("LATCHKEY_BENCH_NO_KEEP").is_none();
-        Db(Arc::new(Inner { pool, sqlite, keeping, kept: Mutex::new(Kept::default()) }))
+        let scripts = std::env::var_os("LATCHKEY_BENCH_NO_SCRIPT").is_none();
+        Db(Arc::new(Inner { pool, sqlite, keeping, scripts, kept: Mutex::new(Kept::default()) }))
     }
 
     /// How a write transaction starts: on SQLite with the write lock at once (`BEGIN IMMEDIATE`); `None`: the
@@ -140,6 +144,44 @@ impl Db {
     pub async fn begin(&self) -> sqlx::Result<Transaction<'static, Any>> {
         let c = self.take().await?;
         Transaction::begin(c, self.begin_statement()).await
+    }
+
+    /// Commits the statements of `batch` as one write transaction (see `repo::batch`). On SQLite the script runs
+    /// in a task of its own, so a request dropped meanwhile cannot leave its connection inside the transaction;
+    /// a failed script is rolled back, and a connection that cannot roll back is closed, never reused.
+    pub async fn write_all(&self, batch: super::batch::Batch) -> sqlx::Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        if !(self.0.sqlite && self.0.scripts) {
+            let mut c = self.acquire().await?;
+            let mut tx = c.begin().await?;
+            for (sql, args) in batch.stmts {
+                sqlx::query_with(&sql, args).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            c.release();
+            return Ok(());
+        }
+        let (sql, args) = batch.into_script();
+        let db = self.clone();
+        let run = tokio::spawn(async move {
+            let mut c = db.take().await?;
+            let result = sqlx::query_with(&sql, args).execute(&mut *c).await.map(|_| ());
+            if result.is_err() {
+                match sqlx::Executor::execute(&mut *c, "ROLLBACK").await {
+                    // Rolled back, or the script failed before its BEGIN took effect.
+                    Ok(_) => {}
+                    Err(e) if e.to_string().contains("no transaction is active") => {}
+                    Err(_) => {
+                        let _ = c.close().await;
+                        return result;
+                    }
+                }
+            }
+            db.settle(c, result)
+        });
+        run.await.map_err(|e| Error::Protocol(format!("batch task: {e}")))?
     }
 
     /// Closes the pool, kept connections included.
@@ -274,6 +316,43 @@ mod tests {
         let conn = db.acquire().await.unwrap();
         conn.release();
         assert_eq!(db.kept_count(), 1);
+    }
+
+    /// A batch commits all of its statements or none: a statement that fails in the middle rolls back those
+    /// before it, and the connection is not left inside the script's transaction (the next write on the only
+    /// connection goes through). A batch cannot read.
+    #[tokio::test]
+    async fn a_batch_commits_all_or_nothing_and_leaves_no_transaction_open() {
+        use super::super::batch::Batch;
+        let db = db(1).await;
+        sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)").execute(&db).await.unwrap();
+        async fn insert(b: &mut Batch, id: i64, v: Option<&str>) -> sqlx::Result<()> {
+            sqlx::query("INSERT INTO t (id, v) VALUES ($1, $2)").bind(id).bind(v).execute(b).await.map(|_| ())
+        }
+        let mut ok = Batch::default();
+        insert(&mut ok, 1, Some("one")).await.unwrap();
+        insert(&mut ok, 2, Some("it's $2")).await.unwrap();
+        assert_eq!(ok.len(), 2);
+        db.write_all(ok).await.unwrap();
+        let rows: Vec<(i64, String)> = sqlx::query_as("SELECT id, v FROM t ORDER BY id").fetch_all(&db).await.unwrap();
+        assert_eq!(rows, vec![(1, "one".to_string()), (2, "it's $2".to_string())]);
+
+        let mut bad = Batch::default();
+        insert(&mut bad, 3, Some("three")).await.unwrap();
+        insert(&mut bad, 4, None).await.unwrap(); // NOT NULL: fails after 3 was inserted
+        insert(&mut bad, 5, Some("five")).await.unwrap();
+        assert!(db.write_all(bad).await.is_err());
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t").fetch_one(&db).await.unwrap();
+        assert_eq!(n, 2, "nothing of the failed batch stays");
+        sqlx::query("INSERT INTO t (id, v) VALUES (6, 'six')").execute(&db).await.unwrap();
+        let mut again = Batch::default();
+        insert(&mut again, 7, Some("seven")).await.unwrap();
+        db.write_all(again).await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t").fetch_one(&db).await.unwrap();
+        assert_eq!(n, 4);
+
+        let mut reading = Batch::default();
+        assert!(sqlx::query_scalar::<_, i64>("SELECT 1").fetch_one(&mut reading).await.is_err(), "a batch does not read");
     }
 
     /// One connection in all, many tasks: a connection parked in `kept` must reach a task already waiting on

@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod applications;
 pub mod audit;
+pub mod batch;
 pub mod connections;
 pub mod db;
 pub mod domains;

@@ -43,19 +43,25 @@ pub async fn record_anonymous<'c>(
 
 /// Records several events of one actor on the caller's transaction, in one statement (plus their webhook
 /// deliveries).
-pub async fn record_all_anonymous(
-    conn: &mut sqlx::AnyConnection,
+pub async fn record_all_anonymous<C>(
+    conn: &mut C,
     user_id: Option<&str>,
     actor: &str,
     meta: &RequestMeta,
     events: Vec<Event<'_>>,
-) -> sqlx::Result<()> {
+) -> sqlx::Result<()>
+where
+    for<'e> &'e mut C: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     let rows: Vec<_> = events.into_iter().map(|e| row_of(user_id, actor, meta, e)).collect();
     write_rows(conn, &rows).await
 }
 
-/// Events and their webhook deliveries, on one connection.
-async fn write_rows(conn: &mut sqlx::AnyConnection, rows: &[repo::audit::AuditRow]) -> sqlx::Result<()> {
+/// Events and their webhook deliveries, on one connection (or added to one batch).
+async fn write_rows<C>(conn: &mut C, rows: &[repo::audit::AuditRow]) -> sqlx::Result<()>
+where
+    for<'e> &'e mut C: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     repo::audit::insert_all(&mut *conn, rows).await?;
     for row in rows {
         super::webhooks::enqueue(&mut *conn, row).await?;
@@ -77,7 +83,7 @@ async fn write<'c>(
         Writer::Pool(pool) if !super::webhooks::may_deliver(&row) => repo::audit::insert(pool, &row).await,
         Writer::Pool(pool) => {
             let mut tx = repo::begin(pool).await?;
-            write_rows(&mut tx, std::slice::from_ref(&row)).await?;
+            write_rows(&mut *tx, std::slice::from_ref(&row)).await?;
             tx.commit().await
         }
         Writer::Conn(conn) => write_rows(conn, std::slice::from_ref(&row)).await,

@@ -56,9 +56,9 @@ pub async fn establish_and_record(
         ip: meta.ip.clone(),
         user_agent: meta.user_agent.as_ref().map(|ua| ua.chars().take(300).collect()),
     };
-    let mut conn = state.db.acquire().await?;
-    let mut tx = conn.begin().await?;
-    repo::sessions::insert(&mut *tx, &row).await?;
+    // One transaction, sent to SQLite as one script (repo::batch).
+    let mut batch = repo::batch::Batch::default();
+    repo::sessions::insert(&mut batch, &row).await?;
     let created = Event {
         org_id: None,
         action: "session.create",
@@ -66,9 +66,8 @@ pub async fn establish_and_record(
         outcome: Outcome::Success,
         detail: Some(format!("method={method}")),
     };
-    audit::record_all_anonymous(&mut tx, Some(&user.id), &user.email, meta, std::iter::once(created).chain(also).collect()).await?;
-    tx.commit().await?;
-    conn.release();
+    audit::record_all_anonymous(&mut batch, Some(&user.id), &user.email, meta, std::iter::once(created).chain(also).collect()).await?;
+    state.db.write_all(batch).await?;
     session.insert(AUTH_KEY, &row.id).await.map_err(|e| ServiceError::internal("session insert", e))?;
     Ok(row.id)
 }

@@ -72,7 +72,10 @@ pub(crate) fn may_deliver(row: &AuditRow) -> bool {
 }
 
 /// Writes a delivery of `row` for every endpoint of its org subscribed to its type (called by `audit::write`).
-pub(crate) async fn enqueue(conn: &mut sqlx::AnyConnection, row: &AuditRow) -> sqlx::Result<()> {
+pub(crate) async fn enqueue<C>(conn: &mut C, row: &AuditRow) -> sqlx::Result<()>
+where
+    for<'e> &'e mut C: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     let (Some(org_id), Some(kind)) = (row.org_id.as_deref(), event_type(&row.action, &row.outcome)) else { return Ok(()) };
     repo::webhooks::enqueue(conn, org_id, kind, &format!("msg_{}_", row.id), &payload(kind, row), row.created_at).await.map(|_| ())
 }
