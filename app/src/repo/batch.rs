@@ -36,9 +36,20 @@ impl Batch {
         self.stmts.is_empty()
     }
 
+    /// Records one write. Refused: anything that would read (a SELECT, RETURNING), and parameters other than
+    /// `$1`…`$N` with exactly N arguments (the script numbers them across statements).
     fn record<'q>(&mut self, mut query: impl Execute<'q, Any>) -> Result<(), Error> {
+        let sql = query.sql();
+        let verb = sql.trim_start().split_whitespace().next().unwrap_or_default().to_ascii_uppercase();
+        if !["INSERT", "UPDATE", "DELETE"].contains(&verb.as_str()) || sql.to_ascii_uppercase().contains("RETURNING") {
+            return Err(no_reads());
+        }
         let args = query.take_arguments().map_err(Error::Encode)?.map(owned).transpose()?.unwrap_or_default();
-        self.stmts.push((query.sql().to_string(), args));
+        match params(sql) {
+            Some(n) if n == args.values.0.len() => {}
+            _ => return Err(Error::Protocol("a batched statement numbers its parameters $1…$N, one argument each".into())),
+        }
+        self.stmts.push((sql.to_string(), args));
         Ok(())
     }
 
@@ -72,10 +83,39 @@ fn owned(args: AnyArguments<'_>) -> Result<AnyArguments<'static>, Error> {
             AnyValueKind::Double(f) => AnyValueKind::Double(f),
             AnyValueKind::Text(t) => AnyValueKind::Text(Cow::Owned(t.into_owned())),
             AnyValueKind::Blob(b) => AnyValueKind::Blob(Cow::Owned(b.into_owned())),
-            other => return Err(Error::Protocol(format!("a batch cannot carry the argument {other:?}"))),
+            // (Not the value: arguments can be secrets.)
+            _ => return Err(Error::Protocol("a batch cannot carry an argument of this kind".into())),
         });
     }
     Ok(out)
+}
+
+/// The highest `$N` of a statement, outside quoted literals and identifiers; `None` when it has `?`, `:name` or
+/// `@name` parameters, or a comment (neither is renumbered).
+fn params(sql: &str) -> Option<usize> {
+    let mut highest = 0;
+    let mut quote: Option<char> = None;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '?' | ':' | '@') => return None,
+            (None, '-') if chars.peek() == Some(&'-') => return None,
+            (None, '/') if chars.peek() == Some(&'*') => return None,
+            (None, '$') => {
+                let mut n = String::new();
+                while let Some(d) = chars.peek().copied().filter(char::is_ascii_digit) {
+                    n.push(d);
+                    chars.next();
+                }
+                highest = highest.max(n.parse::<usize>().ok()?);
+            }
+            _ => {}
+        }
+    }
+    Some(highest)
 }
 
 /// `$N` → `$(N + offset)` outside quoted literals and identifiers.
@@ -159,5 +199,16 @@ mod tests {
         assert_eq!(renumber("SELECT $1 || '$1', \"$2\" FROM t WHERE x = $10", 2), "SELECT $3 || '$1', \"$2\" FROM t WHERE x = $12");
         assert_eq!(renumber("a = $1 AND b LIKE '%it''s $3%' AND c = $2", 1), "a = $2 AND b LIKE '%it''s $3%' AND c = $3");
         assert_eq!(renumber("no parameters, $ alone", 5), "no parameters, $ alone");
+    }
+
+    #[test]
+    fn only_numbered_parameters_outside_literals_are_accepted() {
+        use super::params;
+        assert_eq!(params("INSERT INTO t VALUES ($1, $2, $2 || '$9?')"), Some(2));
+        assert_eq!(params("DELETE FROM t"), Some(0));
+        assert_eq!(params("DELETE FROM t WHERE a = ?"), None);
+        assert_eq!(params("DELETE FROM t WHERE a = :a"), None);
+        assert_eq!(params("DELETE FROM t WHERE a = $1 -- $2"), None);
+        assert_eq!(params("DELETE FROM t WHERE a = $"), None);
     }
 }

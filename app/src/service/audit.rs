@@ -79,12 +79,12 @@ async fn write<'c>(
     let row = row_of(user_id, actor, meta, e);
     match ex.into() {
         // Most events go to no webhook: one statement. Those that may are written with their deliveries in a
-        // transaction of their own.
+        // transaction of their own (one batch).
         Writer::Pool(pool) if !super::webhooks::may_deliver(&row) => repo::audit::insert(pool, &row).await,
         Writer::Pool(pool) => {
-            let mut tx = repo::begin(pool).await?;
-            write_rows(&mut *tx, std::slice::from_ref(&row)).await?;
-            tx.commit().await
+            let mut batch = repo::batch::Batch::default();
+            write_rows(&mut batch, std::slice::from_ref(&row)).await?;
+            pool.write_all(batch).await
         }
         Writer::Conn(conn) => write_rows(conn, std::slice::from_ref(&row)).await,
     }
