@@ -17,8 +17,12 @@ pub async fn hit_all<'e>(ex: impl Executor<'e, Database = Any>, keys: &[(&str, i
          RETURNING key, hits, window_start",
         values.join(", ")
     );
+    // Bound in key order: two requests that count overlapping keys lock their rows in the same order
+    // (PostgreSQL), so they cannot deadlock.
+    let mut sorted: Vec<&(&str, i64)> = keys.iter().collect();
+    sorted.sort_by_key(|(key, _)| *key);
     let mut q = sqlx::query(&sql).bind(now);
-    for (key, window_ms) in keys {
+    for (key, window_ms) in sorted {
         q = q.bind(*key).bind(*window_ms);
     }
     let rows = q.fetch_all(ex).await?;
