@@ -22,6 +22,17 @@ pub struct AppClient(pub ApplicationRow);
 impl FromRequestParts<AppState> for AppClient {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let BasicClient(c) = BasicClient::from_request_parts(parts, state).await?;
+        Ok(AppClient(applications::authenticate_client(state, &c.id, &c.secret).await?))
+    }
+}
+
+/// HTTP Basic `clientId:secret`, read but not yet checked (the session check checks them in its own statement).
+pub struct BasicClient(pub applications::ClientCredentials);
+
+impl FromRequestParts<AppState> for BasicClient {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, ApiError> {
         let basic = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -31,7 +42,7 @@ impl FromRequestParts<AppState> for AppClient {
             .and_then(|raw| String::from_utf8(raw).ok())
             .ok_or(ServiceError::InvalidClient)?;
         let (id, secret) = basic.split_once(':').ok_or(ServiceError::InvalidClient)?;
-        Ok(AppClient(applications::authenticate_client(state, id, secret).await?))
+        Ok(BasicClient(applications::ClientCredentials { id: id.to_string(), secret: secret.to_string() }))
     }
 }
 
@@ -72,8 +83,16 @@ pub struct SessionBody {
     responses((status = 200, description = "The session is active", body = Envelope<SessionCheck>)),
     security(("application" = []))
 )]
-pub async fn check_session(State(state): State<AppState>, AppClient(app): AppClient, Json(b): Json<SessionBody>) -> Result<Response, ApiError> {
-    let r = handoff::check(&state, &app, b.session_token.as_deref(), b.session_jwt.as_deref()).await?;
+pub async fn check_session(State(state): State<AppState>, BasicClient(client): BasicClient, body: Result<Json<SessionBody>, ApiError>) -> Result<Response, ApiError> {
+    // A body that cannot be read is answered after the client is checked, as on every application endpoint.
+    let b = match body {
+        Ok(Json(b)) => b,
+        Err(e) => {
+            applications::authenticate_client(&state, &client.id, &client.secret).await?;
+            return Err(e);
+        }
+    };
+    let r = handoff::check(&state, &client, b.session_token.as_deref(), b.session_jwt.as_deref()).await?;
     Ok(ok(StatusCode::OK, "Session is active", r))
 }
 

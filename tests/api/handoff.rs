@@ -209,6 +209,19 @@ both!(sso every_refusal_of_the_hand_off, |app: TestApp| async move {
     call(&app, &other, "/api/auth/sessions/authenticate", json!({"sessionJwt": s["sessionJwt"]})).await.expect(401, "INVALID_TOKEN");
     call(&app, &other, "/api/auth/sessions/revoke", json!({"sessionToken": s["sessionToken"]})).await.expect(401, "INVALID_TOKEN");
     call(&app, &a, "/api/auth/sessions/authenticate", json!({"sessionToken": s["sessionToken"]})).await.expect(200, "OK");
+    // The session check reads the client's secret with the session: a wrong secret, a made-up client id or none at
+    // all is INVALID_CLIENT whatever the body says (a live session, its JWT, nothing, or not JSON at all).
+    let made_up = App { client_id: "app_nope".into(), secret: a.secret.clone() };
+    for bad in [&wrong, &made_up] {
+        for body in [json!({"sessionToken": s["sessionToken"]}), json!({"sessionJwt": s["sessionJwt"]}), json!({}), json!({"sessionJwt": "not.a.jwt"})] {
+            call(&app, bad, "/api/auth/sessions/authenticate", body).await.expect(401, "INVALID_CLIENT");
+        }
+        let raw = client().post(app.url("/api/auth/sessions/authenticate")).header("Authorization", bad.basic()).header("content-type", "application/json").body("{");
+        Answer::from(raw.send().await.unwrap()).await.expect(401, "INVALID_CLIENT");
+    }
+    app.send(app.browser().post(app.url("/api/auth/sessions/authenticate")).json(&json!({"sessionToken": s["sessionToken"]}))).await.expect(401, "INVALID_CLIENT");
+    // The right client with a body it must fix: told so.
+    call(&app, &a, "/api/auth/sessions/authenticate", json!({})).await.expect(422, "VALIDATION_ERROR");
     // Expired.
     let t = token_of(&sign_in(&app, &app.browser(), "acme", &a, REDIRECT, "s").await, "s");
     sqlx::query("UPDATE sso_tokens SET expires_at = 1").execute(&app.db).await.unwrap();
@@ -221,7 +234,10 @@ both!(sso every_refusal_of_the_hand_off, |app: TestApp| async move {
     call(&app, &a, "/api/auth/sessions/authenticate", json!({"sessionToken": "lkst_unknown"})).await.expect(401, "INVALID_TOKEN");
     sqlx::query("UPDATE application_secrets SET expires_at = 1 WHERE expires_at IS NOT NULL").execute(&app.db).await.unwrap();
     call(&app, &a, "/api/auth/sso/authenticate", json!({"ssoToken": t})).await.expect(401, "INVALID_CLIENT");
-    call(&app, &fresh, "/api/auth/sso/authenticate", json!({"ssoToken": t})).await.expect(200, "OK");
+    let s = call(&app, &fresh, "/api/auth/sso/authenticate", json!({"ssoToken": t})).await.expect(200, "OK").data().clone();
+    // The session check takes the new secret, and not the old one once its grace is over.
+    call(&app, &fresh, "/api/auth/sessions/authenticate", json!({"sessionToken": s["sessionToken"]})).await.expect(200, "OK");
+    call(&app, &a, "/api/auth/sessions/authenticate", json!({"sessionToken": s["sessionToken"]})).await.expect(401, "INVALID_CLIENT");
 });
 
 both!(sso a_second_factor_is_passed_before_the_member_is_authenticated, |app: TestApp| async move {

@@ -227,12 +227,21 @@ pub async fn complete_intermediate<'e>(ex: impl Executor<'e, Database = Any>, id
         .map(|r| r.rows_affected() > 0)
 }
 
-/// What a session check needs, in one statement: the live session of an application (by token digest or by id),
-/// its member and org when the membership still exists, and the key id that signs new JWTs.
+/// What a session check needs, in one statement: the live session of the application whose live secret has the
+/// given digest (by token digest or by id), that application, its member and org when the membership still exists,
+/// and the key id that signs new JWTs.
 #[derive(Debug, Clone, FromRow)]
 pub struct AppSessionCheck {
     #[sqlx(flatten)]
     pub session: AppSessionRow,
+    pub app_client_id: String,
+    pub app_name: String,
+    pub app_redirect_uris: String,
+    pub app_session_duration_minutes: i64,
+    pub app_max_session_minutes: i64,
+    pub app_mfa_handling: String,
+    pub app_created_at: i64,
+    pub app_updated_at: i64,
     pub member_email: Option<String>,
     pub member_name: Option<String>,
     pub member_role: Option<String>,
@@ -248,7 +257,26 @@ pub enum SessionRef<'a> {
     Id(&'a str),
 }
 
-pub async fn app_check<'e>(ex: impl Executor<'e, Database = Any>, by: SessionRef<'_>, application_id: &str, now: i64) -> sqlx::Result<Option<AppSessionCheck>> {
+impl AppSessionCheck {
+    /// The application the check authenticated.
+    pub fn application(&self) -> super::applications::ApplicationRow {
+        super::applications::ApplicationRow {
+            id: self.session.application_id.clone(),
+            client_id: self.app_client_id.clone(),
+            name: self.app_name.clone(),
+            redirect_uris: self.app_redirect_uris.clone(),
+            session_duration_minutes: self.app_session_duration_minutes,
+            max_session_minutes: self.app_max_session_minutes,
+            mfa_handling: self.app_mfa_handling.clone(),
+            created_at: self.app_created_at,
+            updated_at: self.app_updated_at,
+        }
+    }
+}
+
+/// `secret_hash`: the digest of the client secret the caller presented; only a live secret of the session's own
+/// application matches (the same rule as `applications::by_live_secret`).
+pub async fn app_check<'e>(ex: impl Executor<'e, Database = Any>, by: SessionRef<'_>, secret_hash: &str, now: i64) -> sqlx::Result<Option<AppSessionCheck>> {
     let (column, value) = match by {
         SessionRef::TokenHash(h) => ("token_hash", h),
         SessionRef::Id(id) => ("id", id),
@@ -258,14 +286,20 @@ pub async fn app_check<'e>(ex: impl Executor<'e, Database = Any>, by: SessionRef
         "SELECT s.id, s.user_id, s.method, s.connection_id, s.mfa_done, s.created_at, s.expires_at, s.application_id, \
          s.org_id, s.intermediate, s.last_seen_at, u.email AS member_email, u.name AS member_name, m.role AS member_role, \
          m.status AS member_status, o.slug AS org_slug, o.name AS org_name, \
+         a.client_id AS app_client_id, a.name AS app_name, a.redirect_uris AS app_redirect_uris, \
+         a.session_duration_minutes AS app_session_duration_minutes, a.max_session_minutes AS app_max_session_minutes, \
+         a.mfa_handling AS app_mfa_handling, a.created_at AS app_created_at, a.updated_at AS app_updated_at, \
          {CURRENT_KID} AS current_kid \
          FROM auth_sessions s \
+         JOIN application_secrets sec ON sec.application_id = s.application_id AND sec.secret_hash = $2 \
+           AND (sec.expires_at IS NULL OR sec.expires_at > $3) \
+         JOIN applications a ON a.id = s.application_id \
          LEFT JOIN memberships m ON m.user_id = s.user_id AND m.org_id = s.org_id \
          LEFT JOIN users u ON u.id = m.user_id \
          LEFT JOIN organizations o ON o.id = m.org_id \
-         WHERE s.{column} = $1 AND s.application_id = $2 AND s.expires_at > $3"
+         WHERE s.{column} = $1 AND s.expires_at > $3"
     );
-    sqlx::query_as(&sql).bind(value).bind(application_id).bind(now).fetch_optional(ex).await
+    sqlx::query_as(&sql).bind(value).bind(secret_hash).bind(now).fetch_optional(ex).await
 }
 
 /// The live session of `application_id` whose token has this digest.

@@ -266,7 +266,7 @@ pub async fn rotate_secret(state: &AppState, p: &Principal, id: &str, meta: &Req
 /// Authenticates an application by its client id and secret (HTTP Basic). One error for every failure.
 pub async fn authenticate_client(state: &AppState, client_id: &str, secret: &str) -> ServiceResult<ApplicationRow> {
     let invalid = || ServiceError::InvalidClient;
-    if !secret.starts_with(SECRET_PREFIX) || secret.len() > 128 || client_id.len() > 128 {
+    if !plausible(client_id, secret) {
         return Err(invalid());
     }
     let app = repo::applications::by_live_secret(&state.db, &sha256_hex(secret), now_ms()).await?.ok_or_else(invalid)?;
@@ -274,6 +274,24 @@ pub async fn authenticate_client(state: &AppState, client_id: &str, secret: &str
         return Err(invalid());
     }
     Ok(app)
+}
+
+/// The shape of client credentials: anything else is refused before any database work.
+fn plausible(client_id: &str, secret: &str) -> bool {
+    secret.starts_with(SECRET_PREFIX) && secret.len() <= 128 && client_id.len() <= 128
+}
+
+/// HTTP Basic `clientId:secret` as an application sent them, not yet checked: `authenticate_client` checks them
+/// alone; the session check checks them in its own statement.
+pub struct ClientCredentials {
+    pub id: String,
+    pub secret: String,
+}
+
+impl ClientCredentials {
+    pub fn plausible(&self) -> bool {
+        plausible(&self.id, &self.secret)
+    }
 }
 
 #[cfg(test)]

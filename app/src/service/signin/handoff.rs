@@ -313,12 +313,21 @@ pub struct SessionCheck {
 }
 
 /// Checks a session by its token or by a session JWT (signature, audience, expiry, and the row still alive, so a
-/// revoked session fails at once).
-pub async fn check(state: &AppState, app: &ApplicationRow, token: Option<&str>, jwt_in: Option<&str>) -> ServiceResult<SessionCheck> {
+/// revoked session fails at once), for the application whose HTTP Basic credentials came with it. The hot path of
+/// every application request is one statement: the client's secret, the session, its member and org, and the
+/// signing key's id. Any refusal first checks the client on its own, so a wrong client is `INVALID_CLIENT` before
+/// anything about the session is said, as with every other application endpoint.
+pub async fn check(state: &AppState, client: &crate::service::applications::ClientCredentials, token: Option<&str>, jwt_in: Option<&str>) -> ServiceResult<SessionCheck> {
     use repo::sessions::SessionRef;
+    let refuse = |e: ServiceError| async move {
+        crate::service::applications::authenticate_client(state, &client.id, &client.secret).await?;
+        Err::<SessionCheck, _>(e)
+    };
     let invalid = || ServiceError::InvalidToken("This session is unknown, expired or revoked.".into());
     let now = now_ms();
-    // One statement: the session, its member and org, and the signing key's id (the hot path of every app request).
+    if !client.plausible() {
+        return Err(ServiceError::InvalidClient);
+    }
     let token_hash;
     let claims;
     let by = match (token, jwt_in) {
@@ -327,13 +336,35 @@ pub async fn check(state: &AppState, app: &ApplicationRow, token: Option<&str>, 
             SessionRef::TokenHash(&token_hash)
         }
         (_, Some(j)) if !j.is_empty() => {
-            claims = jwt::verify(state, j, &app.client_id).await?;
-            SessionRef::Id(claims.get("sid").and_then(Value::as_str).ok_or_else(invalid)?)
+            claims = match jwt::verify(state, j, &client.id).await {
+                Ok(c) => c,
+                Err(e) => return refuse(e).await,
+            };
+            match claims.get("sid").and_then(Value::as_str) {
+                Some(sid) => SessionRef::Id(sid),
+                None => return refuse(invalid()).await,
+            }
         }
-        _ => return Err(ServiceError::validation("sessionToken", "Send sessionToken or sessionJwt.")),
+        _ => return refuse(ServiceError::validation("sessionToken", "Send sessionToken or sessionJwt.")).await,
     };
     let mut conn = state.db.acquire().await?;
-    let row = repo::sessions::app_check(&mut *conn, by, &app.id, now).await?.filter(|r| r.session.intermediate == 0).ok_or_else(invalid)?;
+    let found = repo::sessions::app_check(&mut *conn, by, &sha256_hex(&client.secret), now).await?;
+    let row = match found {
+        Some(r) if crate::service::crypto::constant_time_eq(r.app_client_id.as_bytes(), client.id.as_bytes()) => r,
+        Some(_) => {
+            conn.release();
+            return Err(ServiceError::InvalidClient);
+        }
+        None => {
+            conn.release();
+            return refuse(invalid()).await;
+        }
+    };
+    if row.session.intermediate != 0 {
+        conn.release();
+        return Err(invalid());
+    }
+    let app = row.application();
     let (Some(email), Some(name), Some(role), Some(status), Some(slug), Some(org_name)) =
         (row.member_email, row.member_name, row.member_role, row.member_status, row.org_slug, row.org_name)
     else {
@@ -350,7 +381,7 @@ pub async fn check(state: &AppState, app: &ApplicationRow, token: Option<&str>, 
         repo::sessions::touch(&mut *conn, &s.id, now).await?;
     }
     conn.release();
-    let jwt = session_jwt(state, app, &s, &org, &role, &Map::new(), row.current_kid).await?;
+    let jwt = session_jwt(state, &app, &s, &org, &role, &Map::new(), row.current_kid).await?;
     Ok(SessionCheck {
         session_id: s.id.clone(),
         session_jwt: jwt,
