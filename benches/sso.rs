@@ -316,6 +316,39 @@ async fn handoff(label: &str, server: &Server, database_url: &str, owner: &Clien
         percentiles(lat),
         cpu * 1000.0 / M as f64
     );
+    jwt_costs(label, base, &api, &client_id, &secret, &session).await;
+}
+
+/// What a session JWT costs: signing (Ed25519 over the same header and claims, as `service::jwt::sign` does) and
+/// an application's verification against `/.well-known/jwks.json` (jsonwebtoken with the JWK: signature, `iss`,
+/// `aud`, `exp`), in this process, per JWT.
+async fn jwt_costs(label: &str, base: &str, api: &Client, client_id: &str, secret: &str, session: &str) {
+    use ed25519_dalek::Signer;
+    use jsonwebtoken::{decode, decode_header, jwk::JwkSet, DecodingKey, Validation};
+    let r: serde_json::Value = api.post(format!("{base}/api/auth/sessions/authenticate")).basic_auth(client_id, Some(secret))
+        .json(&json!({"sessionToken": session})).send().await.unwrap().json().await.unwrap();
+    let token = r["data"]["sessionJwt"].as_str().expect("a session JWT").to_string();
+    let jwks: JwkSet = api.get(format!("{base}/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
+    let kid = decode_header(&token).unwrap().kid.expect("kid");
+    let key = DecodingKey::from_jwk(jwks.find(&kid).expect("the JWT's key is in the JWKS")).unwrap();
+    let mut v = Validation::new(jsonwebtoken::Algorithm::EdDSA);
+    v.set_issuer(&[base]);
+    v.set_audience(&[client_id]);
+    const N: u32 = 5000;
+    let t = Instant::now();
+    for _ in 0..N {
+        decode::<serde_json::Value>(&token, &key, &v).expect("the JWT verifies against the JWKS");
+    }
+    let verify = t.elapsed() / N;
+    let input = token.rsplit_once('.').unwrap().0.to_string();
+    let signer = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+    let t = Instant::now();
+    for _ in 0..N {
+        std::hint::black_box(signer.sign(std::hint::black_box(input.as_bytes())));
+    }
+    let sign = t.elapsed() / N;
+    println!("{label:<10} session JWT ({} bytes): Ed25519 signing {:.1} µs, verification against the JWKS {:.1} µs (jsonwebtoken, one core)",
+        token.len(), sign.as_secs_f64() * 1e6, verify.as_secs_f64() * 1e6);
 }
 
 /// SAML ACS: IdP-initiated responses (signed Response and Assertion, RSA-SHA256; then AES-128-GCM encrypted)
