@@ -170,7 +170,7 @@ impl Db {
             let expected = batch.len() + 2;
             let (sql, args) = batch.into_script();
             let mut c = Closing(Some(db.take().await?));
-            let conn = c.0.as_mut().expect("held until settled");
+            let conn = c.conn()?;
             // Several statements with arguments in one query: sqlx-sqlite 0.8 runs them in order (sqlx marks
             // this deprecated for its next major version, issue 3108; the batch test fails if it stops working,
             // and LATCHKEY_BENCH_NO_SCRIPT is the statement-by-statement way).
@@ -189,7 +189,7 @@ impl Db {
                     Err(_) => return result,
                 }
             }
-            db.settle(c.0.take().expect("held until settled"), result)
+            db.settle(c.keep()?, result)
         });
         run.await.map_err(|e| Error::Protocol(format!("batch task: {e}")))?
     }
@@ -204,6 +204,17 @@ impl Db {
 /// A connection that is closed, not returned to the pool, unless it is taken out (a SQLite script's connection
 /// until its outcome is known: sqlx's release cannot see a transaction the script opened).
 struct Closing(Option<PoolConnection<Any>>);
+
+impl Closing {
+    fn conn(&mut self) -> sqlx::Result<&mut PoolConnection<Any>> {
+        self.0.as_mut().ok_or(Error::PoolClosed)
+    }
+
+    /// The outcome is known: the connection goes on to `settle` instead of being closed.
+    fn keep(mut self) -> sqlx::Result<PoolConnection<Any>> {
+        self.0.take().ok_or(Error::PoolClosed)
+    }
+}
 
 impl Drop for Closing {
     fn drop(&mut self) {
