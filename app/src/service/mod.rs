@@ -16,6 +16,7 @@ pub mod mfa;
 pub mod orgs;
 pub mod policy;
 pub mod oidc;
+pub mod oidc_key;
 pub mod operators;
 pub mod principal;
 pub mod providers;

@@ -9,7 +9,8 @@ use super::signin::{self, Assertion};
 use super::{now_ms, sessions, RequestMeta};
 use crate::repo::{self, connections::ConnectionRow, flows::FlowRow, providers::ProviderRow};
 use crate::state::AppState;
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata};
+use super::oidc_key::IdpKey;
+use openidconnect::core::{CoreAuthenticationFlow, CoreJwsSigningAlgorithm};
 use openidconnect::{
     AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, IssuerUrl, JsonWebKeySet, Nonce,
     PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, SignatureVerificationError, TokenResponse,
@@ -227,16 +228,32 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 fn client_for(state: &AppState, rp: &Rp, m: &CoreProviderMetadata) -> Result<OidcClient, SsoFailure> {
     let redirect = RedirectUrl::new(callback_url(state)).map_err(|e| SsoFailure::new("server_error", format!("callback URL: {e}"), None))?;
-    Ok(CoreClient::from_provider_metadata(m.clone(), ClientId::new(rp.client_id.clone()), Some(ClientSecret::new(rp.secret.clone())))
+    Ok(openidconnect::Client::from_provider_metadata(m.clone(), ClientId::new(rp.client_id.clone()), Some(ClientSecret::new(rp.secret.clone())))
         .set_redirect_uri(redirect))
 }
+
+/// openidconnect's core metadata, with the IdP's keys as [`IdpKey`] (RS256 verified by ring).
+type CoreProviderMetadata = openidconnect::ProviderMetadata<
+    openidconnect::EmptyAdditionalProviderMetadata,
+    openidconnect::core::CoreAuthDisplay,
+    openidconnect::core::CoreClientAuthMethod,
+    openidconnect::core::CoreClaimName,
+    openidconnect::core::CoreClaimType,
+    openidconnect::core::CoreGrantType,
+    openidconnect::core::CoreJweContentEncryptionAlgorithm,
+    openidconnect::core::CoreJweKeyManagementAlgorithm,
+    IdpKey,
+    openidconnect::core::CoreResponseMode,
+    openidconnect::core::CoreResponseType,
+    openidconnect::core::CoreSubjectIdentifierType,
+>;
 
 type OidcClient = openidconnect::Client<
     openidconnect::EmptyAdditionalClaims,
     openidconnect::core::CoreAuthDisplay,
     openidconnect::core::CoreGenderClaim,
     openidconnect::core::CoreJweContentEncryptionAlgorithm,
-    openidconnect::core::CoreJsonWebKey,
+    IdpKey,
     openidconnect::core::CoreAuthPrompt,
     openidconnect::StandardErrorResponse<openidconnect::core::CoreErrorResponseType>,
     openidconnect::core::CoreTokenResponse,
