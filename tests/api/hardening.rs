@@ -67,6 +67,25 @@ both!(sso another_orgs_idp_cannot_squat_a_verified_domain, |app: TestApp| async 
     let cb = start(&app, &again, "evil").await;
     assert!(finish(&again, &cb).await.starts_with("/orgs/"), "a fresh identity of the evil org");
     assert_ne!(signed_in(&app, &again).await.unwrap()["email"], "bob@victim.test");
+
+    // A returning subject (eve, above) is judged by the same domain rules, read with her identity: her IdP now
+    // asserting an address at the victim's domain is refused, and nothing of Bob's is touched.
+    idp.post("/scenario", json!({"sub": "eve", "email": "bob@victim.test"})).await;
+    let e = app.browser();
+    let cb = start(&app, &e, "evil").await;
+    assert_eq!(finish(&e, &cb).await, "/auth/error?code=sso_email_domain_not_allowed");
+    assert!(signed_in(&app, &e).await.is_none());
+    // Once the evil org's own domain lapsed past its grace, its returning people are refused too.
+    let lapsed = app::service::now_ms() - app::service::domains::LAPSE_GRACE_MS - 60_000;
+    sqlx::query("UPDATE domains SET lapsed_at = $1 WHERE name = 'evil.test'").bind(lapsed).execute(&app.db).await.unwrap();
+    idp.post("/scenario", json!({"sub": "eve", "email": "eve@evil.test"})).await;
+    let cb = start(&app, &e, "evil").await;
+    assert_eq!(finish(&e, &cb).await, "/auth/error?code=sso_domain_not_verified");
+    assert!(signed_in(&app, &e).await.is_none());
+    // Within the grace, she signs in as before.
+    sqlx::query("UPDATE domains SET lapsed_at = $1 WHERE name = 'evil.test'").bind(app::service::now_ms() - 60_000).execute(&app.db).await.unwrap();
+    let cb = start(&app, &e, "evil").await;
+    assert_eq!(finish(&e, &cb).await, format!("/orgs/{evil}"));
 });
 
 // Finding 1, the refusal half: a password sign-up at a domain that routes to SSO is refused, pointing to SSO.

@@ -204,6 +204,36 @@ pub async fn with_org<'e>(ex: impl Executor<'e, Database = Any>, id: &str) -> sq
     Ok(Some((conn, org)))
 }
 
+/// An org by its slug with all its connections (as `for_org` orders them), in one statement: where a sign-in
+/// starts, which then chooses among them in memory.
+pub async fn of_org_by_slug<'e>(ex: impl Executor<'e, Database = Any>, slug: &str) -> sqlx::Result<Option<(super::orgs::OrgRow, Vec<ConnectionRow>)>> {
+    let cols: Vec<String> = COLS.split(',').map(|c| format!("c.{}", c.trim())).collect();
+    let rows = sqlx::query(&format!(
+        "SELECT o.id AS org_id_, o.slug AS org_slug, o.name AS org_name, o.created_at AS org_created_at, {} \
+         FROM organizations o LEFT JOIN connections c ON c.org_id = o.id WHERE o.slug = $1 \
+         ORDER BY c.is_primary DESC, c.created_at",
+        cols.join(", ")
+    ))
+    .bind(slug)
+    .fetch_all(ex)
+    .await?;
+    let Some(first) = rows.first() else { return Ok(None) };
+    let org = super::orgs::OrgRow {
+        id: first.try_get("org_id_")?,
+        slug: first.try_get("org_slug")?,
+        name: first.try_get("org_name")?,
+        created_at: first.try_get("org_created_at")?,
+    };
+    let mut conns = Vec::with_capacity(rows.len());
+    for row in &rows {
+        // An org without connections is one row whose connection columns are NULL.
+        if row.try_get::<Option<String>, _>("id")?.is_some() {
+            conns.push(ConnectionRow::from_row(row)?);
+        }
+    }
+    Ok(Some((org, conns)))
+}
+
 pub async fn delete<'e>(ex: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<u64> {
     sqlx::query("DELETE FROM connections WHERE id = $1").bind(id).execute(ex).await.map(|r| r.rows_affected())
 }
@@ -243,13 +273,19 @@ pub struct Returning {
     pub member_status: Option<String>,
     /// 1 when a new session of this user in this org owes a second factor (`policies::mfa_owed`).
     pub mfa_owed: i64,
+    /// The org that verified the address's domain (the `verified` row of that name), and when its record lapsed.
+    pub domain_org_id: Option<String>,
+    pub domain_lapsed_at: Option<i64>,
 }
 
-pub async fn returning<'e>(ex: impl Executor<'e, Database = Any>, connection_id: &str, issuer: &str, subject: &str, org_id: &str) -> sqlx::Result<Option<Returning>> {
+/// The returning person's identity, account and membership, with the verified row of `domain` (the asserted
+/// address's domain, lower case), in one statement.
+pub async fn returning<'e>(ex: impl Executor<'e, Database = Any>, connection_id: &str, issuer: &str, subject: &str, org_id: &str, domain: &str) -> sqlx::Result<Option<Returning>> {
     sqlx::query_as::<_, Returning>(&format!(
         "SELECT i.email AS identity_email, i.last_login_at, u.id, u.email, u.name, u.password_hash, u.created_at, u.email_proven_org, \
-         m.role AS member_role, m.status AS member_status, {} AS mfa_owed \
+         m.role AS member_role, m.status AS member_status, {} AS mfa_owed, d.org_id AS domain_org_id, d.lapsed_at AS domain_lapsed_at \
          FROM identities i JOIN users u ON u.id = i.user_id LEFT JOIN memberships m ON m.user_id = u.id AND m.org_id = $4 \
+         LEFT JOIN domains d ON d.name = $5 AND d.status = 'verified' \
          WHERE i.connection_id = $1 AND i.subject = $2 AND i.issuer = $3",
         super::policies::mfa_owed_expr("$4", "u.id")
     ))
@@ -257,6 +293,7 @@ pub async fn returning<'e>(ex: impl Executor<'e, Database = Any>, connection_id:
     .bind(subject)
     .bind(issuer)
     .bind(org_id)
+    .bind(domain)
     .fetch_optional(ex)
     .await
 }

@@ -220,7 +220,13 @@ fn not_found() -> ServiceError {
 
 /// Whether a verified domain still routes sign-ins (its record is there, or lapsed less than the grace ago).
 pub fn in_force(d: &DomainRow, now: i64) -> bool {
-    d.status == "verified" && d.lapsed_at.is_none_or(|t| now - t < LAPSE_GRACE_MS)
+    d.status == "verified" && not_lapsed(d.lapsed_at, now)
+}
+
+/// The part of `in_force` after the status: a verified domain whose record went missing `lapsed_at` still routes
+/// during the grace.
+pub fn not_lapsed(lapsed_at: Option<i64>, now: i64) -> bool {
+    lapsed_at.is_none_or(|t| now - t < LAPSE_GRACE_MS)
 }
 
 /// Whether connection `c` may take sign-ins for `domain` now: `active`, OIDC, and serving that domain.
@@ -235,7 +241,7 @@ pub(crate) async fn routing_connection(state: &AppState, org_id: &str, domain: &
     Ok(route(&conns, domain).cloned())
 }
 
-fn route<'a>(conns: &'a [repo::connections::ConnectionRow], domain: &str) -> Option<&'a repo::connections::ConnectionRow> {
+pub(crate) fn route<'a>(conns: &'a [repo::connections::ConnectionRow], domain: &str) -> Option<&'a repo::connections::ConnectionRow> {
     let usable = || conns.iter().filter(|c| c.status == "active" && matches!(c.protocol.as_str(), "oidc" | "saml" | "ldap"));
     usable()
         .find(|c| listed(c).iter().any(|d| d.eq_ignore_ascii_case(domain)))

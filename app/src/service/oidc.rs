@@ -304,10 +304,11 @@ pub async fn begin_login(
         Some(req) => Some(signin::handoff::validate(state, req).await?),
         None => None,
     };
-    let org = repo::orgs::by_slug(&state.db, slug.trim())
+    // The org and its connections in one read; the choice among them is made in memory.
+    let (org, conns) = repo::connections::of_org_by_slug(&state.db, slug.trim())
         .await?
         .ok_or_else(|| SsoFailure::new("sso_connection_not_found", format!("no organization with slug {slug:?}"), None))?;
-    let conn = signin::choose_connection(state, &org, start.connection_id, start.login_hint).await?;
+    let conn = signin::choose_connection(&org, &conns, start.connection_id, start.login_hint)?;
     if conn.protocol == "saml" {
         return signin::saml::begin(state, &conn, safe_return_to(start.return_to), target, meta).await;
     }
@@ -470,7 +471,7 @@ async fn finish_inner(
         }
         None => None,
     };
-    let end = signin::Ending { method: "sso", protocol: "oidc", return_to: flow.return_to.clone(), app };
+    let end = signin::Ending { method: "sso", protocol: "oidc", return_to: flow.return_to.clone(), app, clear_limits: Vec::new() };
     match (conn, rp.provider) {
         (Some((conn, org)), provider) => {
             if let Some(p) = &provider {

@@ -22,11 +22,13 @@ pub async fn establish(
     connection_id: Option<&str>,
     meta: &RequestMeta,
 ) -> ServiceResult<String> {
-    establish_and_record(state, session, user, method, connection_id, meta, None).await
+    establish_and_record(state, session, user, method, connection_id, meta, None, &[]).await
 }
 
 /// `establish`, also recording `also` (the sign-in's own event, e.g. `sso.login`) in the same transaction: one
-/// commit for the session row and both audit events (and the webhook deliveries they queue).
+/// commit for the session row and both audit events (and the webhook deliveries they queue), which also deletes
+/// the rate-limit counters in `clear_limits`.
+#[allow(clippy::too_many_arguments)]
 pub async fn establish_and_record(
     state: &AppState,
     session: &Session,
@@ -35,6 +37,7 @@ pub async fn establish_and_record(
     connection_id: Option<&str>,
     meta: &RequestMeta,
     also: Option<Event<'_>>,
+    clear_limits: &[String],
 ) -> ServiceResult<String> {
     if let Some(old) = current_id(session).await? {
         repo::sessions::delete(&state.db, &old).await?;
@@ -67,6 +70,9 @@ pub async fn establish_and_record(
         detail: Some(format!("method={method}")),
     };
     audit::record_all_anonymous(&mut batch, Some(&user.id), &user.email, meta, std::iter::once(created).chain(also).collect()).await?;
+    if !clear_limits.is_empty() {
+        repo::rate_limits::clear(&mut batch, &clear_limits.iter().map(String::as_str).collect::<Vec<_>>()).await?;
+    }
     state.db.write_all(batch).await?;
     session.insert(AUTH_KEY, &row.id).await.map_err(|e| ServiceError::internal("session insert", e))?;
     Ok(row.id)

@@ -233,10 +233,10 @@ async fn sign_in_inner(state: &AppState, session: &tower_sessions::Session, logi
     // Stable while the connection's server or base DN is edited (the subject, e.g. entryUUID, is the person).
     let issuer = format!("ldap:{}", c.id);
     let a = Assertion { issuer: &issuer, subject: &person.subject, email: &email, name: person.name.as_deref(), groups: Some(&person.groups), signed_in_as: signed_in_as.as_deref() };
-    let end = Ending { method: "sso", protocol: "ldap", return_to: login.return_to.clone(), app: target };
+    // The password worked: the attempts for this name and entry start again (in the session's transaction).
+    let clear_limits = vec![name_key(&c, login.username), dn_key(&c, &person.dn)];
+    let end = Ending { method: "sso", protocol: "ldap", return_to: login.return_to.clone(), app: target, clear_limits };
     let to = super::complete(state, session, &org, &c, &a, end, meta).await?;
-    // The password worked: the attempts for this name start again.
-    repo::rate_limits::clear(&state.db, &[&name_key(&c, login.username), &dn_key(&c, &person.dn)]).await?;
     if c.status != "active" {
         let msg = format!("Sign-in succeeded: the directory signed in {} ({} groups).", email.as_str(), person.groups.len());
         repo::connections::record_test(&state.db, &c.id, "active", &msg, now_ms()).await?;

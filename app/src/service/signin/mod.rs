@@ -136,21 +136,20 @@ pub struct Start<'a> {
     pub app: Option<&'a handoff::AppRequest>,
 }
 
-/// The connection a sign-in at `org` uses: an explicit one of this org (any status: a test sign-in is how a new
-/// connection becomes active), else the one that serves the hinted email's domain, else the org's active default,
-/// else its primary OIDC connection.
-pub async fn choose_connection(state: &AppState, org: &OrgRow, connection_id: Option<&str>, login_hint: Option<&str>) -> Result<ConnectionRow, SsoFailure> {
+/// The connection a sign-in at `org` uses, among the org's `conns`: an explicit one of this org (any status: a test
+/// sign-in is how a new connection becomes active), else the one that serves the hinted email's domain, else the
+/// org's active default, else its primary OIDC connection.
+pub fn choose_connection(org: &OrgRow, conns: &[ConnectionRow], connection_id: Option<&str>, login_hint: Option<&str>) -> Result<ConnectionRow, SsoFailure> {
     let none = |d: &str| SsoFailure::new("sso_connection_not_found", d.to_string(), Some(&org.id));
     if let Some(id) = connection_id.filter(|i| !i.is_empty()) {
-        let c = repo::connections::by_id(&state.db, id).await?;
-        return c.filter(|c| c.org_id == org.id && matches!(c.protocol.as_str(), "oidc" | "saml" | "ldap")).ok_or_else(|| none("no such connection in this organization"));
+        let c = conns.iter().find(|c| c.id == id && c.org_id == org.id && matches!(c.protocol.as_str(), "oidc" | "saml" | "ldap"));
+        return c.cloned().ok_or_else(|| none("no such connection in this organization"));
     }
     if let Some(email) = login_hint.and_then(|h| Email::parse(h).ok()) {
-        if let Some(c) = super::domains::routing_connection(state, &org.id, email.domain()).await? {
-            return Ok(c);
+        if let Some(c) = super::domains::route(conns, email.domain()) {
+            return Ok(c.clone());
         }
     }
-    let conns = repo::connections::for_org(&state.db, &org.id).await?;
     let pick = conns
         .iter()
         .find(|c| c.is_default == 1 && c.status == "active")
@@ -185,18 +184,28 @@ pub struct Provisioned {
 /// Checks that `conn` may speak for `email`: the domain is verified (in force) by the connection's own org, and
 /// listed by the connection when it lists domains.
 async fn check_domain(state: &AppState, org: &OrgRow, conn: &ConnectionRow, email: &Email) -> Result<repo::domains::DomainRow, SsoFailure> {
-    let fail = |code: &'static str, detail: String| SsoFailure::new(code, detail, Some(&org.id));
+    check_listed(org, conn, email)?;
+    let d = super::domains::governing(state, email).await?;
+    check_governed(org, email, d.as_ref().map(|d| d.org_id.as_str()))?;
+    d.ok_or_else(|| SsoFailure::new("server_error", "a checked domain without its row", Some(&org.id)))
+}
+
+/// The first half of `check_domain`: a connection that lists domains speaks only for those (the org's default
+/// connection also takes its other verified domains: routing sends them there).
+fn check_listed(org: &OrgRow, conn: &ConnectionRow, email: &Email) -> Result<(), SsoFailure> {
     let listed: Vec<String> = serde_json::from_str(&conn.domains).unwrap_or_default();
-    // The org's default connection also takes its other verified domains (routing sends them there).
     if conn.is_default == 0 && !listed.is_empty() && !listed.iter().any(|d| d.eq_ignore_ascii_case(email.domain())) {
-        return Err(fail("oauth_email_domain_mismatch", format!("{} is outside the connection's domains {listed:?}", email.as_str())));
+        return Err(SsoFailure::new("oauth_email_domain_mismatch", format!("{} is outside the connection's domains {listed:?}", email.as_str()), Some(&org.id)));
     }
-    match super::domains::governing(state, email).await? {
-        Some(d) if d.org_id == org.id => Ok(d),
-        Some(_) => Err(fail(
-            "sso_email_domain_not_allowed",
-            format!("the IdP asserted {}, at a domain another organization verified", email.as_str()),
-        )),
+    Ok(())
+}
+
+/// The second half: `governing_org` (the org whose verified domain, in force, holds the address) must be `org`.
+fn check_governed(org: &OrgRow, email: &Email, governing_org: Option<&str>) -> Result<(), SsoFailure> {
+    let fail = |code: &'static str, detail: String| SsoFailure::new(code, detail, Some(&org.id));
+    match governing_org {
+        Some(o) if o == org.id => Ok(()),
+        Some(_) => Err(fail("sso_email_domain_not_allowed", format!("the IdP asserted {}, at a domain another organization verified", email.as_str()))),
         None => Err(fail(
             "sso_domain_not_verified",
             format!("the IdP asserted {}, but {} is not a verified domain of this organization", email.as_str(), email.domain()),
@@ -208,16 +217,35 @@ async fn check_domain(state: &AppState, org: &OrgRow, conn: &ConnectionRow, emai
 pub async fn provision(state: &AppState, org: &OrgRow, conn: &ConnectionRow, a: &Assertion<'_>, meta: &RequestMeta) -> Result<Provisioned, SsoFailure> {
     let now = now_ms();
     let fail = |code: &'static str, detail: String| SsoFailure::new(code, detail, Some(&org.id));
-    let own_domain = check_domain(state, org, conn, a.email).await?;
+    // A returning person is read with the address's domain (one statement): the domain rules are decided from it
+    // exactly as `check_domain` decides them, before anything else. A new person's domain is read on its own.
+    check_listed(org, conn, a.email)?;
+    let domain = a.email.domain().to_ascii_lowercase();
+    let returning = repo::connections::returning(&state.db, &conn.id, a.issuer, a.subject, &org.id, &domain).await?;
+    if let Some(r) = &returning {
+        let in_force = r.domain_org_id.as_deref().filter(|_| super::domains::not_lapsed(r.domain_lapsed_at, now));
+        check_governed(org, a.email, in_force)?;
+    }
     let jit = conn.jit_provisioning != 0;
     let default_role = Role::parse(&conn.default_role).unwrap_or(Role::Member);
     let mapped = groups::GroupPolicy::from_column(&conn.group_roles).map(a.groups, default_role);
+    let new_person_domain = match returning {
+        None => Some(check_domain(state, org, conn, a.email).await?),
+        Some(_) => None,
+    };
     if mapped == groups::Mapped::NotAllowed {
         return Err(not_in_allowed_group(state, org, conn, a, meta).await?);
     }
-    if let Some((user, mfa_owed)) = returning_unchanged(state, org, conn, a, &mapped, now).await? {
-        return Ok(Provisioned { user, took_over: false, provisioned: false, mfa_owed: Some(mfa_owed) });
+    if let Some(r) = returning {
+        if let Some((user, mfa_owed)) = returning_unchanged(state, org, conn, a, &mapped, r, now).await? {
+            return Ok(Provisioned { user, took_over: false, provisioned: false, mfa_owed: Some(mfa_owed) });
+        }
     }
+    // Anything else decides from scratch, with the domain's whole row (its auto-join setting).
+    let own_domain = match new_person_domain {
+        Some(d) => d,
+        None => check_domain(state, org, conn, a.email).await?,
+    };
     let mut took_over = false;
     let mut created = false;
     let mut tx = crate::repo::begin(&state.db).await?;
@@ -354,9 +382,9 @@ async fn returning_unchanged(
     conn: &ConnectionRow,
     a: &Assertion<'_>,
     mapped: &groups::Mapped,
+    r: repo::connections::Returning,
     now: i64,
 ) -> Result<Option<(UserRow, bool)>, SsoFailure> {
-    let Some(r) = repo::connections::returning(&state.db, &conn.id, a.issuer, a.subject, &org.id).await? else { return Ok(None) };
     let role = r.member_role.as_deref();
     let role_holds = match mapped {
         groups::Mapped::Role(mapped) => role == Some(mapped.as_str()) || role == Some(Role::Owner.as_str()),
@@ -458,6 +486,9 @@ pub struct Ending {
     pub protocol: &'static str,
     pub return_to: Option<String>,
     pub app: Option<handoff::AppTarget>,
+    /// Rate-limit counters the success resets (LDAP's per-name and per-entry attempts), deleted in the same
+    /// transaction as the session row.
+    pub clear_limits: Vec<String>,
 }
 
 /// The one ending of every sign-in at an org's connection: provisioning by the rules above, then `finish`.
@@ -495,7 +526,7 @@ pub async fn finish(
         outcome: Outcome::Success,
         detail: Some(format!("protocol={} sub={subject}{}", end.protocol, end.app.as_ref().map(|t| format!(" application={}", t.app.client_id)).unwrap_or_default())),
     };
-    let browser_session = super::sessions::establish_and_record(state, session, user, end.method, conn_id, meta, Some(login)).await?;
+    let browser_session = super::sessions::establish_and_record(state, session, user, end.method, conn_id, meta, Some(login), &end.clear_limits).await?;
     super::metrics::sign_in(end.method, end.protocol, None);
     if let (Some(target), None) = (&end.app, org) {
         // An application gets a member of one org: the user's only one, under that org's policy.
