@@ -123,3 +123,46 @@ crate::both!(rate_limit_counters_keep_their_own_windows, |app: TestApp| async mo
     clear(&app.db, &[short, long]).await.unwrap();
     assert_eq!(count(&app, "rate_limits").await, 0);
 });
+
+/// The callback's per-client limit, now checked inside the claim: a successful sign-in counts once (in its
+/// session's transaction), junk counts before its answer, and a valid flow presented by a client over its limit
+/// is refused without being burned.
+#[tokio::test]
+async fn the_callback_limit_counts_each_attempt_once_and_burns_no_flow() {
+    use crate::sso_login::{finish, signed_in, start};
+    let app = spawn_custom(|c| c.sso_rate_limit = 3).await;
+    let idp = crate::sso_settings::forge().await;
+    app.sign_up("owner@example.com").await;
+    let org = app.create_org("Org", "org").await;
+    crate::sso_settings::configure(&app, &org, &idp.url).await;
+    app.arrange_verified_domain(&org, "example.com").await;
+    idp.post("/scenario", json!({"sub": "lim-1", "email": "lim@example.com"})).await;
+    let hits = || async {
+        sqlx::query_scalar::<_, i64>("SELECT hits FROM rate_limits WHERE key LIKE 'sso:callback:ip:%'").fetch_optional(&app.db).await.unwrap()
+    };
+    let first = app.browser();
+    let callback = start(&app, &first, "org").await;
+    assert_eq!(finish(&first, &callback).await, format!("/orgs/{org}"));
+    assert_eq!(hits().await, Some(1), "a success counts once");
+    // A replay of that callback is junk now: counted before its answer.
+    assert_eq!(finish(&first, &callback).await, "/auth/error?code=sso_state_invalid");
+    assert_eq!(hits().await, Some(2));
+    let r = app.browser().get(app.url("/api/auth/sso/callback?code=x&state=junk")).send().await.unwrap();
+    assert_eq!(r.headers()["location"], "/auth/error?code=sso_state_invalid");
+    assert_eq!(hits().await, Some(3));
+    // Over the limit: a genuine flow is refused and stays unused.
+    let second = app.browser();
+    let callback = start(&app, &second, "org").await;
+    assert_eq!(finish(&second, &callback).await, "/auth/error?code=rate_limited");
+    assert!(signed_in(&app, &second).await.is_none());
+    let unused: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sso_flows WHERE used_at IS NULL").fetch_one(&app.db).await.unwrap();
+    assert_eq!(unused, 1, "the refused flow was not burned");
+    // Once the window has passed, the client signs in again (the refused flow's binding cookie went with its
+    // answer, as for any failed callback).
+    sqlx::query("UPDATE rate_limits SET window_start = 1").execute(&app.db).await.unwrap();
+    let third = app.browser();
+    let callback = start(&app, &third, "org").await;
+    assert_eq!(finish(&third, &callback).await, format!("/orgs/{org}"));
+    assert_eq!(signed_in(&app, &third).await.unwrap()["email"], "lim@example.com");
+    assert_eq!(hits().await, Some(1), "a new window, counted once");
+}
