@@ -64,30 +64,6 @@ pub async fn claim<'e>(ex: impl Executor<'e, Database = Any>, state_hash: &str, 
     .await
 }
 
-/// `claim`, only while the counter `limit_key` holds fewer than `max` hits in its `window_ms` (the client's
-/// callback limit, checked in the same statement; the caller counts the attempt).
-pub async fn claim_within<'e>(
-    ex: impl Executor<'e, Database = Any>,
-    state_hash: &str,
-    browser_hash: &str,
-    now: i64,
-    (limit_key, max, window_ms): (&str, i64, i64),
-) -> sqlx::Result<Option<FlowRow>> {
-    sqlx::query_as::<_, FlowRow>(&format!(
-        "UPDATE sso_flows SET used_at = $2 WHERE state_hash = $1 AND browser_hash = $3 AND used_at IS NULL AND expires_at > $2 \
-         AND {} RETURNING {COLS}",
-        super::rate_limits::under("$4", "$5", "$6", "$2")
-    ))
-    .bind(state_hash)
-    .bind(now)
-    .bind(browser_hash)
-    .bind(limit_key)
-    .bind(max)
-    .bind(window_ms)
-    .fetch_optional(ex)
-    .await
-}
-
 /// Parks a verified SAML result on its flow, once: only an unused, unexpired flow that has none yet (a second
 /// response to the same request is refused). Returns whether it was parked.
 pub async fn park_result<'e>(ex: impl Executor<'e, Database = Any>, state_hash: &str, result: &[u8], now: i64) -> sqlx::Result<bool> {

@@ -279,8 +279,8 @@ pub struct LoginRedirect {
 
 /// Counts one SSO request (`what`: login or callback) from the client; refuses past the per-minute limit.
 pub(crate) async fn client_limit(state: &AppState, what: &str, meta: &RequestMeta) -> Result<(), SsoFailure> {
-    let (Some((key, max, window_ms)), Some(ip)) = (client_counter(state, what, meta), &meta.ip) else { return Ok(()) };
-    super::auth::limit(state, &key, max, window_ms)
+    let Some(ip) = &meta.ip else { return Ok(()) };
+    super::auth::limit(state, &format!("sso:{what}:ip:{ip}"), state.settings.sso_rate_limit_per_minute, 60_000)
         .await
         .map_err(|e| match e {
             super::ServiceError::RateLimited { retry_after_secs } => {
@@ -288,12 +288,6 @@ pub(crate) async fn client_limit(state: &AppState, what: &str, meta: &RequestMet
             }
             other => other.into(),
         })
-}
-
-/// The client's counter for `what` (login or callback): key, most hits per window, window (ms). `None` without a
-/// client address.
-fn client_counter(state: &AppState, what: &str, meta: &RequestMeta) -> Option<(String, i64, i64)> {
-    meta.ip.as_ref().map(|ip| (format!("sso:{what}:ip:{ip}"), state.settings.sso_rate_limit_per_minute, 60_000))
 }
 
 /// Starts SSO for the org `slug`: picks the connection (an explicit `connection_id` of that org, else the one that
@@ -380,15 +374,8 @@ pub async fn finish_login(
     browser_token: Option<&str>,
     meta: &RequestMeta,
 ) -> Result<String, SsoFailure> {
-    // Each callback counts once against the client's limit: a success in the session's own transaction, a
-    // failure here (or where the claim found nothing, which counts before it answers). A failure after the
-    // session was recorded (the hand-off) counts twice: stricter, and rare.
-    let mut counted = false;
-    let result = finish_inner(state, session, params, browser_token, meta, &mut counted).await;
+    let result = finish_inner(state, session, params, browser_token, meta).await;
     if let Err(f) = &result {
-        if !counted {
-            let _ = client_limit(state, "callback", meta).await;
-        }
         signin::audit_failure(state, meta, f, "oidc").await;
     }
     result
@@ -411,25 +398,16 @@ async fn finish_inner(
     params: CallbackParams,
     browser_token: Option<&str>,
     meta: &RequestMeta,
-    counted: &mut bool,
 ) -> Result<String, SsoFailure> {
     let now = now_ms();
     let raw_state = params.state.as_deref().filter(|s| !s.is_empty() && s.len() <= 512)
         .ok_or_else(|| SsoFailure::new("sso_state_invalid", "callback without state", None))?;
+    client_limit(state, "callback", meta).await?;
     let state_hash = sha256_hex(raw_state);
-    // One statement claims the flow only for the browser that started it, unused and unexpired, and only while the
-    // client is under its callback limit: a leaked state presented elsewhere burns nothing, nor does a client
-    // over its limit.
+    // One statement claims the flow only for the browser that started it, unused and unexpired: a leaked state
+    // presented elsewhere burns nothing.
     let browser_hash = sha256_hex(browser_token.unwrap_or_default());
-    let counter = client_counter(state, "callback", meta);
-    let claimed = match &counter {
-        Some((key, max, window_ms)) => repo::flows::claim_within(&state.db, &state_hash, &browser_hash, now, (key, *max, *window_ms)).await?,
-        None => repo::flows::claim(&state.db, &state_hash, &browser_hash, now).await?,
-    };
-    let Some(flow) = claimed else {
-        // Counted before answering; a client over its limit gets that answer, as before any claim.
-        *counted = true;
-        client_limit(state, "callback", meta).await?;
+    let Some(flow) = repo::flows::claim(&state.db, &state_hash, &browser_hash, now).await? else {
         return Err(match repo::flows::lookup(&state.db, &state_hash).await? {
             Some(f) if f.used_at.is_some() => SsoFailure::new("sso_state_invalid", "state replayed (already used)", Some(&f.org_id)),
             Some(f) if f.expires_at <= now => SsoFailure::new("sso_state_invalid", "state expired", Some(&f.org_id)),
@@ -493,8 +471,7 @@ async fn finish_inner(
         }
         None => None,
     };
-    let counters = sessions::Counters { count: counter.map(|(key, _, window_ms)| vec![(key, window_ms)]).unwrap_or_default(), clear: Vec::new() };
-    let end = signin::Ending { method: "sso", protocol: "oidc", return_to: flow.return_to.clone(), app, counters };
+    let end = signin::Ending { method: "sso", protocol: "oidc", return_to: flow.return_to.clone(), app, clear_limits: Vec::new() };
     match (conn, rp.provider) {
         (Some((conn, org)), provider) => {
             if let Some(p) = &provider {

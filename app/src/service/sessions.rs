@@ -22,21 +22,12 @@ pub async fn establish(
     connection_id: Option<&str>,
     meta: &RequestMeta,
 ) -> ServiceResult<String> {
-    establish_and_record(state, session, user, method, connection_id, meta, None, &Counters::default()).await
-}
-
-/// Rate-limit counters that a sign-in's success changes in the session's transaction.
-#[derive(Debug, Default)]
-pub struct Counters {
-    /// Counted once each, `(key, window_ms)`: the attempt itself (the OIDC callback's client limit).
-    pub count: Vec<(String, i64)>,
-    /// Forgotten: attempts that start again (LDAP's per-name and per-entry counts).
-    pub clear: Vec<String>,
+    establish_and_record(state, session, user, method, connection_id, meta, None, &[]).await
 }
 
 /// `establish`, also recording `also` (the sign-in's own event, e.g. `sso.login`) in the same transaction: one
-/// commit for the session row and both audit events (and the webhook deliveries they queue), which also applies
-/// `counters`.
+/// commit for the session row and both audit events (and the webhook deliveries they queue), which also deletes
+/// the rate-limit counters in `clear_limits`.
 #[allow(clippy::too_many_arguments)]
 pub async fn establish_and_record(
     state: &AppState,
@@ -46,7 +37,7 @@ pub async fn establish_and_record(
     connection_id: Option<&str>,
     meta: &RequestMeta,
     also: Option<Event<'_>>,
-    counters: &Counters,
+    clear_limits: &[String],
 ) -> ServiceResult<String> {
     if let Some(old) = current_id(session).await? {
         repo::sessions::delete(&state.db, &old).await?;
@@ -79,11 +70,8 @@ pub async fn establish_and_record(
         detail: Some(format!("method={method}")),
     };
     audit::record_all_anonymous(&mut batch, Some(&user.id), &user.email, meta, std::iter::once(created).chain(also).collect()).await?;
-    if !counters.count.is_empty() {
-        repo::rate_limits::count(&mut batch, &counters.count.iter().map(|(k, w)| (k.as_str(), *w)).collect::<Vec<_>>(), now).await?;
-    }
-    if !counters.clear.is_empty() {
-        repo::rate_limits::clear(&mut batch, &counters.clear.iter().map(String::as_str).collect::<Vec<_>>()).await?;
+    if !clear_limits.is_empty() {
+        repo::rate_limits::clear(&mut batch, &clear_limits.iter().map(String::as_str).collect::<Vec<_>>()).await?;
     }
     state.db.write_all(batch).await?;
     session.insert(AUTH_KEY, &row.id).await.map_err(|e| ServiceError::internal("session insert", e))?;

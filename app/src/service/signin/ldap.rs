@@ -234,8 +234,8 @@ async fn sign_in_inner(state: &AppState, session: &tower_sessions::Session, logi
     let issuer = format!("ldap:{}", c.id);
     let a = Assertion { issuer: &issuer, subject: &person.subject, email: &email, name: person.name.as_deref(), groups: Some(&person.groups), signed_in_as: signed_in_as.as_deref() };
     // The password worked: the attempts for this name and entry start again (in the session's transaction).
-    let counters = crate::service::sessions::Counters { count: Vec::new(), clear: vec![name_key(&c, login.username), dn_key(&c, &person.dn)] };
-    let end = Ending { method: "sso", protocol: "ldap", return_to: login.return_to.clone(), app: target, counters };
+    let clear_limits = vec![name_key(&c, login.username), dn_key(&c, &person.dn)];
+    let end = Ending { method: "sso", protocol: "ldap", return_to: login.return_to.clone(), app: target, clear_limits };
     let to = super::complete(state, session, &org, &c, &a, end, meta).await?;
     if c.status != "active" {
         let msg = format!("Sign-in succeeded: the directory signed in {} ({} groups).", email.as_str(), person.groups.len());

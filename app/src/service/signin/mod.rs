@@ -486,8 +486,9 @@ pub struct Ending {
     pub protocol: &'static str,
     pub return_to: Option<String>,
     pub app: Option<handoff::AppTarget>,
-    /// Rate-limit counters the success changes, in the same transaction as the session row.
-    pub counters: super::sessions::Counters,
+    /// Rate-limit counters the success resets (LDAP's per-name and per-entry attempts), deleted in the same
+    /// transaction as the session row.
+    pub clear_limits: Vec<String>,
 }
 
 /// The one ending of every sign-in at an org's connection: provisioning by the rules above, then `finish`.
@@ -525,7 +526,7 @@ pub async fn finish(
         outcome: Outcome::Success,
         detail: Some(format!("protocol={} sub={subject}{}", end.protocol, end.app.as_ref().map(|t| format!(" application={}", t.app.client_id)).unwrap_or_default())),
     };
-    let browser_session = super::sessions::establish_and_record(state, session, user, end.method, conn_id, meta, Some(login), &end.counters).await?;
+    let browser_session = super::sessions::establish_and_record(state, session, user, end.method, conn_id, meta, Some(login), &end.clear_limits).await?;
     super::metrics::sign_in(end.method, end.protocol, None);
     if let (Some(target), None) = (&end.app, org) {
         // An application gets a member of one org: the user's only one, under that org's policy.

@@ -270,7 +270,7 @@ async fn finish_inner(state: &AppState, session: &Session, relay: &str, browser_
         None => None,
     };
     let a = Assertion { issuer: &v.issuer, subject: &v.subject, email: &email, name: v.name.as_deref(), groups: Some(&v.groups), signed_in_as: signed_in_as.as_deref() };
-    let end = Ending { method: "sso", protocol: "saml", return_to: flow.return_to.clone(), app, counters: Default::default() };
+    let end = Ending { method: "sso", protocol: "saml", return_to: flow.return_to.clone(), app, clear_limits: Vec::new() };
     let to = super::complete(state, session, &org, &conn, &a, end, meta).await.map_err(|mut f| {
         if f.code == "oauth_email_domain_mismatch" {
             f.code = "saml_email_address_domain_mismatch";
