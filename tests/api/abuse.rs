@@ -124,9 +124,8 @@ crate::both!(rate_limit_counters_keep_their_own_windows, |app: TestApp| async mo
     assert_eq!(count(&app, "rate_limits").await, 0);
 });
 
-/// The callback's per-client limit, now checked inside the claim: a successful sign-in counts once (in its
-/// session's transaction), junk counts before its answer, and a valid flow presented by a client over its limit
-/// is refused without being burned.
+/// The callback's per-client limit: a successful sign-in counts once, junk counts before its answer, and a
+/// valid flow presented by a client over its limit is refused without being burned.
 #[tokio::test]
 async fn the_callback_limit_counts_each_attempt_once_and_burns_no_flow() {
     use crate::sso_login::{finish, signed_in, start};

@@ -86,6 +86,10 @@ both!(sso another_orgs_idp_cannot_squat_a_verified_domain, |app: TestApp| async 
     sqlx::query("UPDATE domains SET lapsed_at = $1 WHERE name = 'evil.test'").bind(app::service::now_ms() - 60_000).execute(&app.db).await.unwrap();
     let cb = start(&app, &e, "evil").await;
     assert_eq!(finish(&e, &cb).await, format!("/orgs/{evil}"));
+    // Her address's domain now verified by another org (the victim), in force: her unchanged identity is refused.
+    sqlx::query("UPDATE domains SET org_id = $1, lapsed_at = NULL WHERE name = 'evil.test'").bind(&victim).execute(&app.db).await.unwrap();
+    let cb = start(&app, &e, "evil").await;
+    assert_eq!(finish(&e, &cb).await, "/auth/error?code=sso_email_domain_not_allowed");
 });
 
 // Finding 1, the refusal half: a password sign-up at a domain that routes to SSO is refused, pointing to SSO.
