@@ -187,43 +187,39 @@ pub async fn by_id<'e>(ex: impl Executor<'e, Database = Any>, id: &str) -> sqlx:
         .await
 }
 
+/// The connection's columns as `c.…`, and its org's as `org_…`, for the reads that join the two.
+fn joined_cols() -> String {
+    let cols: Vec<String> = COLS.split(',').map(|c| format!("c.{}", c.trim())).collect();
+    format!("{}, o.id AS org_id_, o.slug AS org_slug, o.name AS org_name, o.created_at AS org_created_at", cols.join(", "))
+}
+
+/// The org of a row read with `joined_cols`.
+fn org_of(row: &sqlx::any::AnyRow) -> sqlx::Result<super::orgs::OrgRow> {
+    Ok(super::orgs::OrgRow { id: row.try_get("org_id_")?, slug: row.try_get("org_slug")?, name: row.try_get("org_name")?, created_at: row.try_get("org_created_at")? })
+}
+
 /// A connection with its org, in one statement (a sign-in needs both).
 pub async fn with_org<'e>(ex: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<Option<(ConnectionRow, super::orgs::OrgRow)>> {
-    let cols: Vec<String> = COLS.split(',').map(|c| format!("c.{}", c.trim())).collect();
-    let row = sqlx::query(&format!(
-        "SELECT {}, o.slug AS org_slug, o.name AS org_name, o.created_at AS org_created_at \
-         FROM connections c JOIN organizations o ON o.id = c.org_id WHERE c.id = $1",
-        cols.join(", ")
-    ))
-    .bind(id)
-    .fetch_optional(ex)
-    .await?;
+    let row = sqlx::query(&format!("SELECT {} FROM connections c JOIN organizations o ON o.id = c.org_id WHERE c.id = $1", joined_cols()))
+        .bind(id)
+        .fetch_optional(ex)
+        .await?;
     let Some(row) = row else { return Ok(None) };
-    let conn = ConnectionRow::from_row(&row)?;
-    let org = super::orgs::OrgRow { id: conn.org_id.clone(), slug: row.try_get("org_slug")?, name: row.try_get("org_name")?, created_at: row.try_get("org_created_at")? };
-    Ok(Some((conn, org)))
+    Ok(Some((ConnectionRow::from_row(&row)?, org_of(&row)?)))
 }
 
 /// An org by its slug with all its connections (as `for_org` orders them), in one statement: where a sign-in
 /// starts, which then chooses among them in memory.
 pub async fn of_org_by_slug<'e>(ex: impl Executor<'e, Database = Any>, slug: &str) -> sqlx::Result<Option<(super::orgs::OrgRow, Vec<ConnectionRow>)>> {
-    let cols: Vec<String> = COLS.split(',').map(|c| format!("c.{}", c.trim())).collect();
     let rows = sqlx::query(&format!(
-        "SELECT o.id AS org_id_, o.slug AS org_slug, o.name AS org_name, o.created_at AS org_created_at, {} \
-         FROM organizations o LEFT JOIN connections c ON c.org_id = o.id WHERE o.slug = $1 \
+        "SELECT {} FROM organizations o LEFT JOIN connections c ON c.org_id = o.id WHERE o.slug = $1 \
          ORDER BY c.is_primary DESC, c.created_at",
-        cols.join(", ")
+        joined_cols()
     ))
     .bind(slug)
     .fetch_all(ex)
     .await?;
     let Some(first) = rows.first() else { return Ok(None) };
-    let org = super::orgs::OrgRow {
-        id: first.try_get("org_id_")?,
-        slug: first.try_get("org_slug")?,
-        name: first.try_get("org_name")?,
-        created_at: first.try_get("org_created_at")?,
-    };
     let mut conns = Vec::with_capacity(rows.len());
     for row in &rows {
         // An org without connections is one row whose connection columns are NULL.
@@ -231,7 +227,7 @@ pub async fn of_org_by_slug<'e>(ex: impl Executor<'e, Database = Any>, slug: &st
             conns.push(ConnectionRow::from_row(row)?);
         }
     }
-    Ok(Some((org, conns)))
+    Ok(Some((org_of(first)?, conns)))
 }
 
 pub async fn delete<'e>(ex: impl Executor<'e, Database = Any>, id: &str) -> sqlx::Result<u64> {
