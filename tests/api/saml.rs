@@ -386,3 +386,66 @@ both!(sso groups_map_to_roles_at_every_sign_in_and_required_groups_keep_others_o
     assert_eq!(sign_in_once(&app, &s).await, format!("/orgs/{}", s.org_id));
     assert_eq!(app.role_of(&s.org_id, "carol@example.com").await.as_deref(), Some("member"));
 });
+
+// The ACS burns the assertion id before it parks the result, as two statements: the same genuine response posted
+// twice at once is accepted once (one parked result, one id remembered) and the other post is refused.
+both!(sso the_same_response_posted_twice_at_once_is_accepted_once, |app: TestApp| async move {
+    let s = setup(&app, json!({})).await;
+    let browser = app.browser();
+    let (idp_url, relay, _) = start(&app, &browser, &s).await;
+    let (_, response, _) = form_of(&browser.get(&idp_url).send().await.unwrap().text().await.unwrap());
+    let form = [("SAMLResponse", response.clone()), ("RelayState", relay.clone())];
+    let post = |c: Client| c.post(app.url("/api/auth/sso/saml/acs")).header("origin", &s.idp.url).form(&form).send();
+    let (a, b) = tokio::join!(post(app.browser()), post(app.browser()));
+    let (a, b) = (location(&a.unwrap()), location(&b.unwrap()));
+    let accepted: Vec<&String> = [&a, &b].into_iter().filter(|to| to.starts_with("/api/auth/sso/saml/finish")).collect();
+    assert_eq!(accepted.len(), 1, "exactly one of the two is accepted: {a} / {b}");
+    let refused = if accepted[0] == &a { &b } else { &a };
+    assert!(["saml_replayed", "saml_in_response_to_invalid"].contains(&code_of(refused)), "the other is refused: {refused}");
+    let seen: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM saml_assertions_seen WHERE connection_id = $1").bind(&s.conn_id).fetch_one(&app.db).await.unwrap();
+    assert_eq!(seen, 1);
+    let parked: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sso_flows WHERE connection_id = $1 AND result IS NOT NULL").bind(&s.conn_id).fetch_one(&app.db).await.unwrap();
+    assert_eq!(parked, 1);
+    let to = location(&browser.get(app.url(accepted[0])).send().await.unwrap());
+    assert_eq!(to, format!("/orgs/{}", s.org_id), "the browser that started it finishes it");
+});
+
+// A signed Response may only be the root: one nested in the Extensions of a response whose Assertion is signed
+// would be a second signed reference for the verifier to choose from. And a response to a sign-in whose
+// connection was deleted meanwhile is refused before any signature work.
+both!(sso a_nested_signed_response_and_a_deleted_connection_are_refused, |app: TestApp| async move {
+    let s = setup(&app, json!({})).await;
+    async fn forge(s: &Setup, kind: &str, request_id: String) -> String {
+        let body = json!({"kind": kind, "sp_entity_id": s.entity_id, "acs_url": s.acs, "in_response_to": request_id, "name_id": "u-1001", "email": "alice@example.com"});
+        s.idp.call("/forge", body).await["xml"].as_str().unwrap().to_string()
+    }
+    let browser = app.browser();
+    let (_, relay, request_id) = start(&app, &browser, &s).await;
+    let outer = forge(&s, "valid_assertion_signed", request_id.clone()).await;
+    let inner = forge(&s, "status_failure", request_id).await;
+    let inner = match inner.find("?>") {
+        Some(end) if inner.starts_with("<?xml") => inner[end + 2..].trim().to_string(),
+        _ => inner,
+    };
+    assert!(inner.contains("Signature"), "the nested Response is signed");
+    let issuer_end = outer.find("</saml:Issuer>").expect("the outer Response has an Issuer") + "</saml:Issuer>".len();
+    let nested = format!("{}<samlp:Extensions>{inner}</samlp:Extensions>{}", &outer[..issuer_end], &outer[issuer_end..]);
+    use base64::Engine;
+    let to = post_acs(&app, &browser, &s.idp, &base64::engine::general_purpose::STANDARD.encode(&nested), Some(&relay)).await;
+    assert_eq!(code_of(&to), "saml_signature_invalid", "{to}");
+    // The same outer response without the nested one signs in: the refusal was for the nesting.
+    let browser = app.browser();
+    let (_, relay, request_id) = start(&app, &browser, &s).await;
+    let plain = forge(&s, "valid_assertion_signed", request_id).await;
+    assert!(!post_acs(&app, &browser, &s.idp, &base64::engine::general_purpose::STANDARD.encode(&plain), Some(&relay)).await.contains("code="));
+
+    let browser = app.browser();
+    let (idp_url, relay, _) = start(&app, &browser, &s).await;
+    let (_, response, _) = form_of(&browser.get(&idp_url).send().await.unwrap().text().await.unwrap());
+    app.send(app.client.delete(app.url(&format!("/api/user/organizations/{}/sso/connections/{}", s.org_id, s.conn_id)))).await.expect(200, "OK");
+    let seen = || sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM saml_assertions_seen").fetch_one(&app.db);
+    let before = seen().await.unwrap();
+    let to = post_acs(&app, &browser, &s.idp, &response, Some(&relay)).await;
+    assert_eq!(code_of(&to), "saml_in_response_to_invalid", "{to}");
+    assert_eq!(seen().await.unwrap(), before, "nothing was remembered for a deleted connection");
+});

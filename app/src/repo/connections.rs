@@ -30,7 +30,7 @@ pub struct ConnectionRow {
     pub instance_provider_id: Option<String>,
 }
 
-const COLS: &str = "id, org_id, protocol, name, status, is_primary, is_default, provider, domains, jit_provisioning, default_role, \
+pub(super) const COLS: &str = "id, org_id, protocol, name, status, is_primary, is_default, provider, domains, jit_provisioning, default_role, \
                     attribute_mapping, group_roles, settings, secret, last_tested_at, last_test_message, created_at, updated_at, instance_provider_id";
 
 pub async fn insert<'e>(ex: impl Executor<'e, Database = Any>, c: &ConnectionRow) -> sqlx::Result<()> {

@@ -1,6 +1,7 @@
 //! In-flight SSO sign-ins (OIDC state). Claimed exactly once, whichever node receives the callback.
 use super::Any;
-use sqlx::{Executor, FromRow};
+use super::connections::ConnectionRow;
+use sqlx::{Executor, FromRow, Row};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct FlowRow {
@@ -82,6 +83,45 @@ pub async fn lookup<'e>(ex: impl Executor<'e, Database = Any>, state_hash: &str)
     .bind(state_hash)
     .fetch_optional(ex)
     .await
+}
+
+/// The flow with this state and the connection it was started at (`None` when that was deleted since), in one
+/// read: a SAML response to our request needs both before any signature work.
+pub async fn lookup_with_connection<'e>(ex: impl Executor<'e, Database = Any>, state_hash: &str) -> sqlx::Result<Option<(FlowRow, Option<ConnectionRow>)>> {
+    let flow_cols: Vec<String> = COLS.split(',').map(|c| format!("f.{0} AS f_{0}", c.trim())).collect();
+    let conn_cols: Vec<String> = super::connections::COLS.split(',').map(|c| format!("c.{}", c.trim())).collect();
+    let row = sqlx::query(&format!(
+        "SELECT {}, {} FROM sso_flows f LEFT JOIN connections c ON c.id = f.connection_id WHERE f.state_hash = $1",
+        flow_cols.join(", "),
+        conn_cols.join(", ")
+    ))
+    .bind(state_hash)
+    .fetch_optional(ex)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let flow = FlowRow {
+        state_hash: row.try_get("f_state_hash")?,
+        org_id: row.try_get("f_org_id")?,
+        connection_id: row.try_get("f_connection_id")?,
+        browser_hash: row.try_get("f_browser_hash")?,
+        nonce: row.try_get("f_nonce")?,
+        pkce_verifier: row.try_get("f_pkce_verifier")?,
+        return_to: row.try_get("f_return_to")?,
+        created_at: row.try_get("f_created_at")?,
+        expires_at: row.try_get("f_expires_at")?,
+        used_at: row.try_get("f_used_at")?,
+        application_id: row.try_get("f_application_id")?,
+        redirect_uri: row.try_get("f_redirect_uri")?,
+        app_state: row.try_get("f_app_state")?,
+        result: row.try_get("f_result")?,
+        provider_id: row.try_get("f_provider_id")?,
+    };
+    // No connection: one row whose connection columns are NULL.
+    let conn = match row.try_get::<Option<String>, _>("id")? {
+        Some(_) => Some(ConnectionRow::from_row(&row)?),
+        None => None,
+    };
+    Ok(Some((flow, conn)))
 }
 
 /// Deletes flows that expired before `before` (housekeeping).

@@ -149,9 +149,14 @@ pub fn inspect(xml: &str) -> Result<Unverified, Refusal> {
 /// and known algorithms: xmlsec runs every transform before it checks the signature value, so an unchecked
 /// transform chain is work an anonymous sender can make the server do.
 fn check_signature(sig: &Node) -> Result<bool, Refusal> {
-    let parent = sig.parent_element().filter(|p| is(p, PROTOCOL_NS, "Response") || is(p, ASSERTION_NS, "Assertion"));
+    // The Response that may carry a signature is the root: a signed Response nested elsewhere (in Extensions, say)
+    // would be a second signed reference for samael to choose from. (The one Assertion is checked to be a direct
+    // child of the root after this walk.)
+    let parent = sig
+        .parent_element()
+        .filter(|p| (is(p, PROTOCOL_NS, "Response") && p.parent_element().is_none()) || is(p, ASSERTION_NS, "Assertion"));
     let Some(parent) = parent else {
-        return refuse("saml_signature_invalid", "a signature sits somewhere other than the Response or the Assertion");
+        return refuse("saml_signature_invalid", "a signature sits somewhere other than the root Response or the Assertion");
     };
     if parent.children().filter(|c| is(c, DSIG_NS, "Signature")).count() > 1 {
         return refuse("saml_signature_invalid", "an element carries more than one signature");

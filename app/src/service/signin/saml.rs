@@ -82,12 +82,12 @@ async fn acs_inner(state: &AppState, saml_response: &str, relay_state: Option<&s
     // The flow the RelayState names, read first so that every refusal of a response to a real request is
     // recorded in that org's audit log (a response with no flow is anonymous junk until a connection is found).
     let flow = match relay {
-        Some(r) => repo::flows::lookup(&state.db, &sha256_hex(r)).await?,
+        Some(r) => repo::flows::lookup_with_connection(&state.db, &sha256_hex(r)).await?,
         None => None,
     };
-    let flow_org = flow.as_ref().map(|f| f.org_id.clone());
+    let flow_org = flow.as_ref().map(|(f, _)| f.org_id.clone());
     let anon = |code: &'static str, detail: String| SsoFailure::new(code, detail, flow_org.as_deref());
-    let compact: String = saml_response.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let compact: Vec<u8> = saml_response.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     if compact.len() > guard::MAX_RESPONSE_BYTES * 4 / 3 + 4 {
         return Err(anon("saml_malformed_response", format!("SAMLResponse of {} characters, over the limit", compact.len())));
     }
@@ -100,7 +100,7 @@ async fn acs_inner(state: &AppState, saml_response: &str, relay_state: Option<&s
     // response, the connection whose SP entity ID is the audience. Only that connection's certificates verify it.
     let solicited = u.in_response_to.is_some();
     let (conn, flow) = match flow {
-        Some(f) => {
+        Some((f, conn)) => {
             let fail = |detail: &str| SsoFailure::new("saml_in_response_to_invalid", detail.to_string(), Some(&f.org_id));
             if f.used_at.is_some() || f.result.is_some() {
                 return Err(fail("the sign-in this response answers was already finished (replayed response)"));
@@ -108,7 +108,8 @@ async fn acs_inner(state: &AppState, saml_response: &str, relay_state: Option<&s
             if f.expires_at <= now {
                 return Err(fail("the sign-in this response answers has expired; start again"));
             }
-            let conn = repo::connections::by_id(&state.db, &f.connection_id).await?.ok_or_else(|| fail("the connection was deleted during sign-in"))?;
+            // The RelayState of another protocol's flow names no SAML connection.
+            let conn = conn.filter(|c| c.protocol == "saml").ok_or_else(|| fail("the connection was deleted during sign-in"))?;
             (conn, Some(f))
         }
         None if solicited && relay.is_none() => {
@@ -166,15 +167,18 @@ async fn acs_inner(state: &AppState, saml_response: &str, relay_state: Option<&s
         .map(|t| t.timestamp_millis());
     let issue_limit = assertion.issue_instant.timestamp_millis() + (180 + saml::MAX_CLOCK_SKEW_SECS) * 1000;
     let keep_until = deadlines.fold(issue_limit.max(now + FLOW_TTL_MS), i64::max) + saml::MAX_CLOCK_SKEW_SECS * 1000;
-    let mut tx = crate::repo::begin(&state.db).await?;
-    if !repo::connections::remember_assertion(&mut *tx, &conn.id, &assertion.id, keep_until).await? {
+    // Two statements, no transaction around them: the assertion id is burned first and for good. When the park or
+    // the insert after it fails, the assertion stays spent, which refuses nothing an honest IdP sends (a response
+    // answers one request; a new IdP-initiated sign-in brings a new assertion), and saves a BEGIN and a COMMIT,
+    // each a round trip.
+    if !repo::connections::remember_assertion(&state.db, &conn.id, &assertion.id, keep_until).await? {
         return Err(fail("saml_replayed", format!("the assertion {} was already used", assertion.id)));
     }
     let plain = serde_json::to_vec(&verified).map_err(|e| fail("server_error", e.to_string()))?;
     let accepted = match flow {
         Some(f) => {
             let sealed = state.secrets.seal(&plain, &result_aad(&f.state_hash))?;
-            if !repo::flows::park_result(&mut *tx, &f.state_hash, &sealed, now).await? {
+            if !repo::flows::park_result(&state.db, &f.state_hash, &sealed, now).await? {
                 return Err(fail("saml_in_response_to_invalid", "the sign-in this response answers was already answered".into()));
             }
             Accepted { relay: relay.unwrap_or_default().to_string(), binding: None }
@@ -188,12 +192,11 @@ async fn acs_inner(state: &AppState, saml_response: &str, relay_state: Option<&s
                 result: Some(state.secrets.seal(&plain, &result_aad(&state_hash))?),
                 ..super::new_flow(&conn, state_hash, &browser_token, return_to, None, 60_000)
             };
-            repo::flows::insert(&mut *tx, &flow).await?;
+            repo::flows::insert(&state.db, &flow).await?;
             let cookie = binding_cookie_name(state.settings.secure_cookies, &relay);
             Accepted { relay, binding: Some((cookie, browser_token)) }
         }
     };
-    tx.commit().await?;
     Ok(accepted)
 }
 
