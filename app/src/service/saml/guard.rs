@@ -12,6 +12,7 @@
 //!   Reference, or whose Reference is not `#<its parent's ID>`; any transform other than enveloped-signature
 //!   and exclusive c14n (no XPath, XSLT, external URIs: xmlsec would fetch them before checking the signature);
 //!   `ds:Object` and `ds:Manifest`;
+//!
 //! SHA-1 signatures or digests are reported (`uses_sha1`); the caller refuses them unless the connection allows.
 use roxmltree::{Document, Node, NodeType, ParsingOptions};
 use std::collections::HashSet;

@@ -6,6 +6,7 @@
 //!   verified person is sealed into the flow row, and the browser is sent on to `finish`.
 //! - `finish`: a same-site GET that carries the binding cookie: the flow is claimed once by its own browser, and
 //!   the sign-in ends as every other one does.
+//!
 //! IdP-initiated responses (off by default per connection) get a fresh flow and binding at the ACS, and every other
 //! check still applies.
 use super::handoff::AppTarget;
