@@ -30,7 +30,7 @@ pub struct ConnectionRow {
     pub instance_provider_id: Option<String>,
 }
 
-pub(super) const COLS: &str = "id, org_id, protocol, name, status, is_primary, is_default, provider, domains, jit_provisioning, default_role, \
+const COLS: &str = "id, org_id, protocol, name, status, is_primary, is_default, provider, domains, jit_provisioning, default_role, \
                     attribute_mapping, group_roles, settings, secret, last_tested_at, last_test_message, created_at, updated_at, instance_provider_id";
 
 pub async fn insert<'e>(ex: impl Executor<'e, Database = Any>, c: &ConnectionRow) -> sqlx::Result<()> {
@@ -187,10 +187,15 @@ pub async fn by_id<'e>(ex: impl Executor<'e, Database = Any>, id: &str) -> sqlx:
         .await
 }
 
+/// The connection's columns as `c.…` (their bare names in the result, as `ConnectionRow` reads them), for the
+/// reads that join `connections c` to another table.
+pub(super) fn c_cols() -> String {
+    COLS.split(',').map(|c| format!("c.{}", c.trim())).collect::<Vec<_>>().join(", ")
+}
+
 /// The connection's columns as `c.…`, and its org's as `org_…`, for the reads that join the two.
 fn joined_cols() -> String {
-    let cols: Vec<String> = COLS.split(',').map(|c| format!("c.{}", c.trim())).collect();
-    format!("{}, o.id AS org_id_, o.slug AS org_slug, o.name AS org_name, o.created_at AS org_created_at", cols.join(", "))
+    format!("{}, o.id AS org_id_, o.slug AS org_slug, o.name AS org_name, o.created_at AS org_created_at", c_cols())
 }
 
 /// The org of a row read with `joined_cols`.

@@ -89,11 +89,10 @@ pub async fn lookup<'e>(ex: impl Executor<'e, Database = Any>, state_hash: &str)
 /// read: a SAML response to our request needs both before any signature work.
 pub async fn lookup_with_connection<'e>(ex: impl Executor<'e, Database = Any>, state_hash: &str) -> sqlx::Result<Option<(FlowRow, Option<ConnectionRow>)>> {
     let flow_cols: Vec<String> = COLS.split(',').map(|c| format!("f.{0} AS f_{0}", c.trim())).collect();
-    let conn_cols: Vec<String> = super::connections::COLS.split(',').map(|c| format!("c.{}", c.trim())).collect();
     let row = sqlx::query(&format!(
         "SELECT {}, {} FROM sso_flows f LEFT JOIN connections c ON c.id = f.connection_id WHERE f.state_hash = $1",
         flow_cols.join(", "),
-        conn_cols.join(", ")
+        super::connections::c_cols()
     ))
     .bind(state_hash)
     .fetch_optional(ex)
