@@ -11,6 +11,9 @@
 //! pool. While anyone waits there, no connection is kept: each goes back through sqlx, whose queue serves
 //! waiters in order. (Checked and changed under one lock, so a connection is never parked while a waiter is
 //! stuck behind sqlx's acquire timeout.)
+//!
+//! On SQLite, a statement of `&Db` and a batch first try the connection of `inline.rs`, on the calling thread;
+//! what cannot run there goes to the pool as described above.
 use futures_util::future::BoxFuture;
 use futures_util::stream::{self, BoxStream};
 use futures_util::TryStreamExt;
@@ -31,6 +34,9 @@ struct Inner {
     /// on SQLite too.
     scripts: bool,
     kept: Mutex<Kept>,
+    /// SQLite on disk: the connection statements run on without a thread hop (`inline.rs`). Off only for
+    /// measuring the difference (`LATCHKEY_BENCH_NO_INLINE=1`).
+    inline: Option<super::inline::Inline>,
 }
 
 #[derive(Default)]
@@ -58,7 +64,53 @@ impl Db {
         let sqlite = pool.connect_options().database_url.scheme() == "sqlite";
         let keeping = std::env::var_os("LATCHKEY_BENCH_NO_KEEP").is_none();
         let scripts = std::env::var_os("LATCHKEY_BENCH_NO_SCRIPT").is_none();
-        Db(Arc::new(Inner { pool, sqlite, keeping, scripts, kept: Mutex::new(Kept::default()) }))
+        let inline = if sqlite && std::env::var_os("LATCHKEY_BENCH_NO_INLINE").is_none() {
+            super::inline::Inline::open(pool.connect_options().database_url.as_str())
+        } else {
+            None
+        };
+        Db(Arc::new(Inner { pool, sqlite, keeping, scripts, kept: Mutex::new(Kept::default()), inline }))
+    }
+
+    /// Statements and batches the inline SQLite connections answered so far (`None`: there are none).
+    pub fn inline_served(&self) -> Option<u64> {
+        self.0.inline.as_ref().map(|i| i.served())
+    }
+
+    /// A passive WAL checkpoint on a pooled connection, off the async workers (the inline connections do not
+    /// checkpoint); `running` is cleared when it is done, so one runs at a time.
+    fn checkpoint(&self, running: Arc<std::sync::atomic::AtomicBool>) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            running.store(false, std::sync::atomic::Ordering::Release);
+            return;
+        };
+        let db = self.clone();
+        rt.spawn(async move {
+            if let Err(e) = db.pooled(sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")).await {
+                tracing::warn!("SQLite checkpoint: {e}");
+            }
+            running.store(false, std::sync::atomic::Ordering::Release);
+        });
+    }
+
+    /// Runs one statement and collects what it returns: on the inline connection when there is one and the
+    /// statement can run there, otherwise on a pooled connection.
+    async fn run<'q>(&self, mut query: impl Execute<'q, Any> + 'q) -> sqlx::Result<Vec<Item>> {
+        if let Some(inline) = &self.0.inline {
+            let sql = query.sql();
+            let args = query.take_arguments().map_err(Error::Encode)?.unwrap_or_default();
+            return match inline.run(sql, &args, |r| self.checkpoint(r)) {
+                Ok(done) => done,
+                Err(super::inline::Elsewhere) => self.pooled(sqlx::query_with(sql, args)).await,
+            };
+        }
+        self.pooled(query).await
+    }
+
+    async fn pooled<'q>(&self, query: impl Execute<'q, Any> + 'q) -> sqlx::Result<Vec<Item>> {
+        let mut c = self.take().await?;
+        let all = (&mut *c).fetch_many(query).try_collect::<Vec<Item>>().await;
+        self.settle(c, all)
     }
 
     /// How a write transaction starts: on SQLite with the write lock at once (`BEGIN IMMEDIATE`); `None`: the
@@ -155,6 +207,11 @@ impl Db {
         if batch.is_empty() {
             return Ok(());
         }
+        if let Some(inline) = &self.0.inline {
+            if inline.run_all(&batch.stmts, |r| self.checkpoint(r)).is_ok() {
+                return Ok(());
+            }
+        }
         let db = self.clone();
         let run = tokio::spawn(async move {
             if !(db.0.sqlite && db.0.scripts) {
@@ -196,6 +253,9 @@ impl Db {
 
     /// Closes the pool, kept connections included.
     pub async fn close(&self) {
+        if let Some(inline) = &self.0.inline {
+            inline.close();
+        }
         self.drain();
         self.0.pool.close().await;
     }
@@ -267,14 +327,7 @@ impl<'c> Executor<'c> for &'c Db {
         E: 'q + Execute<'q, Any>,
     {
         // Read to the end before the connection is kept: every caller here collects anyway (execute, fetch_all).
-        Box::pin(
-            stream::once(async move {
-                let mut c = self.take().await?;
-                let all = (&mut *c).fetch_many(query).try_collect::<Vec<Item>>().await;
-                Ok::<_, Error>(stream::iter(self.settle(c, all)?.into_iter().map(Ok)))
-            })
-            .try_flatten(),
-        )
+        Box::pin(stream::once(async move { Ok::<_, Error>(stream::iter(self.run(query).await?.into_iter().map(Ok))) }).try_flatten())
     }
 
     fn fetch_optional<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, Result<Option<<Any as Database>::Row>, Error>>
@@ -283,6 +336,9 @@ impl<'c> Executor<'c> for &'c Db {
         E: 'q + Execute<'q, Any>,
     {
         Box::pin(async move {
+            if self.0.inline.is_some() {
+                return Ok(self.run(query).await?.into_iter().find_map(Either::right));
+            }
             let mut c = self.take().await?;
             let row = (&mut *c).fetch_optional(query).await;
             self.settle(c, row)

@@ -8,6 +8,7 @@ pub mod connections;
 pub mod db;
 pub mod domains;
 pub mod flows;
+mod inline;
 pub mod jwt_keys;
 pub mod leases;
 pub mod mfa;

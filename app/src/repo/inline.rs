@@ -1,0 +1,505 @@
+//! SQLite statements run on the calling thread, on a connection of this module's own.
+//!
+//! Why: sqlx-sqlite runs every statement on its connection's worker thread and hands the rows back through a
+//! channel, so each statement costs two thread switches (and the async worker's wake-up); with eight pooled
+//! connections, every commit also empties the page cache of the seven others, which then read their pages
+//! again. Profiled, those switches and re-reads were the largest CPU cost of a sign-in on SQLite. Here a
+//! statement of `&Db` (see `db.rs`) runs on one connection opened with rusqlite on the same file, on the thread
+//! that asks, under a mutex: a statement is microseconds, and nothing waits on I/O but the disk.
+//!
+//! The rules that keep it equivalent to sqlx:
+//! - Nothing here ever waits for SQLite's write lock (`busy_timeout` 0). A statement that finds the database
+//!   locked (a transaction on sqlx's pool, another process) is handed to sqlx, which waits on its own thread.
+//!   SQLite rolls back a statement that failed, so the same holds for every other failure: sqlx runs it again
+//!   and answers with its own error, exactly as before. Only the connection's own checks decide what runs here;
+//!   a statement whose rows were read is never handed over (a write with `RETURNING` would run twice).
+//! - Values come back as sqlx-sqlite maps them for the `Any` driver: by the value's storage class (INTEGER as
+//!   BIGINT, REAL as DOUBLE, TEXT, BLOB, NULL), and `$N` binds the N-th argument.
+//! - The connection is always left outside a transaction; a batch is `BEGIN IMMEDIATE` … `COMMIT` or rolled back.
+//! - Its automatic checkpoints are off: a checkpoint syncs the disk, which must not happen on an async worker.
+//!   Every `CHECKPOINT_EVERY` commits, a passive checkpoint runs on sqlx's pool instead.
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OpenFlags};
+use sqlx::any::{AnyArguments, AnyQueryResult, AnyRow};
+use sqlx::{Any, Database, Either};
+use sqlx_core::any::{AnyColumn, AnyTypeInfo, AnyTypeInfoKind, AnyValue, AnyValueKind};
+use sqlx_core::ext::ustr::UStr;
+use std::borrow::Cow;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, TryLockError};
+use std::time::Instant;
+
+pub(super) type Item = Either<<Any as Database>::QueryResult, <Any as Database>::Row>;
+
+/// Commits between two passive checkpoints (at a few pages per commit, about SQLite's default of 1,000 pages).
+const CHECKPOINT_EVERY: u64 = 100;
+
+/// Connections: a statement takes the first one free, and goes to the pool when both are taken.
+const CONNECTIONS: usize = 2;
+
+/// A statement still running after this long (a purge of many rows, a large export) is interrupted, which rolls
+/// it back, and runs on the pool instead: an async worker is never held longer than that.
+const BUDGET_MICROS: u64 = 2_000;
+
+pub(super) struct Inline {
+    slots: Vec<Slot>,
+    started: Instant,
+    commits: AtomicU64,
+    /// Statements answered here (for tests).
+    served: AtomicU64,
+    checkpointing: Arc<AtomicBool>,
+}
+
+struct Slot {
+    /// `None` once closed: after `Db::close`, or when it could not be brought back outside a transaction.
+    conn: Mutex<Option<Connection>>,
+    /// Microseconds after `Inline::started` at which the progress handler interrupts the running statement.
+    deadline: Arc<AtomicU64>,
+}
+
+/// The statement did not run here (or ran and was rolled back): run it through sqlx.
+#[derive(Debug)]
+pub(super) struct Elsewhere;
+
+impl From<rusqlite::Error> for Elsewhere {
+    fn from(_: rusqlite::Error) -> Self {
+        Elsewhere
+    }
+}
+
+impl Inline {
+    /// Connections to the SQLite file the pool uses, when there is one on disk and it is opened for writing (an
+    /// in-memory database is the pool's own). `None` also when they cannot be opened: everything then goes
+    /// through sqlx, as before.
+    pub(super) fn open(url: &str) -> Option<Inline> {
+        use std::str::FromStr;
+        if url.contains("mode=ro") || url.contains("immutable") {
+            return None;
+        }
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+        let path = options.get_filename();
+        if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+            return None;
+        }
+        let started = Instant::now();
+        let mut slots = Vec::with_capacity(CONNECTIONS);
+        for _ in 0..CONNECTIONS {
+            let deadline = Arc::new(AtomicU64::new(u64::MAX));
+            match Self::connect(path, started, deadline.clone()) {
+                Ok(conn) => slots.push(Slot { conn: Mutex::new(Some(conn)), deadline }),
+                Err(e) => {
+                    tracing::warn!(target: "latchkey::startup", "SQLite statements go through the pool only: {e}");
+                    return None;
+                }
+            }
+        }
+        Some(Inline { slots, started, commits: AtomicU64::new(0), served: AtomicU64::new(0), checkpointing: Arc::default() })
+    }
+
+    fn connect(path: &Path, started: Instant, deadline: Arc<AtomicU64>) -> rusqlite::Result<Connection> {
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        conn.busy_timeout(std::time::Duration::ZERO)?;
+        // The pool's settings (sqlx's default foreign_keys=ON; `repo::connect`'s WAL and synchronous=NORMAL).
+        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0")?;
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            // Without WAL a reader here would block writers and be blocked by them.
+            return Err(rusqlite::Error::InvalidQuery);
+        }
+        conn.set_prepared_statement_cache_capacity(256);
+        conn.progress_handler(1000, Some(move || started.elapsed().as_micros() as u64 > deadline.load(Ordering::Relaxed)));
+        Ok(conn)
+    }
+
+    /// Runs one statement: its rows, then its result (as sqlx-sqlite streams them).
+    pub(super) fn run(&self, sql: &str, args: &AnyArguments<'_>, checkpoint: impl FnOnce(Arc<AtomicBool>)) -> Result<sqlx::Result<Vec<Item>>, Elsewhere> {
+        if not_here(sql) {
+            return Err(Elsewhere);
+        }
+        let out = self.with_conn(|conn, deadline| {
+            deadline.store(self.micros() + BUDGET_MICROS, Ordering::Relaxed);
+            run_one(conn, sql, &args.values.0, true)
+        })?;
+        if out.as_ref().is_ok_and(|(wrote, _)| *wrote) {
+            self.committed(checkpoint);
+        }
+        Ok(out.map(|(_, items)| items))
+    }
+
+    /// Runs writes as one transaction: all commit, or none and sqlx runs them instead.
+    pub(super) fn run_all(&self, stmts: &[(String, AnyArguments<'static>)], checkpoint: impl FnOnce(Arc<AtomicBool>)) -> Result<(), Elsewhere> {
+        if stmts.iter().any(|(sql, _)| not_here(sql)) {
+            return Err(Elsewhere);
+        }
+        self.with_conn(|conn, deadline| {
+            deadline.store(self.micros() + BUDGET_MICROS, Ordering::Relaxed);
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            for (sql, args) in stmts {
+                if !matches!(run_one(conn, sql, &args.values.0, false)?, Ok(_)) {
+                    return Err(Elsewhere);
+                }
+            }
+            // Never interrupted while committing: an interrupted COMMIT must not leave any doubt.
+            deadline.store(u64::MAX, Ordering::Relaxed);
+            conn.execute_batch("COMMIT")?;
+            Ok(())
+        })?;
+        self.committed(checkpoint);
+        Ok(())
+    }
+
+    /// Calls `f` on the first free connection, then makes sure the connection is outside any transaction (a
+    /// failed batch, a BEGIN or SAVEPOINT sent to `&Db`: transactions are the pool's). Whatever had to be rolled
+    /// back goes to the pool. A connection that cannot roll back, or whose user panicked, is closed (closing
+    /// rolls back and releases its locks) and not used again.
+    fn with_conn<T>(&self, f: impl FnOnce(&Connection, &AtomicU64) -> Result<T, Elsewhere>) -> Result<T, Elsewhere> {
+        for slot in &self.slots {
+            let mut guard = match slot.conn.try_lock() {
+                Ok(guard) => guard,
+                Err(TryLockError::WouldBlock) => continue,
+                Err(TryLockError::Poisoned(poisoned)) => {
+                    poisoned.into_inner().take();
+                    slot.conn.clear_poison();
+                    tracing::error!("an inline SQLite connection was closed after a panic");
+                    continue;
+                }
+            };
+            let Some(conn) = guard.as_ref() else { continue };
+            let out = f(conn, &slot.deadline);
+            slot.deadline.store(u64::MAX, Ordering::Relaxed);
+            if conn.is_autocommit() {
+                if out.is_ok() {
+                    self.served.fetch_add(1, Ordering::Relaxed);
+                }
+                return out;
+            }
+            if conn.execute_batch("ROLLBACK").is_err() || !conn.is_autocommit() {
+                guard.take();
+                tracing::error!("an inline SQLite connection could not roll back and was closed");
+            }
+            return Err(Elsewhere);
+        }
+        Err(Elsewhere)
+    }
+
+    fn micros(&self) -> u64 {
+        self.started.elapsed().as_micros() as u64
+    }
+
+    fn committed(&self, checkpoint: impl FnOnce(Arc<AtomicBool>)) {
+        if self.commits.fetch_add(1, Ordering::Relaxed) % CHECKPOINT_EVERY == CHECKPOINT_EVERY - 1
+            && !self.checkpointing.swap(true, Ordering::AcqRel)
+        {
+            // The flag is cleared by whoever runs the checkpoint, when it is done.
+            checkpoint(self.checkpointing.clone());
+        }
+    }
+
+    /// Statements answered here so far.
+    pub(super) fn served(&self) -> u64 {
+        self.served.load(Ordering::Relaxed)
+    }
+
+    /// Closes the connections: from now on everything goes to the pool.
+    pub(super) fn close(&self) {
+        for slot in &self.slots {
+            if let Ok(mut conn) = slot.conn.lock() {
+                conn.take();
+            }
+        }
+    }
+}
+
+/// What only sqlx runs: a script of several statements (sqlx-sqlite runs them one by one), and the `FAIL` conflict
+/// resolution (`OR FAIL`, `RAISE(FAIL)`), the one failure after which SQLite keeps what the statement had already
+/// changed, so that running it again elsewhere would repeat those changes.
+fn not_here(sql: &str) -> bool {
+    several_statements(sql) || has_word(sql, b"FAIL")
+}
+
+fn has_word(sql: &str, word: &[u8]) -> bool {
+    let b = sql.as_bytes();
+    let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    (0..b.len().saturating_sub(word.len() - 1)).any(|i| {
+        b[i..i + word.len()].eq_ignore_ascii_case(word)
+            && (i == 0 || !ident(b[i - 1]))
+            && b.get(i + word.len()).is_none_or(|c| !ident(*c))
+    })
+}
+
+/// A `;` before the end: sqlx-sqlite runs such a script statement by statement, so it goes there.
+fn several_statements(sql: &str) -> bool {
+    sql.trim_end().trim_end_matches(';').contains(';')
+}
+
+/// `Err`: SQLite refused or failed the statement, so nothing of it remains. `Ok(Err)`: it ran, and its rows cannot
+/// be handed over as sqlx would (not UTF-8 text): an error, never a second run. `Ok(Ok((wrote, items)))`.
+fn run_one(conn: &Connection, sql: &str, args: &[AnyValueKind<'_>], read: bool) -> Result<sqlx::Result<(bool, Vec<Item>)>, Elsewhere> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut next = 0;
+    let mut highest = 0;
+    for i in 1..=stmt.parameter_count() {
+        // As sqlx-sqlite binds: `$N` or `?N` is the N-th argument, a bare `?` the next one.
+        let n = match stmt.parameter_name(i) {
+            Some(name) => name.strip_prefix(['$', '?']).and_then(|d| d.parse::<usize>().ok()).ok_or(Elsewhere)?,
+            None => {
+                next += 1;
+                next
+            }
+        };
+        highest = highest.max(n);
+        stmt.raw_bind_parameter(i, ToSqlOutput::Borrowed(value_ref(args.get(n.wrapping_sub(1)).ok_or(Elsewhere)?)?))?;
+    }
+    if highest != args.len() {
+        // sqlx answers an argument count that does not match with its own error.
+        return Err(Elsewhere);
+    }
+    let wrote = !stmt.readonly();
+    let mut items = Vec::new();
+    if read && stmt.column_count() > 0 {
+        let names: Vec<UStr> = stmt.column_names().into_iter().map(|n| UStr::from(n.to_string())).collect();
+        let mut index = sqlx_core::HashMap::<UStr, usize>::default();
+        for (i, n) in names.iter().enumerate() {
+            index.insert(n.clone(), i);
+        }
+        let index = Arc::new(index);
+        let mut rows = stmt.raw_query();
+        let mut bad = None;
+        while let Some(row) = rows.next()? {
+            let mut columns = Vec::with_capacity(names.len());
+            let mut values = Vec::with_capacity(names.len());
+            for (i, name) in names.iter().enumerate() {
+                let Ok(value) = row.get_ref(i) else {
+                    bad.get_or_insert(sqlx::Error::ColumnIndexOutOfBounds { index: i, len: names.len() });
+                    continue;
+                };
+                let kind = match value {
+                    ValueRef::Null => AnyValueKind::Null(AnyTypeInfoKind::Null),
+                    ValueRef::Integer(v) => AnyValueKind::BigInt(v),
+                    ValueRef::Real(v) => AnyValueKind::Double(v),
+                    ValueRef::Text(t) => match std::str::from_utf8(t) {
+                        Ok(s) => AnyValueKind::Text(Cow::Owned(s.to_string())),
+                        Err(e) => {
+                            bad.get_or_insert(sqlx::Error::Decode(Box::new(e)));
+                            AnyValueKind::Null(AnyTypeInfoKind::Null)
+                        }
+                    },
+                    ValueRef::Blob(b) => AnyValueKind::Blob(Cow::Owned(b.to_vec())),
+                };
+                let type_info = AnyTypeInfo { kind: kind_of(&kind) };
+                columns.push(AnyColumn { ordinal: i, name: name.clone(), type_info });
+                values.push(AnyValue { kind });
+            }
+            items.push(Either::Right(AnyRow { column_names: index.clone(), columns, values }));
+        }
+        drop(rows);
+        if let Some(e) = bad {
+            return Ok(Err(e));
+        }
+    } else if stmt.column_count() > 0 {
+        // A batch statement (recorded writes only, see `batch.rs`): no rows are expected.
+        return Err(Elsewhere);
+    } else {
+        stmt.raw_execute()?;
+    }
+    items.push(Either::Left(AnyQueryResult { rows_affected: conn.changes(), last_insert_id: None }));
+    Ok(Ok((wrote, items)))
+}
+
+fn value_ref<'a>(v: &'a AnyValueKind<'_>) -> Result<ValueRef<'a>, Elsewhere> {
+    Ok(match v {
+        AnyValueKind::Null(_) => ValueRef::Null,
+        AnyValueKind::Bool(b) => ValueRef::Integer(i64::from(*b)),
+        AnyValueKind::SmallInt(i) => ValueRef::Integer(i64::from(*i)),
+        AnyValueKind::Integer(i) => ValueRef::Integer(i64::from(*i)),
+        AnyValueKind::BigInt(i) => ValueRef::Integer(*i),
+        AnyValueKind::Real(f) => ValueRef::Real(f64::from(*f)),
+        AnyValueKind::Double(f) => ValueRef::Real(*f),
+        AnyValueKind::Text(t) => ValueRef::Text(t.as_bytes()),
+        AnyValueKind::Blob(b) => ValueRef::Blob(b),
+        _ => return Err(Elsewhere),
+    })
+}
+
+fn kind_of(v: &AnyValueKind<'_>) -> AnyTypeInfoKind {
+    match v {
+        AnyValueKind::BigInt(_) => AnyTypeInfoKind::BigInt,
+        AnyValueKind::Double(_) => AnyTypeInfoKind::Double,
+        AnyValueKind::Text(_) => AnyTypeInfoKind::Text,
+        AnyValueKind::Blob(_) => AnyTypeInfoKind::Blob,
+        _ => AnyTypeInfoKind::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::batch::Batch;
+    use super::super::db::Db;
+    use sqlx::Row;
+    use std::path::PathBuf;
+    use std::time::{Duration, Instant};
+
+    /// A SQLite file in WAL mode with one table, removed afterwards.
+    struct File(PathBuf);
+
+    impl Drop for File {
+        fn drop(&mut self) {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+            }
+        }
+    }
+
+    async fn file_db() -> (Db, File) {
+        sqlx::any::install_default_drivers();
+        let file = File(std::env::temp_dir().join(format!("latchkey-inline-{}.db", ulid::Ulid::new())));
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(4)
+            .connect(&format!("sqlite://{}?mode=rwc", file.0.display()))
+            .await
+            .unwrap();
+        sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await.unwrap();
+        sqlx::query("CREATE TABLE t (id TEXT PRIMARY KEY, n BIGINT NOT NULL, x REAL, b BLOB, note TEXT)").execute(&pool).await.unwrap();
+        let db = Db::new(pool);
+        assert_eq!(db.inline_served(), Some(0), "a SQLite file in WAL mode gets the inline connections");
+        (db, file)
+    }
+
+    /// Runs `f` and asserts that the inline connections answered it (`true`) or the pool did (`false`).
+    async fn served<T>(db: &Db, inline: bool, f: impl std::future::Future<Output = T>) -> T {
+        let before = db.inline_served().unwrap();
+        let out = f.await;
+        assert_eq!(db.inline_served().unwrap() > before, inline, "answered inline: expected {inline}");
+        out
+    }
+
+    #[tokio::test]
+    async fn rows_come_back_as_they_do_through_the_pool() {
+        let (db, _file) = file_db().await;
+        let insert = "INSERT INTO t (id, n, x, b, note) VALUES ($1, $2, $3, $4, $5)";
+        let q = sqlx::query(insert).bind("a").bind(7_i64).bind(1.5_f64).bind(vec![0_u8, 255]).bind(None::<String>);
+        let done = served(&db, true, q.execute(&db)).await.unwrap();
+        assert_eq!(done.rows_affected(), 1);
+        let q = sqlx::query(insert).bind("b").bind(-3_i64).bind(None::<f64>).bind(None::<Vec<u8>>).bind("it's ü");
+        served(&db, true, q.execute(&db)).await.unwrap();
+        let select = "SELECT id, n, x, b, note, n * 2 AS twice, COUNT(*) OVER () AS total, id AS n2, note AS n2 FROM t ORDER BY id";
+        let inline = served(&db, true, sqlx::query(select).fetch_all(&db)).await.unwrap();
+        let pooled = sqlx::query(select).fetch_all(&*db).await.unwrap();
+        assert_eq!(inline.len(), 2);
+        for (a, b) in inline.iter().zip(&pooled) {
+            assert_eq!(a.get::<String, _>("id"), b.get::<String, _>("id"));
+            assert_eq!(a.get::<i64, _>("n"), b.get::<i64, _>("n"));
+            assert_eq!(a.get::<Option<f64>, _>("x"), b.get::<Option<f64>, _>("x"));
+            assert_eq!(a.get::<Option<Vec<u8>>, _>("b"), b.get::<Option<Vec<u8>>, _>("b"));
+            assert_eq!(a.get::<Option<String>, _>("note"), b.get::<Option<String>, _>("note"));
+            assert_eq!(a.get::<i64, _>(5), b.get::<i64, _>("twice"));
+            assert_eq!(a.get::<i64, _>("total"), 2);
+            // Two columns of one name: the last one wins on both paths.
+            assert_eq!(a.get::<Option<String>, _>("n2"), b.get::<Option<String>, _>("n2"));
+            assert!(a.try_get::<String, _>("n").is_err() && b.try_get::<String, _>("n").is_err(), "an integer is no text on either path");
+        }
+        assert_eq!(inline[0].get::<Option<Vec<u8>>, _>("b"), Some(vec![0, 255]));
+        assert_eq!(inline[1].get::<Option<String>, _>("note").as_deref(), Some("it's ü"));
+        assert_eq!(inline[1].get::<Option<String>, _>("n2").as_deref(), Some("it's ü"));
+        let none = served(&db, true, sqlx::query("SELECT id FROM t WHERE id = $1").bind("zzz").fetch_optional(&db)).await.unwrap();
+        assert!(none.is_none());
+        let q = sqlx::query_as::<_, (i64,)>("SELECT n FROM t WHERE id = ?1").bind("b");
+        assert_eq!(served(&db, true, q.fetch_one(&db)).await.unwrap().0, -3);
+        let q = sqlx::query_as::<_, (i64,)>("SELECT n FROM t WHERE id = ? AND n < ?").bind("a").bind(100_i64);
+        assert_eq!(served(&db, true, q.fetch_one(&db)).await.unwrap().0, 7, "bare ? take the arguments in order");
+        // Scripts and the FAIL conflict clause go to the pool.
+        served(&db, false, sqlx::query("UPDATE t SET n = n; UPDATE t SET n = n").execute(&db)).await.unwrap();
+        served(&db, false, sqlx::query("UPDATE OR FAIL t SET n = n + 1 WHERE id = 'a'").execute(&db)).await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT n FROM t WHERE id = 'a'").fetch_one(&db).await.unwrap();
+        assert_eq!(n, 8);
+    }
+
+    /// A write with RETURNING runs once, and a failing one answers with sqlx's own error and leaves nothing.
+    #[tokio::test]
+    async fn writes_run_once_and_failures_answer_as_sqlx_does() {
+        let (db, _file) = file_db().await;
+        sqlx::query("INSERT INTO t (id, n) VALUES ('a', 0)").execute(&db).await.unwrap();
+        for expected in 1..=3_i64 {
+            let q = sqlx::query_scalar::<_, i64>("UPDATE t SET n = n + 1 WHERE id = $1 RETURNING n").bind("a");
+            assert_eq!(served(&db, true, q.fetch_one(&db)).await.unwrap(), expected);
+        }
+        let n: i64 = sqlx::query_scalar("SELECT n FROM t WHERE id = 'a'").fetch_one(&*db).await.unwrap();
+        assert_eq!(n, 3, "each RETURNING write ran exactly once");
+
+        let dup = served(&db, false, sqlx::query("INSERT INTO t (id, n) VALUES ('a', 9)").execute(&db)).await.unwrap_err();
+        assert!(dup.as_database_error().is_some_and(|e| e.is_unique_violation()), "{dup}");
+
+        let mut batch = Batch::default();
+        sqlx::query("INSERT INTO t (id, n) VALUES ($1, $2)").bind("c").bind(1_i64).execute(&mut batch).await.unwrap();
+        sqlx::query("INSERT INTO t (id, n) VALUES ($1, $2)").bind("a").bind(2_i64).execute(&mut batch).await.unwrap();
+        assert!(served(&db, false, db.write_all(batch)).await.is_err());
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t").fetch_one(&*db).await.unwrap();
+        assert_eq!(count, 1, "nothing of the failed batch stays");
+
+        // A transaction statement sent to `&Db` does not leave an inline connection inside a transaction: the
+        // next write is answered inline at once and committed, visible to the pool.
+        let _ = sqlx::query("BEGIN").execute(&db).await;
+        let t = Instant::now();
+        served(&db, true, sqlx::query("INSERT INTO t (id, n) VALUES ('d', 4)").execute(&db)).await.unwrap();
+        assert!(t.elapsed() < Duration::from_secs(1), "no wait for a lock left behind");
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t").fetch_one(&*db).await.unwrap();
+        assert_eq!(count, 2, "the next write is committed and visible to the pool");
+
+        let mut ok = Batch::default();
+        sqlx::query("INSERT INTO t (id, n) VALUES ($1, $2)").bind("e").bind(5_i64).execute(&mut ok).await.unwrap();
+        sqlx::query("UPDATE t SET n = $1 WHERE id = $2").bind(40_i64).bind("d").execute(&mut ok).await.unwrap();
+        served(&db, true, db.write_all(ok)).await.unwrap();
+        let sum: i64 = sqlx::query_scalar("SELECT SUM(n) FROM t").fetch_one(&*db).await.unwrap();
+        assert_eq!(sum, 3 + 40 + 5);
+    }
+
+    /// While a transaction on the pool holds the write lock, reads are answered inline without waiting, and a
+    /// write through `&Db` neither fails nor holds the async worker: it goes to the pool, which waits for the
+    /// lock, and lands after the commit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_locked_database_sends_the_write_to_the_pool() {
+        let (db, _file) = file_db().await;
+        let mut tx = db.begin().await.unwrap();
+        sqlx::query("INSERT INTO t (id, n) VALUES ('tx', 1)").execute(&mut *tx).await.unwrap();
+        let t = Instant::now();
+        let seen: i64 = served(&db, true, sqlx::query_scalar("SELECT COUNT(*) FROM t").fetch_one(&db)).await.unwrap();
+        assert_eq!(seen, 0, "the uncommitted row is not seen");
+        assert!(t.elapsed() < Duration::from_millis(500));
+        let before = db.inline_served().unwrap();
+        let other = db.clone();
+        let write = tokio::spawn(async move { sqlx::query("INSERT INTO t (id, n) VALUES ('after', 2)").execute(&other).await });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!write.is_finished(), "the write waits for the lock, on the pool");
+        tx.commit().await.unwrap();
+        write.await.unwrap().unwrap();
+        assert_eq!(db.inline_served().unwrap(), before, "it was not answered inline");
+        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM t ORDER BY n").fetch_all(&db).await.unwrap();
+        assert_eq!(ids, ["tx", "after"]);
+    }
+
+    /// A statement that runs past the budget is interrupted (rolled back) and answered by the pool instead.
+    #[tokio::test]
+    async fn a_long_statement_goes_to_the_pool() {
+        let (db, _file) = file_db().await;
+        let slow = "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 1000000) SELECT COUNT(*) FROM c";
+        let n: i64 = served(&db, false, sqlx::query_scalar(slow).fetch_one(&db)).await.unwrap();
+        assert_eq!(n, 1_000_000);
+        served(&db, true, sqlx::query("SELECT 1").execute(&db)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_database_has_no_inline_connection() {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect("sqlite::memory:").await.unwrap();
+        assert_eq!(Db::new(pool).inline_served(), None);
+    }
+
+    #[test]
+    fn fail_is_found_as_a_word_only() {
+        assert!(super::not_here("UPDATE OR FAIL t SET n = 1"));
+        assert!(super::not_here("INSERT INTO t VALUES (1) ON CONFLICT(id) DO NOTHING; SELECT 1"));
+        assert!(super::not_here("SELECT RAISE(fail, 'x')"));
+        assert!(!super::not_here("SELECT failed_at, fail_count FROM t WHERE status <> 'failed';"));
+    }
+}
