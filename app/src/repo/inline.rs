@@ -33,10 +33,10 @@ use std::time::Instant;
 pub(super) type Item = Either<<Any as Database>::QueryResult, <Any as Database>::Row>;
 
 /// Commits between two passive checkpoints (at a few pages per commit, about SQLite's default of 1,000 pages).
-const CHECKPOINT_EVERY: u64 = 100;
+const CHECKPOINT_EVERY: u64 = 200;
 
-/// Connections: a statement takes the first one free, and goes to the pool when both are taken.
-const CONNECTIONS: usize = 2;
+/// Connections: a statement takes the first one free, and waits for the first when all are taken.
+const CONNECTIONS: usize = 1;
 
 /// A statement still running after this long (a purge of many rows, a large export) is interrupted, which rolls
 /// it back, and runs on the pool instead: an async worker is never held longer than that.
@@ -49,6 +49,9 @@ pub(super) struct Inline {
     /// Statements answered here (for tests).
     served: AtomicU64,
     checkpointing: Arc<AtomicBool>,
+    /// Held while an inline connection writes: the other one then waits the few microseconds a write takes
+    /// instead of finding SQLite's write lock taken (and handing its write to the pool).
+    writing: Mutex<()>,
 }
 
 struct Slot {
@@ -94,7 +97,7 @@ impl Inline {
                 }
             }
         }
-        Some(Inline { slots, started, commits: AtomicU64::new(0), served: AtomicU64::new(0), checkpointing: Arc::default() })
+        Some(Inline { slots, started, commits: AtomicU64::new(0), served: AtomicU64::new(0), checkpointing: Arc::default(), writing: Mutex::new(()) })
     }
 
     fn connect(path: &Path, started: Instant, deadline: Arc<AtomicU64>) -> rusqlite::Result<Connection> {
@@ -119,7 +122,7 @@ impl Inline {
         }
         let out = self.with_conn(|conn, deadline| {
             deadline.store(self.micros() + BUDGET_MICROS, Ordering::Relaxed);
-            run_one(conn, sql, &args.values.0, true)
+            run_one(conn, sql, &args.values.0, Some(&self.writing))
         })?;
         if out.as_ref().is_ok_and(|(wrote, _)| *wrote) {
             self.committed(checkpoint);
@@ -133,10 +136,11 @@ impl Inline {
             return Err(Elsewhere);
         }
         self.with_conn(|conn, deadline| {
+            let _writing = self.writing.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             deadline.store(self.micros() + BUDGET_MICROS, Ordering::Relaxed);
             conn.execute_batch("BEGIN IMMEDIATE")?;
             for (sql, args) in stmts {
-                if !matches!(run_one(conn, sql, &args.values.0, false)?, Ok(_)) {
+                if !matches!(run_one(conn, sql, &args.values.0, None)?, Ok(_)) {
                     return Err(Elsewhere);
                 }
             }
@@ -154,31 +158,36 @@ impl Inline {
     /// back goes to the pool. A connection that cannot roll back, or whose user panicked, is closed (closing
     /// rolls back and releases its locks) and not used again.
     fn with_conn<T>(&self, f: impl FnOnce(&Connection, &AtomicU64) -> Result<T, Elsewhere>) -> Result<T, Elsewhere> {
-        for slot in &self.slots {
-            let mut guard = match slot.conn.try_lock() {
-                Ok(guard) => guard,
-                Err(TryLockError::WouldBlock) => continue,
-                Err(TryLockError::Poisoned(poisoned)) => {
-                    poisoned.into_inner().take();
-                    slot.conn.clear_poison();
-                    tracing::error!("an inline SQLite connection was closed after a panic");
-                    continue;
-                }
-            };
-            let Some(conn) = guard.as_ref() else { continue };
-            let out = f(conn, &slot.deadline);
-            slot.deadline.store(u64::MAX, Ordering::Relaxed);
-            if conn.is_autocommit() {
-                if out.is_ok() {
-                    self.served.fetch_add(1, Ordering::Relaxed);
-                }
-                return out;
-            }
-            if conn.execute_batch("ROLLBACK").is_err() || !conn.is_autocommit() {
-                guard.take();
-                tracing::error!("an inline SQLite connection could not roll back and was closed");
-            }
+        // The first free connection; when all are taken, wait for the first (a statement is microseconds, and none
+        // runs past the budget).
+        let free = self.slots.iter().find_map(|slot| match slot.conn.try_lock() {
+            Ok(guard) => Some((slot, guard)),
+            Err(TryLockError::WouldBlock) => None,
+            Err(TryLockError::Poisoned(poisoned)) => Some((slot, poisoned.into_inner())),
+        });
+        let (slot, mut guard) = match free {
+            Some(found) => found,
+            None => (&self.slots[0], self.slots[0].conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())),
+        };
+        if slot.conn.is_poisoned() {
+            // Whoever held it panicked, maybe inside a transaction: closing rolls back and releases the locks.
+            guard.take();
+            slot.conn.clear_poison();
+            tracing::error!("an inline SQLite connection was closed after a panic");
             return Err(Elsewhere);
+        }
+        let Some(conn) = guard.as_ref() else { return Err(Elsewhere) };
+        let out = f(conn, &slot.deadline);
+        slot.deadline.store(u64::MAX, Ordering::Relaxed);
+        if conn.is_autocommit() {
+            if out.is_ok() {
+                self.served.fetch_add(1, Ordering::Relaxed);
+            }
+            return out;
+        }
+        if conn.execute_batch("ROLLBACK").is_err() || !conn.is_autocommit() {
+            guard.take();
+            tracing::error!("an inline SQLite connection could not roll back and was closed");
         }
         Err(Elsewhere)
     }
@@ -221,8 +230,10 @@ fn not_here(sql: &str) -> bool {
 fn has_word(sql: &str, word: &[u8]) -> bool {
     let b = sql.as_bytes();
     let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
-    (0..b.len().saturating_sub(word.len() - 1)).any(|i| {
-        b[i..i + word.len()].eq_ignore_ascii_case(word)
+    let first = word[0].to_ascii_lowercase();
+    b.iter().enumerate().any(|(i, c)| {
+        c.to_ascii_lowercase() == first
+            && b.get(i..i + word.len()).is_some_and(|w| w.eq_ignore_ascii_case(word))
             && (i == 0 || !ident(b[i - 1]))
             && b.get(i + word.len()).is_none_or(|c| !ident(*c))
     })
@@ -235,7 +246,10 @@ fn several_statements(sql: &str) -> bool {
 
 /// `Err`: SQLite refused or failed the statement, so nothing of it remains. `Ok(Err)`: it ran, and its rows cannot
 /// be handed over as sqlx would (not UTF-8 text): an error, never a second run. `Ok(Ok((wrote, items)))`.
-fn run_one(conn: &Connection, sql: &str, args: &[AnyValueKind<'_>], read: bool) -> Result<sqlx::Result<(bool, Vec<Item>)>, Elsewhere> {
+/// `writing`: the lock a write takes first (a statement on its own); `None` inside a batch, which holds it already
+/// and reads no rows.
+fn run_one(conn: &Connection, sql: &str, args: &[AnyValueKind<'_>], writing: Option<&Mutex<()>>) -> Result<sqlx::Result<(bool, Vec<Item>)>, Elsewhere> {
+    let read = writing.is_some();
     let mut stmt = conn.prepare_cached(sql)?;
     let mut next = 0;
     let mut highest = 0;
@@ -256,6 +270,10 @@ fn run_one(conn: &Connection, sql: &str, args: &[AnyValueKind<'_>], read: bool) 
         return Err(Elsewhere);
     }
     let wrote = !stmt.readonly();
+    let _writing = match writing {
+        Some(lock) if wrote => Some(lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner())),
+        _ => None,
+    };
     let mut items = Vec::new();
     if read && stmt.column_count() > 0 {
         let names: Vec<UStr> = stmt.column_names().into_iter().map(|n| UStr::from(n.to_string())).collect();
