@@ -5,14 +5,19 @@
 //! connections, every commit also empties the page cache of the seven others, which then read their pages
 //! again. Profiled, those switches and re-reads were the largest CPU cost of a sign-in on SQLite. Here a
 //! statement of `&Db` (see `db.rs`) runs on one connection opened with rusqlite on the same file, on the thread
-//! that asks, under a mutex: a statement is microseconds, and nothing waits on I/O but the disk.
+//! that asks, under a mutex: a statement is microseconds, and nothing waits on I/O but the disk. One connection,
+//! not one per async worker: measured, two connections emptied each other's page cache at every commit and their
+//! writes collided (the loser went to the pool), which cost more than the brief waits for the one mutex.
 //!
 //! The rules that keep it equivalent to sqlx:
+//! - A statement never holds the connection longer than `BUDGET_MICROS`: SQLite's progress handler interrupts it,
+//!   which rolls it back, and it runs on the pool instead (a purge of many rows, a large export).
 //! - Nothing here ever waits for SQLite's write lock (`busy_timeout` 0). A statement that finds the database
 //!   locked (a transaction on sqlx's pool, another process) is handed to sqlx, which waits on its own thread.
 //!   SQLite rolls back a statement that failed, so the same holds for every other failure: sqlx runs it again
-//!   and answers with its own error, exactly as before. Only the connection's own checks decide what runs here;
-//!   a statement whose rows were read is never handed over (a write with `RETURNING` would run twice).
+//!   and answers with its own error, exactly as before. A statement whose rows were read is never handed over (a
+//!   write with `RETURNING` would run twice), and `OR FAIL`, after which SQLite keeps a failed statement's
+//!   earlier changes, never runs here.
 //! - Values come back as sqlx-sqlite maps them for the `Any` driver: by the value's storage class (INTEGER as
 //!   BIGINT, REAL as DOUBLE, TEXT, BLOB, NULL), and `$N` binds the N-th argument.
 //! - The connection is always left outside a transaction; a batch is `BEGIN IMMEDIATE` … `COMMIT` or rolled back.
@@ -140,7 +145,7 @@ impl Inline {
             deadline.store(self.micros() + BUDGET_MICROS, Ordering::Relaxed);
             conn.execute_batch("BEGIN IMMEDIATE")?;
             for (sql, args) in stmts {
-                if !matches!(run_one(conn, sql, &args.values.0, None)?, Ok(_)) {
+                if run_one(conn, sql, &args.values.0, None)?.is_err() {
                     return Err(Elsewhere);
                 }
             }
