@@ -84,12 +84,20 @@ impl Db {
             running.store(false, std::sync::atomic::Ordering::Release);
             return;
         };
+        /// Clears the flag however the task ends (also when it is dropped before it ran).
+        struct Done(Arc<std::sync::atomic::AtomicBool>);
+        impl Drop for Done {
+            fn drop(&mut self) {
+                self.0.store(false, std::sync::atomic::Ordering::Release);
+            }
+        }
+        let done = Done(running);
         let db = self.clone();
         rt.spawn(async move {
+            let _done = done;
             if let Err(e) = db.pooled(sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")).await {
                 tracing::warn!("SQLite checkpoint: {e}");
             }
-            running.store(false, std::sync::atomic::Ordering::Release);
         });
     }
 

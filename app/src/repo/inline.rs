@@ -15,9 +15,10 @@
 //! - Nothing here ever waits for SQLite's write lock (`busy_timeout` 0). A statement that finds the database
 //!   locked (a transaction on sqlx's pool, another process) is handed to sqlx, which waits on its own thread.
 //!   SQLite rolls back a statement that failed, so the same holds for every other failure: sqlx runs it again
-//!   and answers with its own error, exactly as before. A statement whose rows were read is never handed over (a
-//!   write with `RETURNING` would run twice), and `OR FAIL`, after which SQLite keeps a failed statement's
-//!   earlier changes, never runs here.
+//!   and answers with its own error, exactly as before. A write runs inside its own `BEGIN IMMEDIATE` … `COMMIT`
+//!   and the commit is never interrupted, so a write handed over was never committed here (SQLite can report an
+//!   interrupt after an autocommit statement committed). `OR FAIL` (after which SQLite keeps a failed statement's
+//!   earlier changes) never runs here; no table or trigger of the schema declares FAIL.
 //! - Values come back as sqlx-sqlite maps them for the `Any` driver: by the value's storage class (INTEGER as
 //!   BIGINT, REAL as DOUBLE, TEXT, BLOB, NULL), and `$N` binds the N-th argument.
 //! - The connection is always left outside a transaction; a batch is `BEGIN IMMEDIATE` … `COMMIT` or rolled back.
@@ -116,7 +117,7 @@ impl Inline {
             return Err(rusqlite::Error::InvalidQuery);
         }
         conn.set_prepared_statement_cache_capacity(256);
-        conn.progress_handler(1000, Some(move || started.elapsed().as_micros() as u64 > deadline.load(Ordering::Relaxed)));
+        conn.progress_handler(100, Some(move || started.elapsed().as_micros() as u64 > deadline.load(Ordering::Relaxed)));
         Ok(conn)
     }
 
@@ -126,8 +127,9 @@ impl Inline {
             return Err(Elsewhere);
         }
         let out = self.with_conn(|conn, deadline| {
-            deadline.store(self.micros() + BUDGET_MICROS, Ordering::Relaxed);
-            run_one(conn, sql, &args.values.0, Some(&self.writing))
+            let budget = Budget { started: self.started, deadline };
+            budget.restart();
+            run_one(conn, sql, &args.values.0, &budget, Some(&self.writing))
         })?;
         if out.as_ref().is_ok_and(|(wrote, _)| *wrote) {
             self.committed(checkpoint);
@@ -142,17 +144,15 @@ impl Inline {
         }
         self.with_conn(|conn, deadline| {
             let _writing = self.writing.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            deadline.store(self.micros() + BUDGET_MICROS, Ordering::Relaxed);
-            conn.execute_batch("BEGIN IMMEDIATE")?;
+            let budget = Budget { started: self.started, deadline };
+            budget.restart();
+            conn.prepare_cached("BEGIN IMMEDIATE")?.raw_execute()?;
             for (sql, args) in stmts {
-                if run_one(conn, sql, &args.values.0, None)?.is_err() {
+                if run_one(conn, sql, &args.values.0, &budget, None)?.is_err() {
                     return Err(Elsewhere);
                 }
             }
-            // Never interrupted while committing: an interrupted COMMIT must not leave any doubt.
-            deadline.store(u64::MAX, Ordering::Relaxed);
-            conn.execute_batch("COMMIT")?;
-            Ok(())
+            commit(conn, &budget)
         })?;
         self.committed(checkpoint);
         Ok(())
@@ -195,10 +195,6 @@ impl Inline {
             tracing::error!("an inline SQLite connection could not roll back and was closed");
         }
         Err(Elsewhere)
-    }
-
-    fn micros(&self) -> u64 {
-        self.started.elapsed().as_micros() as u64
     }
 
     fn committed(&self, checkpoint: impl FnOnce(Arc<AtomicBool>)) {
@@ -249,11 +245,42 @@ fn several_statements(sql: &str) -> bool {
     sql.trim_end().trim_end_matches(';').contains(';')
 }
 
-/// `Err`: SQLite refused or failed the statement, so nothing of it remains. `Ok(Err)`: it ran, and its rows cannot
-/// be handed over as sqlx would (not UTF-8 text): an error, never a second run. `Ok(Ok((wrote, items)))`.
-/// `writing`: the lock a write takes first (a statement on its own); `None` inside a batch, which holds it already
-/// and reads no rows.
-fn run_one(conn: &Connection, sql: &str, args: &[AnyValueKind<'_>], writing: Option<&Mutex<()>>) -> Result<sqlx::Result<(bool, Vec<Item>)>, Elsewhere> {
+/// When the running statement is interrupted (see `Inline::connect`'s progress handler).
+struct Budget<'a> {
+    started: Instant,
+    deadline: &'a AtomicU64,
+}
+
+impl Budget<'_> {
+    fn restart(&self) {
+        self.deadline.store(self.started.elapsed().as_micros() as u64 + BUDGET_MICROS, Ordering::Relaxed);
+    }
+
+    fn over(&self) -> bool {
+        self.started.elapsed().as_micros() as u64 > self.deadline.load(Ordering::Relaxed)
+    }
+
+    /// Nothing interrupts what follows.
+    fn lift(&self) {
+        self.deadline.store(u64::MAX, Ordering::Relaxed);
+    }
+}
+
+/// Commits the transaction the connection is in, never interrupted: SQLite can report an interrupt after a
+/// statement's changes were committed (the progress handler runs again after `OP_Halt`), so nothing may interrupt
+/// a commit; an interrupt before it leaves the transaction open, and `with_conn` rolls it back.
+fn commit(conn: &Connection, budget: &Budget<'_>) -> Result<(), Elsewhere> {
+    budget.lift();
+    conn.prepare_cached("COMMIT")?.raw_execute()?;
+    Ok(())
+}
+
+/// `Err`: SQLite refused, failed or interrupted the statement, so nothing of it remains (a write alone runs inside
+/// its own `BEGIN IMMEDIATE` … `COMMIT`, which `with_conn` rolls back when it is left open). `Ok(Err)`: it ran, and
+/// its rows cannot be handed over as sqlx would (not UTF-8 text): an error, never a second run.
+/// `Ok(Ok((wrote, items)))`. `writing`: the lock a write alone takes first; `None` inside a batch, which holds it
+/// already, has its transaction and reads no rows.
+fn run_one(conn: &Connection, sql: &str, args: &[AnyValueKind<'_>], budget: &Budget<'_>, writing: Option<&Mutex<()>>) -> Result<sqlx::Result<(bool, Vec<Item>)>, Elsewhere> {
     let read = writing.is_some();
     let mut stmt = conn.prepare_cached(sql)?;
     let mut next = 0;
@@ -275,8 +302,14 @@ fn run_one(conn: &Connection, sql: &str, args: &[AnyValueKind<'_>], writing: Opt
         return Err(Elsewhere);
     }
     let wrote = !stmt.readonly();
-    let _writing = match writing {
-        Some(lock) if wrote => Some(lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner())),
+    let alone = match writing {
+        Some(lock) if wrote => {
+            let held = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            // The budget starts once the other write is done.
+            budget.restart();
+            conn.prepare_cached("BEGIN IMMEDIATE")?.raw_execute()?;
+            Some(held)
+        }
         _ => None,
     };
     let mut items = Vec::new();
@@ -315,6 +348,11 @@ fn run_one(conn: &Connection, sql: &str, args: &[AnyValueKind<'_>], writing: Opt
                 values.push(AnyValue { kind });
             }
             items.push(Either::Right(AnyRow { column_names: index.clone(), columns, values }));
+            if budget.over() {
+                // Converting rows is not SQLite's work, which the progress handler bounds: a large result set
+                // goes to the pool too (a write's transaction is rolled back by `with_conn`).
+                return Err(Elsewhere);
+            }
         }
         drop(rows);
         if let Some(e) = bad {
@@ -327,6 +365,9 @@ fn run_one(conn: &Connection, sql: &str, args: &[AnyValueKind<'_>], writing: Opt
         stmt.raw_execute()?;
     }
     items.push(Either::Left(AnyQueryResult { rows_affected: conn.changes(), last_insert_id: None }));
+    if alone.is_some() {
+        commit(conn, budget)?;
+    }
     Ok(Ok((wrote, items)))
 }
 
@@ -509,6 +550,23 @@ mod tests {
         let n: i64 = served(&db, false, sqlx::query_scalar(slow).fetch_one(&db)).await.unwrap();
         assert_eq!(n, 1_000_000);
         served(&db, true, sqlx::query("SELECT 1").execute(&db)).await.unwrap();
+    }
+
+    /// A write past the budget is interrupted, rolled back, and applied once, by the pool; the next short write is
+    /// answered inline again (its connection was left outside any transaction).
+    #[tokio::test]
+    async fn a_long_write_goes_to_the_pool_and_is_applied_once() {
+        let (db, _file) = file_db().await;
+        let fill = "INSERT INTO t (id, n) WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 200000) \
+                    SELECT 'r' || i, i FROM c";
+        sqlx::query(fill).execute(&*db).await.unwrap();
+        let done = served(&db, false, sqlx::query("UPDATE t SET n = n + 1").execute(&db)).await.unwrap();
+        assert_eq!(done.rows_affected(), 200_000);
+        let wrong: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t WHERE n <> CAST(substr(id, 2) AS INTEGER) + 1").fetch_one(&*db).await.unwrap();
+        assert_eq!(wrong, 0, "every row was incremented exactly once");
+        served(&db, true, sqlx::query("UPDATE t SET n = n + 1 WHERE id = 'r1'").execute(&db)).await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT n FROM t WHERE id = 'r1'").fetch_one(&*db).await.unwrap();
+        assert_eq!(n, 3);
     }
 
     #[tokio::test]
