@@ -77,6 +77,16 @@ impl Db {
         self.0.inline.as_ref().map(|i| i.served())
     }
 
+    /// A passive WAL checkpoint now, on a pooled connection (housekeeping): the inline connection's commits start
+    /// one only every 200 commits, so a node that went quiet would keep its WAL until the next burst.
+    pub async fn checkpoint_wal(&self) {
+        if self.0.inline.is_some() {
+            if let Err(e) = self.pooled(sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")).await {
+                tracing::warn!("SQLite checkpoint: {e}");
+            }
+        }
+    }
+
     /// A passive WAL checkpoint on a pooled connection, off the async workers (the inline connections do not
     /// checkpoint); `running` is cleared when it is done, so one runs at a time.
     fn checkpoint(&self, running: Arc<std::sync::atomic::AtomicBool>) {

@@ -29,6 +29,7 @@ pub async fn run_once(db: &Db, holder: &str, lease_ms: i64) -> ServiceResult<Opt
     let flows = repo::flows::purge(db, now).await? + repo::sso_tokens::purge(db, now).await? + repo::connections::purge_assertions(db, now).await?;
     let rate_limits = repo::rate_limits::purge(db, now - RATE_LIMIT_KEEP_MS).await?;
     repo::webhooks::purge(db, now - DELIVERY_KEEP_MS, now - 7 * 86_400_000).await?;
+    db.checkpoint_wal().await;
     Ok(Some(Purged { sessions, flows, rate_limits }))
 }
 
