@@ -105,9 +105,7 @@ impl Db {
         let db = self.clone();
         rt.spawn(async move {
             let _done = done;
-            if let Err(e) = db.pooled(sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")).await {
-                tracing::warn!("SQLite checkpoint: {e}");
-            }
+            db.checkpoint_wal().await;
         });
     }
 
