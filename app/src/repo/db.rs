@@ -77,18 +77,27 @@ impl Db {
         self.0.inline.as_ref().map(|i| i.served())
     }
 
-    /// A passive WAL checkpoint now, on a pooled connection (housekeeping): the inline connection's commits start
-    /// one only every 200 commits, so a node that went quiet would keep its WAL until the next burst.
+    /// A WAL checkpoint now, on a blocking thread: every 200 inline commits, and at each housekeeping pass (a node
+    /// that went quiet would otherwise keep its WAL until the next burst). Passive, and RESTART when the WAL has
+    /// grown large, so that it starts over (see `inline`).
     pub async fn checkpoint_wal(&self) {
         if self.0.inline.is_some() {
-            if let Err(e) = self.pooled(sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")).await {
+            let db = self.clone();
+            if let Err(e) = tokio::task::spawn_blocking(move || db.checkpoint_here()).await {
                 tracing::warn!("SQLite checkpoint: {e}");
             }
         }
     }
 
-    /// A passive WAL checkpoint on a pooled connection, off the async workers (the inline connections do not
-    /// checkpoint); `running` is cleared when it is done, so one runs at a time.
+    /// `checkpoint_wal` on the calling thread, which it blocks.
+    fn checkpoint_here(&self) {
+        if let Some(Err(e)) = self.0.inline.as_ref().map(|i| i.checkpoint_now()) {
+            tracing::warn!("SQLite checkpoint: {e}");
+        }
+    }
+
+    /// `checkpoint_wal` in the background, for the inline connection (which does not checkpoint itself);
+    /// `running` is cleared when it is done, so one runs at a time.
     fn checkpoint(&self, running: Arc<std::sync::atomic::AtomicBool>) {
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             running.store(false, std::sync::atomic::Ordering::Release);
@@ -103,9 +112,9 @@ impl Db {
         }
         let done = Done(running);
         let db = self.clone();
-        rt.spawn(async move {
+        rt.spawn_blocking(move || {
             let _done = done;
-            db.checkpoint_wal().await;
+            db.checkpoint_here();
         });
     }
 
