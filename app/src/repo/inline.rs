@@ -12,8 +12,9 @@
 //! The rules that keep it equivalent to sqlx:
 //! - A statement never holds the connection longer than `BUDGET_MICROS`: SQLite's progress handler interrupts it,
 //!   which rolls it back, and it runs on the pool instead (a purge of many rows, a large export).
-//! - Nothing here ever waits for SQLite's write lock (`busy_timeout` 0). A statement that finds the database
-//!   locked (a transaction on sqlx's pool, another process) is handed to sqlx, which waits on its own thread.
+//! - No statement here ever waits for SQLite's write lock (`busy_timeout` 0; only the checkpointer does, on a
+//!   blocking thread). A statement that finds the database locked (a transaction on sqlx's pool, another
+//!   process, a checkpoint) is handed to sqlx, which waits on its own thread.
 //!   SQLite rolls back a statement that failed, so the same holds for every other failure: sqlx runs it again
 //!   and answers with its own error, exactly as before. A write runs inside its own `BEGIN IMMEDIATE` … `COMMIT`
 //!   and the commit is never interrupted, so a write handed over was never committed here (SQLite can report an
@@ -27,11 +28,13 @@
 //!   (`Db::checkpoint_wal`), on a connection of its own. SQLite starts the WAL over only when a write finds every
 //!   frame copied back, which a passive checkpoint beside a steady stream of writes here never leaves it: the WAL
 //!   grew by 100 KB per sign-in (to 100 MB in a 1,000-sign-in benchmark, never cut back). So once the WAL holds
-//!   `RESTART_FRAMES`, the checkpoint is followed by a RESTART one, which takes the write lock (writes here
-//!   meanwhile find the database locked and run on the pool, which waits) and waits up to `CHECKPOINT_WAIT` for
-//!   readers, so that the next write starts the WAL over. Not on every checkpoint: measured, holding the write lock
-//!   through two disk syncs every 200 commits stalled writers more than the shorter WAL saved. The WAL file is
-//!   cut back to `JOURNAL_SIZE_LIMIT` when it starts over.
+//!   `RESTART_FRAMES`, the checkpoint is followed by a RESTART one: it waits up to `CHECKPOINT_WAIT` for the write
+//!   lock and for readers of the WAL, then holds the write lock while it copies the last frames back and syncs the
+//!   disk (writes here meanwhile find the database locked and run on the pool, which waits), so that the next
+//!   write starts the WAL over; the checkpointer makes that write itself, so that the sync of the new WAL header
+//!   is not an inline commit's. Not on every checkpoint: measured, holding the write lock through the syncs every
+//!   200 commits stalled writers more than the shorter WAL saved. The WAL file is cut back to
+//!   `JOURNAL_SIZE_LIMIT` when it starts over.
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags};
 use sqlx::any::{AnyArguments, AnyQueryResult, AnyRow};
@@ -51,6 +54,9 @@ const CHECKPOINT_EVERY: u64 = 200;
 
 /// WAL frames (of 4 KiB pages: 16 MiB) from which a checkpoint also makes the WAL start over.
 const RESTART_FRAMES: i64 = 4096;
+
+/// How long after a RESTART checkpoint gave up the next one is tried.
+const RESTART_BACKOFF: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How long a checkpoint waits for the write lock and for readers of the WAL: while it holds the write lock,
 /// writes here find the database locked and run on the pool, which waits.
@@ -77,10 +83,17 @@ pub(super) struct Inline {
     checkpointing: Arc<AtomicBool>,
     /// The connection checkpoints run on, on a blocking thread (`Db::checkpoint_wal`): it waits at most
     /// `CHECKPOINT_WAIT` for SQLite's locks, and then copies back what it can without them.
-    checkpointer: Mutex<Option<Connection>>,
+    checkpointer: Mutex<Option<Checkpointer>>,
     /// Held while an inline connection writes: the other one then waits the few microseconds a write takes
     /// instead of finding SQLite's write lock taken (and handing its write to the pool).
     writing: Mutex<()>,
+}
+
+struct Checkpointer {
+    conn: Connection,
+    /// When a RESTART last gave up (a long statement on the pool kept reading the WAL): the next one waits
+    /// `RESTART_BACKOFF`, rather than stalling writers for `CHECKPOINT_WAIT` at every checkpoint.
+    gave_up: Option<Instant>,
 }
 
 struct Slot {
@@ -127,7 +140,7 @@ impl Inline {
             }
         }
         let checkpointer = match Self::connect_checkpointer(path) {
-            Ok(conn) => Mutex::new(Some(conn)),
+            Ok(conn) => Mutex::new(Some(Checkpointer { conn, gave_up: None })),
             Err(e) => {
                 tracing::warn!(target: "latchkey::startup", "SQLite statements go through the pool only: {e}");
                 return None;
@@ -139,19 +152,38 @@ impl Inline {
     fn connect_checkpointer(path: &Path) -> rusqlite::Result<Connection> {
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
         conn.busy_timeout(CHECKPOINT_WAIT)?;
-        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0")?;
+        conn.execute_batch(&format!("PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}"))?;
         Ok(conn)
     }
 
     /// A checkpoint (it blocks: call it off the async workers): passive, which waits for nobody, and when the WAL
     /// holds `RESTART_FRAMES` or more, a RESTART after it. Answers the frames the WAL held.
     pub(super) fn checkpoint_now(&self) -> rusqlite::Result<i64> {
-        let guard = self.checkpointer.lock().map_err(|_| rusqlite::Error::InvalidQuery)?;
-        let Some(conn) = guard.as_ref() else { return Ok(0) };
-        let frames = |mode: &str| conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get::<_, i64>(1));
-        let held = frames("PASSIVE")?;
-        if held >= RESTART_FRAMES {
-            frames("RESTART")?;
+        let mut guard = self.checkpointer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(c) = guard.as_mut() else { return Ok(0) };
+        let checkpoint = |conn: &Connection, mode: &str| {
+            conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| Ok((r.get::<_, i64>(0)? != 0, r.get::<_, i64>(1)?)))
+        };
+        let (_, held) = checkpoint(&c.conn, "PASSIVE")?;
+        if held < RESTART_FRAMES || c.gave_up.is_some_and(|t| t.elapsed() < RESTART_BACKOFF) {
+            return Ok(held);
+        }
+        let (busy, _) = checkpoint(&c.conn, "RESTART")?;
+        if busy {
+            tracing::debug!("SQLite checkpoint: the WAL could not start over (its readers or a writer held on past {CHECKPOINT_WAIT:?})");
+            c.gave_up = Some(Instant::now());
+            return Ok(held);
+        }
+        c.gave_up = None;
+        // The first write after a RESTART starts the WAL over and syncs its new header to disk. A write of its own
+        // here (the same user_version written back), so that this sync usually happens on this blocking thread
+        // rather than in an inline commit on an async worker; an inline write that comes first does it itself.
+        let rewrite = c.conn.execute_batch("BEGIN IMMEDIATE").and_then(|()| {
+            let v: i64 = c.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            c.conn.execute_batch(&format!("PRAGMA user_version = {v}; COMMIT"))
+        });
+        if rewrite.is_err() && !c.conn.is_autocommit() {
+            c.conn.execute_batch("ROLLBACK")?;
         }
         Ok(held)
     }
@@ -270,9 +302,7 @@ impl Inline {
                 conn.take();
             }
         }
-        if let Ok(mut conn) = self.checkpointer.lock() {
-            conn.take();
-        }
+        self.checkpointer.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
     }
 }
 
@@ -629,7 +659,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_wal_starts_over_under_steady_writes() {
         let (db, file) = file_db().await;
-        const EACH: usize = 2000;
+        const EACH: usize = 2500;
         let writers: Vec<_> = (0..2)
             .map(|w| {
                 let db = db.clone();
@@ -645,11 +675,16 @@ mod tests {
         }
         let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t").fetch_one(&*db).await.unwrap();
         assert_eq!(rows, 2 * EACH as i64, "every write applied once, here or on the pool");
-        // Each commit appends at least two pages (the row's and its key's): 8,000 frames or more if the WAL never
-        // started over. It starts over once it holds RESTART_FRAMES, checked every CHECKPOINT_EVERY commits.
-        let frames = std::fs::metadata(format!("{}-wal", file.0.display())).unwrap().len() / (4096 + 24);
-        let bound = super::RESTART_FRAMES as u64 + 4 * super::CHECKPOINT_EVERY * 2;
-        assert!(frames < bound, "the WAL grew to {frames} frames over {} commits (bound {bound})", 2 * EACH);
+        let version: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&*db).await.unwrap();
+        assert_eq!(version, 0, "the checkpointer's own write leaves user_version as it was");
+        // The WAL header's checkpoint sequence number (bytes 12..16) counts the times the WAL started over.
+        let wal = std::fs::read(format!("{}-wal", file.0.display())).unwrap();
+        let restarts = u32::from_be_bytes(wal[12..16].try_into().unwrap());
+        assert!(restarts >= 1, "the WAL never started over in {} commits", 2 * EACH);
+        // Each commit appends two pages or more (the row's and its key's): over 11,000 frames if it never started
+        // over, at most a few hundred past RESTART_FRAMES when it does.
+        let frames = wal.len() as u64 / (4096 + 24);
+        assert!(frames < 8000, "the WAL grew to {frames} frames over {} commits", 2 * EACH);
     }
 
     #[tokio::test]
