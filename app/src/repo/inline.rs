@@ -44,7 +44,7 @@ use sqlx_core::ext::ustr::UStr;
 use std::borrow::Cow;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, TryLockError};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 pub(super) type Item = Either<<Any as Database>::QueryResult, <Any as Database>::Row>;
@@ -65,9 +65,6 @@ const CHECKPOINT_WAIT: std::time::Duration = std::time::Duration::from_millis(20
 /// What the WAL file is cut back to when it starts over (it grows past this only while a checkpoint cannot run).
 const JOURNAL_SIZE_LIMIT: u64 = 64 << 20;
 
-/// Connections: a statement takes the first one free, and waits for the first when all are taken.
-const CONNECTIONS: usize = 1;
-
 /// A statement still running after this long (a purge of many rows, a large export) is interrupted, which rolls
 /// it back, and runs on the pool instead: an async worker is never held longer than that.
 /// (20 ms in this module's tests, which assert where each statement ran: a test machine busy with other tests can
@@ -75,7 +72,7 @@ const CONNECTIONS: usize = 1;
 const BUDGET_MICROS: u64 = if cfg!(test) { 20_000 } else { 2_000 };
 
 pub(super) struct Inline {
-    slots: Vec<Slot>,
+    slot: Slot,
     started: Instant,
     commits: AtomicU64,
     /// Statements answered here (for tests).
@@ -84,9 +81,6 @@ pub(super) struct Inline {
     /// The connection checkpoints run on, on a blocking thread (`Db::checkpoint_wal`): it waits at most
     /// `CHECKPOINT_WAIT` for SQLite's locks, and then copies back what it can without them.
     checkpointer: Mutex<Option<Checkpointer>>,
-    /// Held while an inline connection writes: the other one then waits the few microseconds a write takes
-    /// instead of finding SQLite's write lock taken (and handing its write to the pool).
-    writing: Mutex<()>,
 }
 
 struct Checkpointer {
@@ -128,17 +122,14 @@ impl Inline {
             return None;
         }
         let started = Instant::now();
-        let mut slots = Vec::with_capacity(CONNECTIONS);
-        for _ in 0..CONNECTIONS {
-            let deadline = Arc::new(AtomicU64::new(u64::MAX));
-            match Self::connect(path, started, deadline.clone()) {
-                Ok(conn) => slots.push(Slot { conn: Mutex::new(Some(conn)), deadline }),
-                Err(e) => {
-                    tracing::warn!(target: "latchkey::startup", "SQLite statements go through the pool only: {e}");
-                    return None;
-                }
+        let deadline = Arc::new(AtomicU64::new(u64::MAX));
+        let slot = match Self::connect(path, started, deadline.clone()) {
+            Ok(conn) => Slot { conn: Mutex::new(Some(conn)), deadline },
+            Err(e) => {
+                tracing::warn!(target: "latchkey::startup", "SQLite statements go through the pool only: {e}");
+                return None;
             }
-        }
+        };
         let checkpointer = match Self::connect_checkpointer(path) {
             Ok(conn) => Mutex::new(Some(Checkpointer { conn, gave_up: None })),
             Err(e) => {
@@ -146,7 +137,7 @@ impl Inline {
                 return None;
             }
         };
-        Some(Inline { slots, started, commits: AtomicU64::new(0), served: AtomicU64::new(0), checkpointing: Arc::default(), checkpointer, writing: Mutex::new(()) })
+        Some(Inline { slot, started, commits: AtomicU64::new(0), served: AtomicU64::new(0), checkpointing: Arc::default(), checkpointer })
     }
 
     fn connect_checkpointer(path: &Path) -> rusqlite::Result<Connection> {
@@ -213,7 +204,7 @@ impl Inline {
         let out = self.with_conn(|conn, deadline| {
             let budget = Budget { started: self.started, deadline };
             budget.restart();
-            run_one(conn, sql, &args.values.0, &budget, Some(&self.writing))
+            run_one(conn, sql, &args.values.0, &budget, true)
         })?;
         if out.as_ref().is_ok_and(|(wrote, _)| *wrote) {
             self.committed(checkpoint);
@@ -227,12 +218,11 @@ impl Inline {
             return Err(Elsewhere);
         }
         self.with_conn(|conn, deadline| {
-            let _writing = self.writing.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             let budget = Budget { started: self.started, deadline };
             budget.restart();
             conn.prepare_cached("BEGIN IMMEDIATE")?.raw_execute()?;
             for (sql, args) in stmts {
-                if run_one(conn, sql, &args.values.0, &budget, None)?.is_err() {
+                if run_one(conn, sql, &args.values.0, &budget, false)?.is_err() {
                     return Err(Elsewhere);
                 }
             }
@@ -247,17 +237,10 @@ impl Inline {
     /// back goes to the pool. A connection that cannot roll back, or whose user panicked, is closed (closing
     /// rolls back and releases its locks) and not used again.
     fn with_conn<T>(&self, f: impl FnOnce(&Connection, &AtomicU64) -> Result<T, Elsewhere>) -> Result<T, Elsewhere> {
-        // The first free connection; when all are taken, wait for the first (a statement is microseconds, and none
-        // runs past the budget).
-        let free = self.slots.iter().find_map(|slot| match slot.conn.try_lock() {
-            Ok(guard) => Some((slot, guard)),
-            Err(TryLockError::WouldBlock) => None,
-            Err(TryLockError::Poisoned(poisoned)) => Some((slot, poisoned.into_inner())),
-        });
-        let (slot, mut guard) = match free {
-            Some(found) => found,
-            None => (&self.slots[0], self.slots[0].conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())),
-        };
+        // The connection, once the statement before is done (a statement is microseconds, and none runs past the
+        // budget).
+        let slot = &self.slot;
+        let mut guard = slot.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if slot.conn.is_poisoned() {
             // Whoever held it panicked, maybe inside a transaction: closing rolls back and releases the locks.
             guard.take();
@@ -297,11 +280,7 @@ impl Inline {
 
     /// Closes the connections: from now on everything goes to the pool.
     pub(super) fn close(&self) {
-        for slot in &self.slots {
-            if let Ok(mut conn) = slot.conn.lock() {
-                conn.take();
-            }
-        }
+        self.slot.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         self.checkpointer.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
     }
 }
@@ -363,10 +342,10 @@ fn commit(conn: &Connection, budget: &Budget<'_>) -> Result<(), Elsewhere> {
 /// `Err`: SQLite refused, failed or interrupted the statement, so nothing of it remains (a write alone runs inside
 /// its own `BEGIN IMMEDIATE` … `COMMIT`, which `with_conn` rolls back when it is left open). `Ok(Err)`: it ran, and
 /// its rows cannot be handed over as sqlx would (not UTF-8 text): an error, never a second run.
-/// `Ok(Ok((wrote, items)))`. `writing`: the lock a write alone takes first; `None` inside a batch, which holds it
-/// already, has its transaction and reads no rows.
-fn run_one(conn: &Connection, sql: &str, args: &[AnyValueKind<'_>], budget: &Budget<'_>, writing: Option<&Mutex<()>>) -> Result<sqlx::Result<(bool, Vec<Item>)>, Elsewhere> {
-    let read = writing.is_some();
+/// `Ok(Ok((wrote, items)))`. `alone`: a statement of its own, which may read rows and writes in a transaction of
+/// its own; `false` inside a batch, which has its transaction and reads no rows.
+fn run_one(conn: &Connection, sql: &str, args: &[AnyValueKind<'_>], budget: &Budget<'_>, alone: bool) -> Result<sqlx::Result<(bool, Vec<Item>)>, Elsewhere> {
+    let read = alone;
     let mut stmt = conn.prepare_cached(sql)?;
     let mut next = 0;
     let mut highest = 0;
@@ -387,16 +366,10 @@ fn run_one(conn: &Connection, sql: &str, args: &[AnyValueKind<'_>], budget: &Bud
         return Err(Elsewhere);
     }
     let wrote = !stmt.readonly();
-    let alone = match writing {
-        Some(lock) if wrote => {
-            let held = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            // The budget starts once the other write is done.
-            budget.restart();
-            conn.prepare_cached("BEGIN IMMEDIATE")?.raw_execute()?;
-            Some(held)
-        }
-        _ => None,
-    };
+    let own_transaction = alone && wrote;
+    if own_transaction {
+        conn.prepare_cached("BEGIN IMMEDIATE")?.raw_execute()?;
+    }
     let mut items = Vec::new();
     if read && stmt.column_count() > 0 {
         let names: Vec<UStr> = stmt.column_names().into_iter().map(|n| UStr::from(n.to_string())).collect();
@@ -450,7 +423,7 @@ fn run_one(conn: &Connection, sql: &str, args: &[AnyValueKind<'_>], budget: &Bud
         stmt.raw_execute()?;
     }
     items.push(Either::Left(AnyQueryResult { rows_affected: conn.changes(), last_insert_id: None }));
-    if alone.is_some() {
+    if own_transaction {
         commit(conn, budget)?;
     }
     Ok(Ok((wrote, items)))
