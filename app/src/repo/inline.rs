@@ -63,7 +63,7 @@ const RESTART_BACKOFF: std::time::Duration = std::time::Duration::from_secs(1);
 const CHECKPOINT_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// What the WAL file is cut back to when it starts over (it grows past this only while a checkpoint cannot run).
-const JOURNAL_SIZE_LIMIT: u64 = 64 << 20;
+pub(super) const JOURNAL_SIZE_LIMIT: u64 = 64 << 20;
 
 /// A statement still running after this long (a purge of many rows, a large export) is interrupted, which rolls
 /// it back, and runs on the pool instead: an async worker is never held longer than that.
@@ -123,47 +123,41 @@ impl Inline {
         }
         let started = Instant::now();
         let deadline = Arc::new(AtomicU64::new(u64::MAX));
-        let slot = match Self::connect(path, started, deadline.clone()) {
-            Ok(conn) => Slot { conn: Mutex::new(Some(conn)), deadline },
+        let opened = Self::connect(path, started, deadline.clone()).and_then(|conn| Ok((conn, open(path, CHECKPOINT_WAIT)?)));
+        let (conn, checkpointer) = match opened {
+            Ok(both) => both,
             Err(e) => {
                 tracing::warn!(target: "latchkey::startup", "SQLite statements go through the pool only: {e}");
                 return None;
             }
         };
-        let checkpointer = match Self::connect_checkpointer(path) {
-            Ok(conn) => Mutex::new(Some(Checkpointer { conn, gave_up: None })),
-            Err(e) => {
-                tracing::warn!(target: "latchkey::startup", "SQLite statements go through the pool only: {e}");
-                return None;
-            }
-        };
-        Some(Inline { slot, started, commits: AtomicU64::new(0), served: AtomicU64::new(0), checkpointing: Arc::default(), checkpointer })
-    }
-
-    fn connect_checkpointer(path: &Path) -> rusqlite::Result<Connection> {
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
-        conn.busy_timeout(CHECKPOINT_WAIT)?;
-        conn.execute_batch(&format!("PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}"))?;
-        Ok(conn)
+        Some(Inline {
+            slot: Slot { conn: Mutex::new(Some(conn)), deadline },
+            started,
+            commits: AtomicU64::new(0),
+            served: AtomicU64::new(0),
+            checkpointing: Arc::default(),
+            checkpointer: Mutex::new(Some(Checkpointer { conn: checkpointer, gave_up: None })),
+        })
     }
 
     /// A checkpoint (it blocks: call it off the async workers): passive, which waits for nobody, and when the WAL
-    /// holds `RESTART_FRAMES` or more, a RESTART after it. Answers the frames the WAL held.
-    pub(super) fn checkpoint_now(&self) -> rusqlite::Result<i64> {
+    /// holds `RESTART_FRAMES` or more, a RESTART after it.
+    pub(super) fn checkpoint_now(&self) -> rusqlite::Result<()> {
         let mut guard = self.checkpointer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let Some(c) = guard.as_mut() else { return Ok(0) };
+        let Some(c) = guard.as_mut() else { return Ok(()) };
         let checkpoint = |conn: &Connection, mode: &str| {
             conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| Ok((r.get::<_, i64>(0)? != 0, r.get::<_, i64>(1)?)))
         };
         let (_, held) = checkpoint(&c.conn, "PASSIVE")?;
         if held < RESTART_FRAMES || c.gave_up.is_some_and(|t| t.elapsed() < RESTART_BACKOFF) {
-            return Ok(held);
+            return Ok(());
         }
         let (busy, _) = checkpoint(&c.conn, "RESTART")?;
         if busy {
             tracing::debug!("SQLite checkpoint: the WAL could not start over (its readers or a writer held on past {CHECKPOINT_WAIT:?})");
             c.gave_up = Some(Instant::now());
-            return Ok(held);
+            return Ok(());
         }
         c.gave_up = None;
         // The first write after a RESTART starts the WAL over and syncs its new header to disk. A write of its own
@@ -176,16 +170,13 @@ impl Inline {
         if rewrite.is_err() && !c.conn.is_autocommit() {
             c.conn.execute_batch("ROLLBACK")?;
         }
-        Ok(held)
+        Ok(())
     }
 
     fn connect(path: &Path, started: Instant, deadline: Arc<AtomicU64>) -> rusqlite::Result<Connection> {
-        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
-        conn.busy_timeout(std::time::Duration::ZERO)?;
-        // The pool's settings (sqlx's default foreign_keys=ON; `repo::connect`'s WAL and synchronous=NORMAL).
-        conn.execute_batch(&format!(
-            "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}"
-        ))?;
+        let conn = open(path, std::time::Duration::ZERO)?;
+        // sqlx's default foreign_keys=ON, as on the pool.
+        conn.execute_batch("PRAGMA foreign_keys = ON")?;
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             // Without WAL a reader here would block writers and be blocked by them.
@@ -285,6 +276,15 @@ impl Inline {
     }
 }
 
+/// A connection of this module's own to the pool's file, which waits `busy` for SQLite's locks: the pool's
+/// settings (`repo::connect`'s synchronous=NORMAL and WAL size limit), no automatic checkpoints.
+fn open(path: &Path, busy: std::time::Duration) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    conn.busy_timeout(busy)?;
+    conn.execute_batch(&format!("PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}"))?;
+    Ok(conn)
+}
+
 /// What only sqlx runs: a script of several statements (sqlx-sqlite runs them one by one), and the `FAIL` conflict
 /// resolution (`OR FAIL`, `RAISE(FAIL)`), the one failure after which SQLite keeps what the statement had already
 /// changed, so that running it again elsewhere would repeat those changes.
@@ -345,7 +345,6 @@ fn commit(conn: &Connection, budget: &Budget<'_>) -> Result<(), Elsewhere> {
 /// `Ok(Ok((wrote, items)))`. `alone`: a statement of its own, which may read rows and writes in a transaction of
 /// its own; `false` inside a batch, which has its transaction and reads no rows.
 fn run_one(conn: &Connection, sql: &str, args: &[AnyValueKind<'_>], budget: &Budget<'_>, alone: bool) -> Result<sqlx::Result<(bool, Vec<Item>)>, Elsewhere> {
-    let read = alone;
     let mut stmt = conn.prepare_cached(sql)?;
     let mut next = 0;
     let mut highest = 0;
@@ -371,7 +370,7 @@ fn run_one(conn: &Connection, sql: &str, args: &[AnyValueKind<'_>], budget: &Bud
         conn.prepare_cached("BEGIN IMMEDIATE")?.raw_execute()?;
     }
     let mut items = Vec::new();
-    if read && stmt.column_count() > 0 {
+    if alone && stmt.column_count() > 0 {
         let names: Vec<UStr> = stmt.column_names().into_iter().map(|n| UStr::from(n.to_string())).collect();
         let mut index = sqlx_core::HashMap::<UStr, usize>::default();
         for (i, n) in names.iter().enumerate() {

@@ -45,8 +45,9 @@ pub async fn connect(url: &str) -> Result<crate::state::Db, String> {
                     // default; PostgreSQL keeps its own durability settings.)
                     sqlx::Executor::execute(&mut *conn, "PRAGMA journal_mode = WAL").await?;
                     sqlx::Executor::execute(&mut *conn, "PRAGMA synchronous = NORMAL").await?;
-                    // The WAL file is cut back to 64 MiB by whichever connection starts it over (`repo::inline`).
-                    sqlx::Executor::execute(&mut *conn, "PRAGMA journal_size_limit = 67108864").await?;
+                    // The WAL file is cut back by whichever connection starts it over (`repo::inline`).
+                    let limit = format!("PRAGMA journal_size_limit = {}", inline::JOURNAL_SIZE_LIMIT);
+                    sqlx::Executor::execute(&mut *conn, limit.as_str()).await?;
                 }
                 Ok(())
             })
