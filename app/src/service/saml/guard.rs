@@ -48,6 +48,15 @@ fn clip(v: &str) -> String {
     format!("{out:?}")
 }
 
+/// An ID every IdP uses (a letter or `_`, then letters, digits, `.`, `_`, `-`; at most 256): a subset of NCName
+/// with nothing an XPointer expression could be built from.
+pub fn is_simple_id(v: &str) -> bool {
+    let mut chars = v.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && v.len() <= 256
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
 /// What the unverified message says, for routing only.
 #[derive(Debug, Default)]
 pub struct Unverified {
@@ -96,8 +105,16 @@ pub fn inspect(xml: &str) -> Result<Unverified, Refusal> {
             NodeType::Element => {}
             _ => continue,
         }
-        for a in n.attributes() {
-            if a.namespace().is_none() && matches!(a.name(), "ID" | "Id" | "id") && !ids.insert(a.value().to_string()) {
+        for a in n.attributes().filter(|a| matches!(a.name(), "ID" | "Id" | "id")) {
+            // libxml2 resolves `#id` by value whatever the attribute's namespace (xml:id included), and xmlsec turns
+            // it into an XPointer expression, run before any signature is checked: only plain, simple IDs.
+            if a.namespace().is_some() {
+                return refuse("saml_malformed_response", format!("a namespaced {} attribute", a.name()));
+            }
+            if !is_simple_id(a.value()) {
+                return refuse("saml_malformed_response", format!("the ID {} is not a plain XML name", clip(a.value())));
+            }
+            if !ids.insert(a.value().to_string()) {
                 return refuse("saml_malformed_response", format!("the ID {} appears twice", clip(a.value())));
             }
         }
@@ -211,7 +228,17 @@ fn check_signature(sig: &Node) -> Result<bool, Refusal> {
 
 #[cfg(test)]
 mod tests {
-    use super::inspect;
+    use super::{inspect, is_simple_id};
+
+    #[test]
+    fn ids_of_every_idp_are_simple() {
+        for id in ["_8f3c2a", "id-4a1b", "pfx41d8ef22-e612-8c50-9960-1b16f15741b3", "_a.b_c-1", "ONELOGIN_4fee3b04", "id123"] {
+            assert!(is_simple_id(id), "{id}");
+        }
+        for id in ["", "1a", "-a", "a b", "a'", "a)", "a|b", "é", "a:b"] {
+            assert!(!is_simple_id(id), "{id}");
+        }
+    }
 
     const OK: &str = r##"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r" InResponseTo="_q"><saml:Issuer>idp</saml:Issuer><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status><saml:Assertion ID="_a"><saml:Issuer>idp</saml:Issuer><saml:Conditions><saml:AudienceRestriction><saml:Audience>sp</saml:Audience></saml:AudienceRestriction></saml:Conditions></saml:Assertion></samlp:Response>"##;
 
@@ -234,6 +261,12 @@ mod tests {
             (OK.replace("ID=\"_a\"", "ID=\"_r\""), "saml_malformed_response"),
             (OK.replace("<saml:Assertion ID=\"_a\">", "<x><saml:Assertion ID=\"_a\">").replace("</saml:Assertion>", "</saml:Assertion></x>"), "saml_malformed_response"),
             ("<a/>".to_string(), "saml_malformed_response"),
+            // IDs xmlsec would paste into an XPointer expression, or that resolve whatever their namespace.
+            (OK.replace("ID=\"_a\"", "ID=\"a') | //*[count(//*)>0] | id('b\""), "saml_malformed_response"),
+            (OK.replace("ID=\"_a\"", "ID=\"_a\" xml:id=\"_x\""), "saml_malformed_response"),
+            (OK.replace("ID=\"_a\"", "ID=\"_a\" xmlns:x=\"urn:x\" x:ID=\"_x\""), "saml_malformed_response"),
+            (OK.replace("ID=\"_a\"", "ID=\"1a\""), "saml_malformed_response"),
+            (OK.replace("ID=\"_a\"", &format!("ID=\"_{}\"", "a".repeat(256))), "saml_malformed_response"),
             ("<samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\"".to_string(), "saml_malformed_response"),
         ];
         for (xml, code) in cases {

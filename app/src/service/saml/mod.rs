@@ -1,17 +1,18 @@
 //! SAML 2.0 service provider, per connection: settings, the SP key pair, SP metadata, IdP metadata import and the
-//! verification of a Response. XML signatures are checked by samael (libxmlsec1) against the connection's pinned
-//! IdP certificates only; `guard` runs first and refuses what samael would otherwise let libxmlsec do (fetch
-//! references, expand entities) or could read twice. The sign-in flow itself is `service::signin::saml`.
+//! verification of a Response. XML signatures are checked by libxmlsec1 (`dsig`) against the connection's pinned
+//! IdP certificates only; `guard` runs first and refuses what libxmlsec could otherwise be made to do (fetch
+//! references, expand entities) or what could be read twice. The sign-in flow itself is `service::signin::saml`.
+pub mod dsig;
 pub mod guard;
 
 use super::error::{ServiceError, ServiceResult};
 use base64::Engine;
 use openssl::pkey::{PKey, Private};
-use samael::crypto::{AllowedSignatureAlgorithm, CertificateDer, ReduceMode};
+use samael::crypto::CertificateDer;
 use samael::key_info::{KeyInfo, X509Data};
 use samael::metadata::{Endpoint, EntityDescriptor, IdpSsoDescriptor, KeyDescriptor, HTTP_REDIRECT_BINDING};
-use samael::schema::Assertion;
-use samael::service_provider::{Error as SpError, ServiceProvider};
+use samael::schema::{Assertion, Response};
+use samael::service_provider::ServiceProvider;
 use serde::{Deserialize, Serialize};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
@@ -169,9 +170,9 @@ pub fn sp_private_key(connection_id: &str, sealed: &[u8], open: impl FnOnce() ->
     Ok(key)
 }
 
-/// samael's service provider for a connection. `key` is the SP private key when a request is signed or a
-/// response must be decrypted.
-fn service_provider(s: &SamlSettings, entity_id: &str, acs: &str, key: Option<PKey<Private>>, idp_initiated: bool) -> ServiceResult<ServiceProvider> {
+/// samael's service provider for a connection, for its SP metadata and AuthnRequests (responses are verified by
+/// `dsig` and `verify`). `key` is the SP private key when a request is signed.
+fn service_provider(s: &SamlSettings, entity_id: &str, acs: &str, key: Option<PKey<Private>>) -> ServiceResult<ServiceProvider> {
     let key_descriptors = s
         .idp_certificates
         .iter()
@@ -202,29 +203,12 @@ fn service_provider(s: &SamlSettings, entity_id: &str, acs: &str, key: Option<PK
         attribute_profiles: vec![],
         attributes: vec![],
     };
-    let skew = s.clock_skew_secs.clamp(0, MAX_CLOCK_SKEW_SECS);
-    let mut algs = vec![
-        AllowedSignatureAlgorithm::RsaSha256,
-        AllowedSignatureAlgorithm::RsaSha384,
-        AllowedSignatureAlgorithm::RsaSha512,
-        AllowedSignatureAlgorithm::EcdsaSha256,
-        AllowedSignatureAlgorithm::EcdsaSha384,
-        AllowedSignatureAlgorithm::EcdsaSha512,
-    ];
-    if s.allow_sha1 {
-        // samael has no SHA-1 entry: an allow-list that admits it is "no list" (the guard still refuses the rest).
-        algs.clear();
-    }
     Ok(ServiceProvider {
         entity_id: Some(entity_id.to_string()),
         key,
         certificate: B64.decode(&s.sp_certificate).ok().map(CertificateDer::from),
         acs_url: Some(acs.to_string()),
         idp_metadata: EntityDescriptor { entity_id: Some(s.idp_entity_id.clone()), idp_sso_descriptors: Some(vec![idp]), ..Default::default() },
-        allow_idp_initiated: idp_initiated,
-        max_issue_delay: chrono::Duration::seconds(180 + skew),
-        max_clock_skew: chrono::Duration::seconds(skew),
-        allowed_signature_algorithms: (!algs.is_empty()).then_some(algs),
         ..Default::default()
     })
 }
@@ -234,7 +218,7 @@ fn service_provider(s: &SamlSettings, entity_id: &str, acs: &str, key: Option<PK
 pub fn sp_metadata(s: &SamlSettings, entity_id: &str, acs: &str) -> ServiceResult<String> {
     use samael::metadata::{EncryptionMethod, NameIdFormat};
     use samael::traits::ToXml;
-    let sp = service_provider(s, entity_id, acs, None, false)?;
+    let sp = service_provider(s, entity_id, acs, None)?;
     let mut ed = sp.metadata().map_err(|e| ServiceError::internal("SP metadata", e))?;
     let key_info = KeyInfo { id: None, x509_data: Some(X509Data { certificates: vec![s.sp_certificate.clone()] }) };
     for d in ed.sp_sso_descriptors.iter_mut().flatten() {
@@ -261,7 +245,7 @@ pub fn sp_metadata(s: &SamlSettings, entity_id: &str, acs: &str) -> ServiceResul
 
 /// A signed HTTP-Redirect AuthnRequest with our own 128-bit random ID. Returns (IdP URL with the query, request ID).
 pub fn authn_request_url(s: &SamlSettings, entity_id: &str, acs: &str, key: PKey<Private>, relay_state: &str) -> ServiceResult<(String, String)> {
-    let sp = service_provider(s, entity_id, acs, Some(key), false)?;
+    let sp = service_provider(s, entity_id, acs, Some(key))?;
     let mut req = sp.make_authentication_request(&s.idp_sso_url).map_err(|e| ServiceError::internal("AuthnRequest", e))?;
     let id = format!("_{}", super::crypto::random_token(24).replace(['-', '_'], "0"));
     req.id = id.clone();
@@ -275,55 +259,139 @@ pub fn authn_request_url(s: &SamlSettings, entity_id: &str, acs: &str, key: PKey
 
 /// Verifies a decoded Response (already through `guard::inspect`) for a connection. `request_id`: the AuthnRequest
 /// it must answer (SP-initiated), or `None` for an unsolicited (IdP-initiated) response.
+///
+/// Signatures are checked by `dsig` (libxmlsec1); what is read afterwards comes from the bytes a verified signature
+/// covered: the Response and its Assertion from the Response's signature when it has one, else the Assertion from
+/// its own (and the Response's few fields from the unsigned envelope, which an attacker could forge anyway).
 pub fn verify(s: &SamlSettings, entity_id: &str, acs: &str, key: Option<PKey<Private>>, xml: &str, request_id: Option<&str>) -> Result<Assertion, guard::Refusal> {
-    if s.idp_certificates.is_empty() {
-        return Err(("saml_no_idp_certificate", "the connection has no IdP signing certificate: every response is refused".into()));
-    }
-    let sp = service_provider(s, entity_id, acs, key, request_id.is_none()).map_err(|e| ("server_error", e.to_string()))?;
-    let ids: Vec<&str> = request_id.into_iter().collect();
-    // PreDigest: what is read afterwards is exactly the canonical bytes xmlsec digested for the one verified
-    // Reference (the Response's when both it and its Assertion are signed), not the parsed document pruned to
-    // the signed nodes (samael's default, which builds a second, pruned copy of the tree: a third of its CPU).
-    let assertion = sp.parse_xml_response_with_mode(xml, Some(&ids), ReduceMode::PreDigest).map_err(refusal)?;
-    // samael checks the audience only when the assertion names one: an assertion for nobody in particular is
-    // not for us.
-    let audiences: Vec<&String> = assertion
-        .conditions
-        .iter()
-        .flat_map(|c| c.audience_restrictions.iter().flatten())
-        .flat_map(|r| r.audience.iter())
-        .collect();
-    if !audiences.iter().any(|a| a.as_str() == entity_id) {
-        return Err(("saml_audience_mismatch", format!("the assertion's audiences {audiences:?} do not include {entity_id}")));
-    }
+    let signed = dsig::verify(xml, &s.idp_certificates, s.allow_sha1)?;
+    let malformed = |what: &str, e: &dyn std::fmt::Display| ("saml_malformed_response", format!("the {what} is not a SAML {what}: {e}"));
+    let (response, signed_assertion) = match (&signed.response, &signed.assertion) {
+        (Some(r), _) => (r.parse::<Response>().map_err(|e| malformed("Response", &e))?, None),
+        (None, Some(a)) => (xml.parse::<Response>().map_err(|e| malformed("Response", &e))?, Some(a.parse::<Assertion>().map_err(|e| malformed("Assertion", &e))?)),
+        (None, None) => return Err(("saml_signature_invalid", "nothing in the response is signed".into())),
+    };
+    let rules = Rules::new(s, entity_id, acs, request_id);
+    rules.response(&response, signed.response.is_some())?;
+    let assertion = match (signed_assertion, response.encrypted_assertion, response.assertion) {
+        (Some(a), None, _) => a,
+        (None, Some(encrypted), None) => {
+            // Only inside a signed Response (`dsig` put it there; the guard refuses an unsigned one first).
+            let key = key.ok_or(("saml_decryption_failed", "the connection has no SP key to decrypt with".to_string()))?;
+            encrypted.decrypt(&key).map_err(|e| ("saml_decryption_failed", format!("the encrypted assertion could not be decrypted: {e}")))?
+        }
+        (None, None, Some(a)) => a,
+        _ => return Err(("saml_malformed_response", "the response does not carry exactly one assertion".into())),
+    };
+    rules.assertion(&assertion)?;
     Ok(assertion)
 }
 
-fn refusal(e: SpError) -> guard::Refusal {
-    let code = match &e {
-        SpError::FailedToValidateSignature | SpError::CryptoXmlError(_) => "saml_signature_invalid",
-        SpError::DestinationValidationError { .. } => "saml_destination_mismatch",
-        SpError::AssertionRecipientMismatch { .. } => "saml_recipient_mismatch",
-        SpError::AssertionConditionAudienceRestrictionFailed { .. } => "saml_audience_mismatch",
-        SpError::AssertionIssuerMismatch { .. } | SpError::ResponseIssuerMismatch { .. } => "saml_issuer_mismatch",
-        SpError::AssertionExpired { .. }
-        | SpError::ResponseExpired { .. }
-        | SpError::AssertionConditionExpired { .. }
-        | SpError::AssertionSubjectConfirmationExpired { .. } => "saml_expired",
-        SpError::AssertionConditionExpiredBefore { .. } | SpError::AssertionSubjectConfirmationExpiredBefore { .. } => "saml_not_yet_valid",
-        SpError::AssertionInResponseToInvalid { .. } | SpError::ResponseInResponseToInvalid { .. } => "saml_in_response_to_invalid",
-        SpError::ResponseBadStatusCode { .. } => "saml_status_not_success",
-        SpError::AssertionBearerSubjectConfirmationMissing | SpError::AssertionSubjectConfirmationMissing => "saml_subject_confirmation_invalid",
-        SpError::MissingPrivateKeySP
-        | SpError::MissingEncryptedKeyInfo
-        | SpError::MissingEncryptedValueInfo
-        | SpError::EncryptedAssertionKeyMethodUnsupported { .. }
-        | SpError::EncryptedAssertionValueMethodUnsupported { .. }
-        | SpError::EncryptedAssertionInvalid
-        | SpError::FailedToDecryptAssertion => "saml_decryption_failed",
-        _ => "saml_malformed_response",
-    };
-    (code, e.to_string())
+/// The checks on the verified content of a Response, with their codes.
+struct Rules<'a> {
+    idp: &'a str,
+    entity_id: &'a str,
+    acs: &'a str,
+    request_id: Option<&'a str>,
+    skew: chrono::Duration,
+    /// How long after its IssueInstant a message is accepted.
+    max_age: chrono::Duration,
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+impl<'a> Rules<'a> {
+    fn new(s: &'a SamlSettings, entity_id: &'a str, acs: &'a str, request_id: Option<&'a str>) -> Self {
+        let skew = s.clock_skew_secs.clamp(0, MAX_CLOCK_SKEW_SECS);
+        Rules {
+            idp: &s.idp_entity_id,
+            entity_id,
+            acs,
+            request_id,
+            skew: chrono::Duration::seconds(skew),
+            max_age: chrono::Duration::seconds(180 + skew),
+            now: chrono::Utc::now(),
+        }
+    }
+
+    fn issued(&self, what: &str, at: chrono::DateTime<chrono::Utc>) -> Result<(), guard::Refusal> {
+        if at + self.max_age < self.now {
+            return Err(("saml_expired", format!("the {what} was issued at {at}, too long ago")));
+        }
+        if at > self.now + self.skew {
+            return Err(("saml_not_yet_valid", format!("the {what} was issued in the future ({at})")));
+        }
+        Ok(())
+    }
+
+    fn window(&self, what: &str, not_before: Option<chrono::DateTime<chrono::Utc>>, not_on_or_after: Option<chrono::DateTime<chrono::Utc>>) -> Result<(), guard::Refusal> {
+        if let Some(t) = not_before.filter(|t| self.now < *t - self.skew) {
+            return Err(("saml_not_yet_valid", format!("the {what} is valid from {t}")));
+        }
+        if let Some(t) = not_on_or_after.filter(|t| *t + self.skew <= self.now) {
+            return Err(("saml_expired", format!("the {what} was valid until {t}")));
+        }
+        Ok(())
+    }
+
+    /// Destination (required on a signed Response), InResponseTo, IssueInstant, Issuer, Status.
+    fn response(&self, r: &Response, signed: bool) -> Result<(), guard::Refusal> {
+        if (signed || r.destination.is_some()) && r.destination.as_deref() != Some(self.acs) {
+            return Err(("saml_destination_mismatch", format!("the Destination is {:?}, not {}", r.destination, self.acs)));
+        }
+        if r.in_response_to.as_deref() != self.request_id {
+            return Err(("saml_in_response_to_invalid", format!("the response answers {:?}, not {:?}", r.in_response_to, self.request_id)));
+        }
+        self.issued("response", r.issue_instant)?;
+        if let Some(issuer) = r.issuer.as_ref().filter(|i| i.value.as_deref() != Some(self.idp)) {
+            return Err(("saml_issuer_mismatch", format!("the response's Issuer is {:?}, not {:?}", issuer.value, self.idp)));
+        }
+        let status = r.status.as_ref().and_then(|s| s.status_code.value.as_deref());
+        if status.is_some_and(|v| v != "urn:oasis:names:tc:SAML:2.0:status:Success") {
+            return Err(("saml_status_not_success", format!("the IdP answered {status:?}")));
+        }
+        Ok(())
+    }
+
+    /// IssueInstant, Issuer, the Conditions window, every AudienceRestriction naming us, and a bearer
+    /// SubjectConfirmation for our ACS, within its window, answering our request (none for an unsolicited one).
+    fn assertion(&self, a: &Assertion) -> Result<(), guard::Refusal> {
+        self.issued("assertion", a.issue_instant)?;
+        if a.issuer.value.as_deref() != Some(self.idp) {
+            return Err(("saml_issuer_mismatch", format!("the assertion's Issuer is {:?}, not {:?}", a.issuer.value, self.idp)));
+        }
+        let conditions = a.conditions.as_ref();
+        self.window("assertion's Conditions", conditions.and_then(|c| c.not_before), conditions.and_then(|c| c.not_on_or_after))?;
+        let restrictions = conditions.and_then(|c| c.audience_restrictions.as_deref()).unwrap_or_default();
+        if restrictions.is_empty() || !restrictions.iter().all(|r| r.audience.iter().any(|x| x == self.entity_id)) {
+            let audiences: Vec<&String> = restrictions.iter().flat_map(|r| r.audience.iter()).collect();
+            return Err(("saml_audience_mismatch", format!("the assertion's audiences {audiences:?} do not all include {}", self.entity_id)));
+        }
+        let bearer = a
+            .subject
+            .iter()
+            .flat_map(|s| s.subject_confirmations.iter().flatten())
+            .filter(|c| c.method.as_deref() == Some("urn:oasis:names:tc:SAML:2.0:cm:bearer"));
+        let mut first = None;
+        for c in bearer {
+            let Some(d) = c.subject_confirmation_data.as_ref() else { continue };
+            let result = if d.not_on_or_after.is_none() {
+                Err(("saml_subject_confirmation_invalid", "the bearer confirmation has no NotOnOrAfter".to_string()))
+            } else if d.recipient.as_deref() != Some(self.acs) {
+                Err(("saml_recipient_mismatch", format!("the Recipient is {:?}, not {}", d.recipient, self.acs)))
+            } else if d.in_response_to.as_deref() != self.request_id {
+                Err(("saml_in_response_to_invalid", format!("the confirmation answers {:?}, not {:?}", d.in_response_to, self.request_id)))
+            } else {
+                self.window("bearer confirmation", d.not_before, d.not_on_or_after)
+            };
+            match result {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
+            }
+        }
+        Err(first.unwrap_or(("saml_subject_confirmation_invalid", "the assertion has no bearer SubjectConfirmation with data".into())))
+    }
 }
 
 /// Attribute names tried for each field, in order, when the connection's mapping names none (Okta, Entra ID,

@@ -138,17 +138,16 @@ async fn acs_inner(state: &AppState, saml_response: &str, relay_state: Option<&s
     let public = &state.settings.public_url;
     let (entity, acs) = (saml::sp_entity_id(public, &conn.id), saml::acs_url(public));
     let request_id = flow.as_ref().map(|f| f.nonce.clone());
-    let skew_ms = s.clock_skew_secs.clamp(0, saml::MAX_CLOCK_SKEW_SECS) * 1000;
     // Signature work runs on the blocking pool, at most as many at once as there are cores.
-    let _permit = VERIFYING.acquire().await.map_err(|e| fail("server_error", e.to_string()))?;
-    let assertion = tokio::task::spawn_blocking(move || saml::verify(&s, &entity, &acs, key, &xml, request_id.as_deref()))
-        .await
-        .map_err(|e| fail("server_error", format!("verification task: {e}")))?
-        .map_err(|(code, detail)| fail(code, detail))?;
-    drop(_permit);
-    if assertion.issue_instant.timestamp_millis() > now + skew_ms {
-        return Err(fail("saml_not_yet_valid", format!("the assertion was issued in the future ({})", assertion.issue_instant)));
-    }
+    // The permit goes with the work: a client that hangs up does not free it while the thread still verifies.
+    let permit = VERIFYING.acquire().await.map_err(|e| fail("server_error", e.to_string()))?;
+    let assertion = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        saml::verify(&s, &entity, &acs, key, &xml, request_id.as_deref())
+    })
+    .await
+    .map_err(|e| fail("server_error", format!("verification task: {e}")))?
+    .map_err(|(code, detail)| fail(code, detail))?;
     let confirmations = assertion.subject.iter().flat_map(|s| s.subject_confirmations.iter().flatten()).filter_map(|c| c.subject_confirmation_data.as_ref());
     // An unsolicited response is only one the IdP never tied to a request: an assertion whose signed confirmation
     // answers a request of ours cannot be replayed as IdP-initiated by stripping the Response's InResponseTo.
