@@ -449,3 +449,33 @@ both!(sso a_nested_signed_response_and_a_deleted_connection_are_refused, |app: T
     assert_eq!(code_of(&to), "saml_in_response_to_invalid", "{to}");
     assert_eq!(seen().await.unwrap(), before, "nothing was remembered for a deleted connection");
 });
+
+/// 120 genuine pysaml2 responses (signed Response and Assertion) all verify, one by one and on four threads at once.
+/// (This found libxml 0.3.3 handing libxml2 a dropped encoding name: a few genuine responses in a hundred failed
+/// their digest, at random.)
+#[tokio::test]
+async fn pysaml2_responses_verify_on_several_threads_at_once() {
+    use app::service::saml::{dsig, parse_idp_metadata};
+    let idp = Peer::start("saml-idp.py", &[]).await;
+    let metadata = Client::new().get(format!("{}/metadata", idp.url)).send().await.unwrap().text().await.unwrap();
+    let certs = parse_idp_metadata(&metadata).unwrap().certificates;
+    let (entity, acs) = ("https://sso.test/api/auth/sso/saml/metadata/c1", "https://sso.test/api/auth/sso/saml/acs");
+    let mut responses = Vec::new();
+    for i in 0..120 {
+        let f = idp.call("/forge", json!({"kind": "valid", "sp_entity_id": entity, "acs_url": acs, "in_response_to": null, "name_id": format!("u{i}"), "email": format!("u{i}@example.com")})).await;
+        responses.push(f["xml"].as_str().unwrap().to_string());
+    }
+    let sequential: Vec<_> = responses.iter().map(|x| dsig::verify(x, &certs, false).map(|s| s.response.is_some() && s.assertion.is_some())).collect();
+    assert!(sequential.iter().all(|r| r == &Ok(true)), "one by one: {:?}", sequential.iter().filter(|r| r != &&Ok(true)).collect::<Vec<_>>());
+    let responses = std::sync::Arc::new(responses);
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let (responses, certs) = (responses.clone(), certs.clone());
+            std::thread::spawn(move || {
+                (0..responses.len()).filter(|i| i % 4 == t).filter(|i| dsig::verify(&responses[*i], &certs, false).map(|s| s.response.is_some()) != Ok(true)).count()
+            })
+        })
+        .collect();
+    let failed: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(failed, 0, "responses that verified one by one failed on several threads at once");
+}

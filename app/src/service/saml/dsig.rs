@@ -45,8 +45,10 @@ pub fn verify(xml: &str, certificates: &[String], allow_sha1: bool) -> Result<Si
         return Err(("saml_no_idp_certificate", "the connection has no IdP signing certificate: every response is refused".into()));
     }
     init();
-    // UTF-8 whatever the declaration says: the guard read it as UTF-8, and a second reading must not differ.
-    let opts = ParserOptions { recover: false, no_net: true, ignore_enc: true, encoding: Some("UTF-8"), ..ParserOptions::default() };
+    // The declared encoding is ignored: the guard read the text as UTF-8, and a second reading must not differ.
+    // (No explicit `encoding`: libxml 0.3.3 hands libxml2 a pointer to a CString it has already dropped, which
+    // intermittently decoded a genuine response differently and failed its digest.)
+    let opts = ParserOptions { recover: false, no_net: true, ignore_enc: true, ..ParserOptions::default() };
     let doc = Parser::default().parse_string_with_options(xml, opts).map_err(|e| ("saml_malformed_response", format!("libxml2 could not parse the response: {e:?}")))?;
     let root = doc.get_root_element().ok_or(("saml_malformed_response", "no root element".to_string()))?;
     register_ids(&doc, &root);
@@ -66,8 +68,7 @@ pub fn verify(xml: &str, certificates: &[String], allow_sha1: bool) -> Result<Si
 
 /// libxml2's and libxmlsec1's globals, set up once before any thread parses or verifies. libxml2 2.9 asks for
 /// `xmlInitParser` before use from several threads (its lazy set-up is not thread-safe), and the first ACS requests
-/// of a process can arrive together. (Once, in the concurrent ACS test, one of two simultaneous first verifications
-/// failed without this; xmlsec's own initialisation is serialised, but a parse on another thread was not.)
+/// of a process can arrive together; xmlsec's own initialisation is serialised, a parse on another thread is not.
 fn init() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
