@@ -107,8 +107,11 @@ fn verify_one(parent: &Node, sig: &Node, certificates: &[String], allow_sha1: bo
         Some(prefix) => format!("<{prefix}:{}", parent.get_name()),
         None => format!("<{}", parent.get_name()),
     };
+    let mut loaded = false;
     for cert in certificates {
-        let key = KEYS.with(|k| k.borrow_mut().remove(cert)).map(Ok).unwrap_or_else(|| load(cert))?;
+        // A certificate xmlsec cannot load (an algorithm it lacks) must not keep a rollover's good one from working.
+        let Some(key) = KEYS.with(|k| k.borrow_mut().remove(cert)).or_else(|| load(cert)) else { continue };
+        loaded = true;
         let mut ctx = XmlSecSignatureContext::new();
         restrict(&ctx, allow_sha1)?;
         ctx.insert_key(key);
@@ -137,6 +140,9 @@ fn verify_one(parent: &Node, sig: &Node, certificates: &[String], allow_sha1: bo
             Ok(false) | Err(_) => continue,
         }
     }
+    if !loaded {
+        return Err(("server_error", "xmlsec could not load any of the connection's IdP certificates".into()));
+    }
     invalid("no signature verifies with the connection's IdP certificates")
 }
 
@@ -152,9 +158,17 @@ fn digest_failed(ctx: &XmlSecSignatureContext) -> bool {
     }
 }
 
-fn load(cert: &str) -> Result<XmlSecKey, Refusal> {
-    let der = base64::engine::general_purpose::STANDARD.decode(cert).map_err(|_| ("server_error", "an IdP certificate is not base64".to_string()))?;
-    XmlSecKey::from_memory(&der, XmlSecKeyFormat::CertDer, None).map_err(|e| ("server_error", format!("xmlsec could not load an IdP certificate: {e:?}")))
+/// The xmlsec key of a base64 DER certificate, or `None` (logged) when xmlsec cannot load it. Never with a password:
+/// xmlsec 0.2.3 hands xmlsec a pointer to a password string it has already dropped.
+fn load(cert: &str) -> Option<XmlSecKey> {
+    let der = base64::engine::general_purpose::STANDARD.decode(cert).ok()?;
+    match XmlSecKey::from_memory(&der, XmlSecKeyFormat::CertDer, None) {
+        Ok(key) => Some(key),
+        Err(e) => {
+            tracing::warn!(error = ?e, "xmlsec could not load an IdP certificate");
+            None
+        }
+    }
 }
 
 /// Same-document references, exclusive c14n, the enveloped-signature transform, and SHA-2 RSA / ECDSA (SHA-1 only
@@ -279,8 +293,11 @@ mod tests {
         assert_eq!(verify(&tampered, std::slice::from_ref(&cert), false).unwrap_err().0, "saml_signature_invalid");
         assert_eq!(verify(&xml, std::slice::from_ref(&other), false).unwrap_err().0, "saml_signature_invalid");
         assert_eq!(verify(&xml, &[], false).unwrap_err().0, "saml_no_idp_certificate");
-        // A rollover: the old certificate first, then the new one that signed.
-        assert!(verify(&xml, &[other, cert], false).unwrap().response.is_some());
+        // A rollover: the old certificate first, then the new one that signed; one xmlsec cannot load is skipped.
+        assert!(verify(&xml, &[other, cert.clone()], false).unwrap().response.is_some());
+        let unloadable = base64::engine::general_purpose::STANDARD.encode(b"not a certificate");
+        assert!(verify(&xml, &[unloadable.clone(), cert], false).unwrap().response.is_some());
+        assert_eq!(verify(&xml, &[unloadable], false).unwrap_err().0, "server_error");
     }
 
     #[test]

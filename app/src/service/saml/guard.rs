@@ -111,7 +111,9 @@ pub fn inspect(xml: &str) -> Result<Unverified, Refusal> {
             if a.namespace().is_some() {
                 return refuse("saml_malformed_response", format!("a namespaced {} attribute", a.name()));
             }
-            if !is_simple_id(a.value()) {
+            // Only `ID` (registered as an ID for `#` references) and the signature's own `Id`s can become XPointer
+            // targets; an `id` in custom attribute XML or an EncryptedData `Id` only needs to be unique.
+            if (a.name() == "ID" || n.tag_name().namespace() == Some(DSIG_NS)) && !is_simple_id(a.value()) {
                 return refuse("saml_malformed_response", format!("the ID {} is not a plain XML name", clip(a.value())));
             }
             if !ids.insert(a.value().to_string()) {
@@ -249,6 +251,13 @@ mod tests {
         assert_eq!(u.issuer.as_deref(), Some("idp"));
         assert_eq!(u.audiences, vec!["sp".to_string()]);
         assert!(u.status_success && !u.encrypted && !u.response_signed);
+    }
+
+    #[test]
+    fn an_id_in_custom_attribute_xml_only_needs_to_be_unique() {
+        let custom = OK.replace("</saml:Conditions>", "</saml:Conditions><saml:AttributeStatement><saml:Attribute Name=\"x\"><saml:AttributeValue><item id=\"42\"/></saml:AttributeValue></saml:Attribute></saml:AttributeStatement>");
+        assert!(inspect(&custom).is_ok());
+        assert_eq!(inspect(&custom.replace("<item id=\"42\"/>", "<item id=\"_a\"/>")).unwrap_err().0, "saml_malformed_response", "still unique");
     }
 
     #[test]

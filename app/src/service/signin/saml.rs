@@ -138,7 +138,8 @@ async fn acs_inner(state: &AppState, saml_response: &str, relay_state: Option<&s
     let public = &state.settings.public_url;
     let (entity, acs) = (saml::sp_entity_id(public, &conn.id), saml::acs_url(public));
     let request_id = flow.as_ref().map(|f| f.nonce.clone());
-    // Signature work runs on the blocking pool, at most as many at once as there are cores.
+    // Signature work runs on the blocking pool, at most two at once (`VERIFYING`: the cores of the machine it was
+    // sized on).
     // The permit goes with the work: a client that hangs up does not free it while the thread still verifies.
     let permit = VERIFYING.acquire().await.map_err(|e| fail("server_error", e.to_string()))?;
     let assertion = tokio::task::spawn_blocking(move || {
