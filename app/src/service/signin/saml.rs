@@ -132,7 +132,13 @@ async fn acs_inner(state: &AppState, saml_response: &str, relay_state: Option<&s
         return Err(fail("saml_signature_invalid", "an encrypted assertion is accepted only inside a signed Response".into()));
     }
     if s.require_signed_assertion && !u.assertion_signed {
-        return Err(fail("saml_assertion_unsigned", "the connection requires the Assertion itself to be signed".into()));
+        let detail = if u.encrypted {
+            // Known limit: the Assertion's own signature inside the ciphertext is not checked (the Response's is).
+            "the connection requires the Assertion itself to be signed, and a signature inside an encrypted assertion is not checked yet: turn off 'require signed assertion' for an IdP that encrypts (the Response's signature covers the encrypted assertion)"
+        } else {
+            "the connection requires the Assertion itself to be signed"
+        };
+        return Err(fail("saml_assertion_unsigned", detail.into()));
     }
     let key = if u.encrypted { Some(sp_key(state, &conn)?) } else { None };
     let public = &state.settings.public_url;
