@@ -146,16 +146,20 @@ fn verify_one(parent: &Node, sig: &Node, certificates: &[String], allow_sha1: bo
     invalid("no signature verifies with the connection's IdP certificates")
 }
 
-/// Whether a Reference was digested and did not match (xmlsec checks references before the signature value).
-fn digest_failed(ctx: &XmlSecSignatureContext) -> bool {
+/// The Reference contexts xmlsec kept for the last verification (`STORE_SIGNEDINFO_REFERENCES`). They belong to
+/// the context: use them only while it is alive.
+fn references(ctx: &XmlSecSignatureContext) -> Vec<b::xmlSecDSigReferenceCtxPtr> {
     // SAFETY: the context is alive; its reference list holds items it owns.
     unsafe {
         let list = std::ptr::addr_of_mut!((*ctx.as_ptr()).signedInfoReferences);
-        (0..b::xmlSecPtrListGetSize(list)).any(|i| {
-            let r = b::xmlSecPtrListGetItem(list, i) as b::xmlSecDSigReferenceCtxPtr;
-            !r.is_null() && (*r).status == b::xmlSecDSigStatus_xmlSecDSigStatusInvalid
-        })
+        (0..b::xmlSecPtrListGetSize(list)).map(|i| b::xmlSecPtrListGetItem(list, i) as b::xmlSecDSigReferenceCtxPtr).filter(|r| !r.is_null()).collect()
     }
+}
+
+/// Whether a Reference was digested and did not match (xmlsec checks references before the signature value).
+fn digest_failed(ctx: &XmlSecSignatureContext) -> bool {
+    // SAFETY: `references` of a live context.
+    references(ctx).into_iter().any(|r| unsafe { (*r).status } == b::xmlSecDSigStatus_xmlSecDSigStatusInvalid)
 }
 
 /// The xmlsec key of a base64 DER certificate, or `None` (logged) when xmlsec cannot load it. Never with a password:
@@ -215,15 +219,12 @@ fn restrict(ctx: &XmlSecSignatureContext, allow_sha1: bool) -> Result<(), Refusa
 
 /// The pre-digest bytes of the one Reference of a verified signature, which must point at `expected_uri`.
 fn predigest(ctx: &XmlSecSignatureContext, expected_uri: &str) -> Result<String, Refusal> {
-    // SAFETY: the context is alive and verified with STORE_SIGNEDINFO_REFERENCES, so its list holds
-    // xmlSecDSigReferenceCtx items it owns until it is dropped, after this function copies what it needs.
+    let [r] = references(ctx)[..] else {
+        return invalid("a verified signature does not have exactly one Reference");
+    };
+    // SAFETY: `r` belongs to the live context, which is dropped after this function copies what it needs.
     unsafe {
-        let list = std::ptr::addr_of_mut!((*ctx.as_ptr()).signedInfoReferences);
-        if b::xmlSecPtrListGetSize(list) != 1 {
-            return invalid("a verified signature does not have exactly one Reference");
-        }
-        let r = b::xmlSecPtrListGetItem(list, 0) as b::xmlSecDSigReferenceCtxPtr;
-        if r.is_null() || (*r).status != b::xmlSecDSigStatus_xmlSecDSigStatusSucceeded {
+        if (*r).status != b::xmlSecDSigStatus_xmlSecDSigStatusSucceeded {
             return invalid("the Reference of a signature did not verify");
         }
         let uri = if (*r).uri.is_null() { "" } else { std::ffi::CStr::from_ptr((*r).uri as *const std::ffi::c_char).to_str().unwrap_or("") };
