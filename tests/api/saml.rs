@@ -433,11 +433,14 @@ both!(sso a_nested_signed_response_and_a_deleted_connection_are_refused, |app: T
     use base64::Engine;
     let to = post_acs(&app, &browser, &s.idp, &base64::engine::general_purpose::STANDARD.encode(&nested), Some(&relay)).await;
     assert_eq!(code_of(&to), "saml_signature_invalid", "{to}");
-    // The same outer response without the nested one signs in: the refusal was for the nesting.
+    // The same outer response without the nested one signs in: the refusal was for the nesting. Its base64 comes
+    // wrapped at 76 characters with CRLF, as MIME encoders write it (the ACS drops the line breaks).
     let browser = app.browser();
     let (_, relay, request_id) = start(&app, &browser, &s).await;
-    let plain = forge(&s, "valid_assertion_signed", request_id).await;
-    assert!(!post_acs(&app, &browser, &s.idp, &base64::engine::general_purpose::STANDARD.encode(&plain), Some(&relay)).await.contains("code="));
+    let plain = base64::engine::general_purpose::STANDARD.encode(forge(&s, "valid_assertion_signed", request_id).await);
+    let wrapped = plain.as_bytes().chunks(76).map(|l| std::str::from_utf8(l).unwrap()).collect::<Vec<_>>().join("\r\n");
+    let to = post_acs(&app, &browser, &s.idp, &wrapped, Some(&relay)).await;
+    assert!(!to.contains("code="), "signed in: {to}");
 
     let browser = app.browser();
     let (idp_url, relay, _) = start(&app, &browser, &s).await;

@@ -1,7 +1,7 @@
 //! SAML 2.0 sign-in, translated into the common ending (`signin::complete`):
 //! - `begin`: a signed HTTP-Redirect AuthnRequest with a random 128-bit ID and RelayState; the flow row (any node
 //!   finishes it) keeps the request ID and is bound to this browser by a cookie, as for OIDC.
-//! - `acs`: the IdP's POST (cross-site, so no cookie is read). The Response passes the guard, then samael's
+//! - `acs`: the IdP's POST (cross-site, so no cookie is read). The Response passes the guard, then `saml::verify`'s
 //!   checks against the connection's pinned certificates; its assertion id is remembered until it expires. The
 //!   verified person is sealed into the flow row, and the browser is sent on to `finish`.
 //! - `finish`: a same-site GET that carries the binding cookie: the flow is claimed once by its own browser, and
@@ -88,7 +88,12 @@ async fn acs_inner(state: &AppState, saml_response: &str, relay_state: Option<&s
     };
     let flow_org = flow.as_ref().map(|(f, _)| f.org_id.clone());
     let anon = |code: &'static str, detail: String| SsoFailure::new(code, detail, flow_org.as_deref());
-    let compact: Vec<u8> = saml_response.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    // IdPs send base64 without line breaks, some with (wrapped at 64 or 76): only those are copied.
+    let compact: std::borrow::Cow<[u8]> = if saml_response.bytes().any(|b| b.is_ascii_whitespace()) {
+        saml_response.bytes().filter(|b| !b.is_ascii_whitespace()).collect::<Vec<u8>>().into()
+    } else {
+        saml_response.as_bytes().into()
+    };
     if compact.len() > guard::MAX_RESPONSE_BYTES * 4 / 3 + 4 {
         return Err(anon("saml_malformed_response", format!("SAMLResponse of {} characters, over the limit", compact.len())));
     }
