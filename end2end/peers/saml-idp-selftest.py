@@ -525,6 +525,9 @@ def verdict(kind, xml, directory, idp_cert, attacker_cert, acs, sp_entity, irt, 
         ok = (not v_resp() and not v_assn() and xmlsec_verify(xml, attacker_cert, RESP_SIG, directory)
               and xmlsec_verify(xml, attacker_cert, ASSN_SIG, directory))
         return True if ok else "not signed by the attacker key only"
+    if kind == "inner_foreign_key":
+        ok = v_resp() and not v_assn() and xmlsec_verify(xml, attacker_cert, ASSN_SIG, directory)
+        return True if ok else "not the genuine Response over an Assertion signed by the attacker key"
     if kind == "encrypted_unsigned_response":
         return True if sigs == 0 and doc.find("saml:EncryptedAssertion", NS) is not None else "signed or clear"
     if kind.startswith("encrypted_"):

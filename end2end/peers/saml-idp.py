@@ -787,6 +787,15 @@ class Forger:
         """Both signatures made with the attacker's key, the attacker's certificate in KeyInfo."""
         return serialize(self.signed(key=self.state.attacker_key))
 
+    def inner_foreign_key(self):
+        """The Assertion signed with the attacker's key, then the Response over it with the genuine key: only the
+        IdP can make this (its Response signature covers the Assertion). Accepted unless the connection requires
+        the Assertion itself to be signed by the IdP."""
+        r = build_response(self.shape, [a := build_assertion(self.shape)])
+        sign(a, self.state.attacker_key)
+        sign(r, self.key)
+        return serialize(r)
+
     # ---- properly signed, wrong content -------------------------------------------------------------------------
     def wrong_audience(self):
         return serialize(self.signed(replace(self.shape, audience="https://other-sp.example/metadata")))
@@ -937,7 +946,7 @@ FORGE_KINDS = [
     "valid", "valid_assertion_signed", "valid_response_signed",
     "xsw1", "xsw2", "xsw3", "xsw4", "xsw5", "xsw6", "xsw7", "xsw8",
     "comment_in_nameid", "pi_in_nameid",
-    "unsigned", "signature_removed", "tampered", "foreign_key",
+    "unsigned", "signature_removed", "tampered", "foreign_key", "inner_foreign_key",
     "wrong_audience", "wrong_destination", "wrong_recipient", "wrong_issuer", "no_audience", "expired",
     "not_yet_valid", "sha1", "two_assertions", "status_failure",
     "xxe", "xxe_http", "billion_laughs", "dtd_internal_entity",

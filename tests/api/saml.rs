@@ -185,6 +185,8 @@ const CORPUS: &[(&str, &[&str])] = &[
     ("signature_removed", &["saml_signature_invalid"]),
     ("tampered", &["saml_signature_invalid"]),
     ("foreign_key", &["saml_signature_invalid"]),
+    // Only the IdP can make it: its Response signature covers the Assertion (see the next test for the setting).
+    ("inner_foreign_key", &["ok"]),
     ("wrong_audience", &["saml_audience_mismatch"]),
     ("no_audience", &["saml_audience_mismatch"]),
     ("wrong_destination", &["saml_destination_mismatch"]),
@@ -240,6 +242,29 @@ both!(sso the_attack_corpus_is_refused_each_with_its_code_and_writes_nothing, |a
     assert_eq!(evil, 0, "no forged identity ever got in");
     let hits = reqwest::get(format!("{}/probe-hits", s.idp.url)).await.unwrap().json::<Value>().await.unwrap();
     assert_eq!(hits, json!({"xxe": 0, "ref": 0}), "Latchkey fetched nothing a response pointed at");
+});
+
+// "Require signed assertion": the Assertion must carry its own signature, by the IdP's key, whatever the Response's.
+// Without the setting, a genuine Response signature is enough (the corpus above: inner_foreign_key signs in).
+both!(sso a_connection_that_requires_the_assertion_signed_verifies_its_signature_too, |app: TestApp| async move {
+    let s = setup(&app, json!({"requireSignedAssertion": true})).await;
+    let expected = [
+        ("valid", "ok"),
+        ("valid_assertion_signed", "ok"),
+        ("valid_response_signed", "saml_assertion_unsigned"),
+        ("inner_foreign_key", "saml_signature_invalid"),
+    ];
+    for (kind, want) in expected {
+        let browser = app.browser();
+        let (_, relay, request_id) = start(&app, &browser, &s).await;
+        let f = s
+            .idp
+            .call("/forge", json!({"kind": kind, "sp_entity_id": s.entity_id, "acs_url": s.acs, "in_response_to": request_id, "name_id": "u-1001", "email": "alice@example.com"}))
+            .await;
+        let to = post_acs(&app, &browser, &s.idp, f["SAMLResponse"].as_str().unwrap(), Some(&relay)).await;
+        let got = if to.contains("code=") { code_of(&to) } else { "ok" };
+        assert_eq!(got, want, "{kind}: {to}");
+    }
 });
 
 both!(sso a_connection_without_an_idp_certificate_refuses_every_response, |app: TestApp| async move {
@@ -468,14 +493,17 @@ async fn pysaml2_responses_verify_on_several_threads_at_once() {
         let f = idp.call("/forge", json!({"kind": "valid", "sp_entity_id": entity, "acs_url": acs, "in_response_to": null, "name_id": format!("u{i}"), "email": format!("u{i}@example.com")})).await;
         responses.push(f["xml"].as_str().unwrap().to_string());
     }
-    let sequential: Vec<_> = responses.iter().map(|x| dsig::verify(x, &certs, false).map(|s| s.response.is_some() && s.assertion.is_some())).collect();
+    // One by one with both signatures verified (as for a connection that requires the Assertion signed)...
+    let sequential: Vec<_> = responses.iter().map(|x| dsig::verify(x, &certs, false, true).map(|s| s.response.is_some() && s.assertion.is_some())).collect();
     assert!(sequential.iter().all(|r| r == &Ok(true)), "one by one: {:?}", sequential.iter().filter(|r| r != &&Ok(true)).collect::<Vec<_>>());
     let responses = std::sync::Arc::new(responses);
     let threads: Vec<_> = (0..4)
         .map(|t| {
             let (responses, certs) = (responses.clone(), certs.clone());
             std::thread::spawn(move || {
-                (0..responses.len()).filter(|i| i % 4 == t).filter(|i| dsig::verify(&responses[*i], &certs, false).map(|s| s.response.is_some()) != Ok(true)).count()
+                // ...and at once with the Response's alone, which covers the Assertion (its own is then not checked).
+                let ok = |i: &usize| dsig::verify(&responses[*i], &certs, false, false).map(|s| s.response.is_some() && s.assertion.is_none()) == Ok(true);
+                (0..responses.len()).filter(|i| i % 4 == t).filter(|i| !ok(i)).count()
             })
         })
         .collect();

@@ -264,8 +264,14 @@ pub fn authn_request_url(s: &SamlSettings, entity_id: &str, acs: &str, key: PKey
 /// covered: the Response and its Assertion from the Response's signature when it has one, else the Assertion from
 /// its own (and the Response's few fields from the unsigned envelope, which an attacker could forge anyway).
 pub fn verify(s: &SamlSettings, entity_id: &str, acs: &str, key: Option<PKey<Private>>, xml: &str, request_id: Option<&str>) -> Result<Assertion, guard::Refusal> {
-    let signed = dsig::verify(xml, &s.idp_certificates, s.allow_sha1)?;
+    let signed = dsig::verify(xml, &s.idp_certificates, s.allow_sha1, s.require_signed_assertion)?;
+    if s.require_signed_assertion && signed.assertion.is_none() {
+        return Err(("saml_assertion_unsigned", "the connection requires the Assertion itself to be signed".into()));
+    }
     let malformed = |what: &str, e: &dyn std::fmt::Display| ("saml_malformed_response", format!("the {what} is not a SAML {what}: {e}"));
+    // What is read is only what a verified signature covered: a signed Response's bytes (its Assertion inside,
+    // whose own signature `dsig` may not have checked), else the signed Assertion's (the unsigned envelope's
+    // fields are then only compared with what is expected).
     let (response, signed_assertion) = match (&signed.response, &signed.assertion) {
         (Some(r), _) => (r.parse::<Response>().map_err(|e| malformed("Response", &e))?, None),
         (None, Some(a)) => (xml.parse::<Response>().map_err(|e| malformed("Response", &e))?, Some(a.parse::<Assertion>().map_err(|e| malformed("Assertion", &e))?)),
