@@ -98,6 +98,14 @@ async fn start(app: &TestApp, browser: &Client, s: &Setup) -> (String, String, S
     (idp_url, relay, id)
 }
 
+/// A response of `kind` that the IdP forges for alice (u-1001), answering `request_id` (`None`: unsolicited); the
+/// SP's certificate goes along for the encrypted kinds. The answer has `SAMLResponse` (base64) and `xml`.
+async fn forge_for_alice(s: &Setup, kind: &str, request_id: Option<&str>) -> Value {
+    let body = json!({"kind": kind, "sp_entity_id": s.entity_id, "acs_url": s.acs, "in_response_to": request_id, "name_id": "u-1001",
+        "email": "alice@example.com", "sp_cert_pem": s.sp_cert_pem});
+    s.idp.call("/forge", body).await
+}
+
 fn code_of(to: &str) -> &str {
     to.split("code=").nth(1).unwrap_or("(signed in)")
 }
@@ -135,7 +143,7 @@ both!(sso an_sp_initiated_sign_in_through_pysaml2_makes_a_member_and_activates_t
 
 both!(sso idp_initiated_is_refused_until_allowed_and_never_replays, |app: TestApp| async move {
     let s = setup(&app, json!({})).await;
-    let f = s.idp.call("/forge", json!({"kind": "valid", "sp_entity_id": s.entity_id, "acs_url": s.acs, "in_response_to": null, "name_id": "u-1001", "email": "alice@example.com"})).await;
+    let f = forge_for_alice(&s, "valid", None).await;
     let to = post_acs(&app, &app.browser(), &s.idp, f["SAMLResponse"].as_str().unwrap(), None).await;
     assert_eq!(code_of(&to), "saml_idp_initiated_disabled");
     assert_eq!(counts(&app).await.0, 1, "nothing but the owner");
@@ -144,14 +152,14 @@ both!(sso idp_initiated_is_refused_until_allowed_and_never_replays, |app: TestAp
         .await
         .expect(200, "OK");
     // Still refused while the connection is not active: a test sign-in (SP-initiated) activates it.
-    let f = s.idp.call("/forge", json!({"kind": "valid", "sp_entity_id": s.entity_id, "acs_url": s.acs, "in_response_to": null, "name_id": "u-1001", "email": "alice@example.com"})).await;
+    let f = forge_for_alice(&s, "valid", None).await;
     assert_eq!(code_of(&post_acs(&app, &app.browser(), &s.idp, f["SAMLResponse"].as_str().unwrap(), None).await), "saml_idp_initiated_disabled");
     let b = app.browser();
     let (idp_url, relay, request_id) = start(&app, &b, &s).await;
     let (_, response, _) = form_of(&b.get(&idp_url).send().await.unwrap().text().await.unwrap());
     assert!(!post_acs(&app, &b, &s.idp, &response, Some(&relay)).await.contains("code="));
     // A solicited assertion with the Response's InResponseTo stripped is not an unsolicited one.
-    let f = s.idp.call("/forge", json!({"kind": "valid_assertion_signed", "sp_entity_id": s.entity_id, "acs_url": s.acs, "in_response_to": request_id, "name_id": "u-1001", "email": "alice@example.com"})).await;
+    let f = forge_for_alice(&s, "valid_assertion_signed", Some(&request_id)).await;
     let xml = f["xml"].as_str().unwrap().replacen(&format!(" InResponseTo=\"{request_id}\""), "", 1);
     assert_eq!(xml.matches(&request_id).count(), 1, "only the signed SubjectConfirmationData still names the request");
     use base64::Engine;
@@ -222,11 +230,7 @@ both!(sso the_attack_corpus_is_refused_each_with_its_code_and_writes_nothing, |a
         let browser = app.browser();
         let (_, relay, request_id) = start(&app, &browser, &s).await;
         let audit_before = app.audit_actions(&s.org_id).await.len();
-        let f = s
-            .idp
-            .call("/forge", json!({"kind": kind, "sp_entity_id": s.entity_id, "acs_url": s.acs, "in_response_to": request_id,
-                "name_id": "u-1001", "email": "alice@example.com", "sp_cert_pem": s.sp_cert_pem}))
-            .await;
+        let f = forge_for_alice(&s, kind, Some(&request_id)).await;
         let to = post_acs(&app, &browser, &s.idp, f["SAMLResponse"].as_str().unwrap(), Some(&relay)).await;
         let got = if to.contains("code=") { code_of(&to).to_string() } else { "ok".to_string() };
         if !expected.contains(&got.as_str()) {
@@ -257,10 +261,7 @@ both!(sso a_connection_that_requires_the_assertion_signed_verifies_its_signature
     for (kind, want) in expected {
         let browser = app.browser();
         let (_, relay, request_id) = start(&app, &browser, &s).await;
-        let f = s
-            .idp
-            .call("/forge", json!({"kind": kind, "sp_entity_id": s.entity_id, "acs_url": s.acs, "in_response_to": request_id, "name_id": "u-1001", "email": "alice@example.com"}))
-            .await;
+        let f = forge_for_alice(&s, kind, Some(&request_id)).await;
         let to = post_acs(&app, &browser, &s.idp, f["SAMLResponse"].as_str().unwrap(), Some(&relay)).await;
         let got = if to.contains("code=") { code_of(&to) } else { "ok" };
         assert_eq!(got, want, "{kind}: {to}");
@@ -276,7 +277,7 @@ both!(sso a_connection_without_an_idp_certificate_refuses_every_response, |app: 
     for kind in ["valid", "unsigned"] {
         let browser = app.browser();
         let (_, relay, request_id) = start(&app, &browser, &s).await;
-        let f = s.idp.call("/forge", json!({"kind": kind, "sp_entity_id": s.entity_id, "acs_url": s.acs, "in_response_to": request_id, "name_id": "u-1001", "email": "alice@example.com"})).await;
+        let f = forge_for_alice(&s, kind, Some(&request_id)).await;
         let to = post_acs(&app, &browser, &s.idp, f["SAMLResponse"].as_str().unwrap(), Some(&relay)).await;
         assert_eq!(code_of(&to), "saml_no_idp_certificate", "{kind}: fail closed");
     }
@@ -441,8 +442,7 @@ both!(sso the_same_response_posted_twice_at_once_is_accepted_once, |app: TestApp
 both!(sso a_nested_signed_response_and_a_deleted_connection_are_refused, |app: TestApp| async move {
     let s = setup(&app, json!({})).await;
     async fn forge(s: &Setup, kind: &str, request_id: String) -> String {
-        let body = json!({"kind": kind, "sp_entity_id": s.entity_id, "acs_url": s.acs, "in_response_to": request_id, "name_id": "u-1001", "email": "alice@example.com"});
-        s.idp.call("/forge", body).await["xml"].as_str().unwrap().to_string()
+        forge_for_alice(s, kind, Some(&request_id)).await["xml"].as_str().unwrap().to_string()
     }
     let browser = app.browser();
     let (_, relay, request_id) = start(&app, &browser, &s).await;
