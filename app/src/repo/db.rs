@@ -276,6 +276,27 @@ impl Db {
         run.await.map_err(|e| Error::Protocol(format!("batch task: {e}")))?
     }
 
+    /// Writes of `batch` in order, each only when the one before changed a row (an insert that found its row
+    /// already there stops the rest); returns the rows each changed (0 for those not run). On SQLite's inline
+    /// connection they commit together; elsewhere each commits on its own, so a caller must accept that the
+    /// first ones stay when a later one fails (PostgreSQL: a round trip each, rather than four for a
+    /// transaction around two).
+    pub async fn write_chain(&self, batch: super::batch::Batch) -> sqlx::Result<Vec<u64>> {
+        if let Some(inline) = &self.0.inline {
+            if let Ok(changed) = inline.run_chain(&batch.stmts, |r| self.checkpoint(r)) {
+                return Ok(changed);
+            }
+        }
+        let mut changed = vec![0; batch.len()];
+        for ((sql, args), n) in batch.stmts.into_iter().zip(changed.iter_mut()) {
+            *n = self.run(sqlx::query_with(&sql, args)).await?.iter().filter_map(|i| i.as_ref().left()).map(|r| r.rows_affected()).sum();
+            if *n == 0 {
+                break;
+            }
+        }
+        Ok(changed)
+    }
+
     /// Closes the pool, kept connections included.
     pub async fn close(&self) {
         if let Some(inline) = &self.0.inline {

@@ -205,22 +205,38 @@ impl Inline {
 
     /// Runs writes as one transaction: all commit, or none and sqlx runs them instead.
     pub(super) fn run_all(&self, stmts: &[(String, AnyArguments<'static>)], checkpoint: impl FnOnce(Arc<AtomicBool>)) -> Result<(), Elsewhere> {
+        self.run_writes(stmts, false, checkpoint).map(drop)
+    }
+
+    /// Runs writes as one transaction, each only when the one before changed a row; returns the rows each
+    /// changed (0 for those not run). What ran commits, or nothing does and sqlx runs them instead.
+    pub(super) fn run_chain(&self, stmts: &[(String, AnyArguments<'static>)], checkpoint: impl FnOnce(Arc<AtomicBool>)) -> Result<Vec<u64>, Elsewhere> {
+        self.run_writes(stmts, true, checkpoint)
+    }
+
+    fn run_writes(&self, stmts: &[(String, AnyArguments<'static>)], chain: bool, checkpoint: impl FnOnce(Arc<AtomicBool>)) -> Result<Vec<u64>, Elsewhere> {
         if stmts.iter().any(|(sql, _)| not_here(sql)) {
             return Err(Elsewhere);
         }
-        self.with_conn(|conn, deadline| {
+        let changed = self.with_conn(|conn, deadline| {
             let budget = Budget { started: self.started, deadline };
             budget.restart();
             conn.prepare_cached("BEGIN IMMEDIATE")?.raw_execute()?;
-            for (sql, args) in stmts {
+            let mut changed = vec![0; stmts.len()];
+            for ((sql, args), n) in stmts.iter().zip(changed.iter_mut()) {
                 if run_one(conn, sql, &args.values.0, &budget, false)?.is_err() {
                     return Err(Elsewhere);
                 }
+                *n = conn.changes();
+                if chain && *n == 0 {
+                    break;
+                }
             }
-            commit(conn, &budget)
+            commit(conn, &budget)?;
+            Ok(changed)
         })?;
         self.committed(checkpoint);
-        Ok(())
+        Ok(changed)
     }
 
     /// Calls `f` on the first free connection, then makes sure the connection is outside any transaction (a
@@ -597,6 +613,38 @@ mod tests {
         assert_eq!(db.inline_served().unwrap(), before, "it was not answered inline");
         let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM t ORDER BY n").fetch_all(&db).await.unwrap();
         assert_eq!(ids, ["tx", "after"]);
+    }
+
+    /// A chain of writes: each runs only when the one before changed a row, they commit together inline, and
+    /// while the pool holds the write lock the same chain runs there statement by statement, with the same counts.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_chain_stops_at_the_first_write_that_changed_nothing() {
+        let (db, _file) = file_db().await;
+        let chain = |id: &'static str, n: i64| async move {
+            let mut b = Batch::default();
+            sqlx::query("INSERT INTO t (id, n) VALUES ($1, $2) ON CONFLICT DO NOTHING").bind(id).bind(n).execute(&mut b).await.unwrap();
+            sqlx::query("UPDATE t SET note = $2 WHERE id = $1 AND note IS NULL").bind("a").bind(id).execute(&mut b).await.unwrap();
+            b
+        };
+        sqlx::query("INSERT INTO t (id, n) VALUES ('a', 0)").execute(&db).await.unwrap();
+        assert_eq!(served(&db, true, db.write_chain(chain("x", 1).await)).await.unwrap(), [1, 1]);
+        assert_eq!(served(&db, true, db.write_chain(chain("y", 2).await)).await.unwrap(), [1, 0], "the second ran and changed nothing");
+        assert_eq!(served(&db, true, db.write_chain(chain("x", 3).await)).await.unwrap(), [0, 0], "the second did not run");
+        let rows: Vec<(String, i64, Option<String>)> = sqlx::query_as("SELECT id, n, note FROM t ORDER BY id").fetch_all(&*db).await.unwrap();
+        assert_eq!(rows, [("a".into(), 0, Some("x".into())), ("x".into(), 1, None), ("y".into(), 2, None)]);
+
+        sqlx::query("UPDATE t SET note = NULL WHERE id = 'a'").execute(&db).await.unwrap();
+        let mut tx = db.begin().await.unwrap();
+        sqlx::query("INSERT INTO t (id, n) VALUES ('tx', 9)").execute(&mut *tx).await.unwrap();
+        let other = db.clone();
+        let locked = tokio::spawn(async move { other.write_chain(chain("z", 4).await).await });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!locked.is_finished(), "the chain waits for the lock, on the pool");
+        tx.commit().await.unwrap();
+        assert_eq!(locked.await.unwrap().unwrap(), [1, 1]);
+        assert_eq!(db.write_chain(chain("z", 5).await).await.unwrap(), [0, 0]);
+        let note: Option<String> = sqlx::query_scalar("SELECT note FROM t WHERE id = 'a'").fetch_one(&*db).await.unwrap();
+        assert_eq!(note.as_deref(), Some("z"));
     }
 
     /// A statement that runs past the budget is interrupted (rolled back) and answered by the pool instead.

@@ -68,8 +68,9 @@ pub struct Accepted {
     pub binding: Option<(String, String)>,
 }
 
-/// The ACS. Failures are audited for the connection's org when it is known.
-pub async fn acs(state: &AppState, saml_response: &str, relay_state: Option<&str>, meta: &RequestMeta) -> Result<Accepted, SsoFailure> {
+/// The ACS. `saml_response` is the field's base64 text, without whitespace. Failures are audited for the
+/// connection's org when it is known.
+pub async fn acs(state: &AppState, saml_response: &[u8], relay_state: Option<&str>, meta: &RequestMeta) -> Result<Accepted, SsoFailure> {
     let result = acs_inner(state, saml_response, relay_state, meta).await;
     if let Err(f) = &result {
         super::audit_failure(state, meta, f, "saml").await;
@@ -77,7 +78,7 @@ pub async fn acs(state: &AppState, saml_response: &str, relay_state: Option<&str
     result
 }
 
-async fn acs_inner(state: &AppState, saml_response: &str, relay_state: Option<&str>, meta: &RequestMeta) -> Result<Accepted, SsoFailure> {
+async fn acs_inner(state: &AppState, saml_response: &[u8], relay_state: Option<&str>, meta: &RequestMeta) -> Result<Accepted, SsoFailure> {
     client_limit(state, "callback", meta).await?;
     let relay = relay_state.map(str::trim).filter(|r| !r.is_empty() && r.len() <= 512);
     // The flow the RelayState names, read first so that every refusal of a response to a real request is
@@ -88,16 +89,10 @@ async fn acs_inner(state: &AppState, saml_response: &str, relay_state: Option<&s
     };
     let flow_org = flow.as_ref().map(|(f, _)| f.org_id.clone());
     let anon = |code: &'static str, detail: String| SsoFailure::new(code, detail, flow_org.as_deref());
-    // IdPs send base64 without line breaks, some with (wrapped at 64 or 76): only those are copied.
-    let compact: std::borrow::Cow<[u8]> = if saml_response.bytes().any(|b| b.is_ascii_whitespace()) {
-        saml_response.bytes().filter(|b| !b.is_ascii_whitespace()).collect::<Vec<u8>>().into()
-    } else {
-        saml_response.as_bytes().into()
-    };
-    if compact.len() > guard::MAX_RESPONSE_BYTES * 4 / 3 + 4 {
-        return Err(anon("saml_malformed_response", format!("SAMLResponse of {} characters, over the limit", compact.len())));
+    if saml_response.len() > guard::MAX_RESPONSE_BYTES * 4 / 3 + 4 {
+        return Err(anon("saml_malformed_response", format!("SAMLResponse of {} characters, over the limit", saml_response.len())));
     }
-    let bytes = base64::engine::general_purpose::STANDARD.decode(&compact).map_err(|_| anon("saml_malformed_response", "SAMLResponse is not base64".into()))?;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(saml_response).map_err(|_| anon("saml_malformed_response", "SAMLResponse is not base64".into()))?;
     let xml = String::from_utf8(bytes).map_err(|_| anon("saml_malformed_response", "the response is not UTF-8".into()))?;
     let u = guard::inspect(&xml).map_err(|(code, detail)| anon(code, detail))?;
     let now = now_ms();
@@ -179,20 +174,17 @@ async fn acs_inner(state: &AppState, saml_response: &str, relay_state: Option<&s
         .map(|t| t.timestamp_millis());
     let issue_limit = assertion.issue_instant.timestamp_millis() + (180 + saml::MAX_CLOCK_SKEW_SECS) * 1000;
     let keep_until = deadlines.fold(issue_limit.max(now + FLOW_TTL_MS), i64::max) + saml::MAX_CLOCK_SKEW_SECS * 1000;
-    // Two statements, no transaction around them: the assertion id is burned first and for good. When the park or
-    // the insert after it fails, the assertion stays spent, which refuses nothing an honest IdP sends (a response
-    // answers one request; a new IdP-initiated sign-in brings a new assertion), and saves a BEGIN and a COMMIT,
-    // each a round trip.
-    if !repo::connections::remember_assertion(&state.db, &conn.id, &assertion.id, keep_until).await? {
-        return Err(fail("saml_replayed", format!("the assertion {} was already used", assertion.id)));
-    }
+    // The assertion id is burned, then the result parked (or the new flow written) only when it was not spent
+    // already: one transaction on SQLite, two statements on PostgreSQL (see `Db::write_chain`). When the second
+    // write fails, the assertion stays spent, which refuses nothing an honest IdP sends (a response answers one
+    // request; a new IdP-initiated sign-in brings a new assertion).
     let plain = serde_json::to_vec(&verified).map_err(|e| fail("server_error", e.to_string()))?;
-    let accepted = match flow {
+    let mut writes = repo::batch::Batch::default();
+    repo::connections::remember_assertion(&mut writes, &conn.id, &assertion.id, keep_until).await?;
+    let accepted = match &flow {
         Some(f) => {
             let sealed = state.secrets.seal(&plain, &result_aad(&f.state_hash))?;
-            if !repo::flows::park_result(&state.db, &f.state_hash, &sealed, now).await? {
-                return Err(fail("saml_in_response_to_invalid", "the sign-in this response answers was already answered".into()));
-            }
+            repo::flows::park_result(&mut writes, &f.state_hash, &sealed, now).await?;
             Accepted { relay: relay.unwrap_or_default().to_string(), binding: None }
         }
         None => {
@@ -204,11 +196,16 @@ async fn acs_inner(state: &AppState, saml_response: &str, relay_state: Option<&s
                 result: Some(state.secrets.seal(&plain, &result_aad(&state_hash))?),
                 ..super::new_flow(&conn, state_hash, &browser_token, return_to, None, 60_000)
             };
-            repo::flows::insert(&state.db, &flow).await?;
+            repo::flows::insert(&mut writes, &flow).await?;
             let cookie = binding_cookie_name(state.settings.secure_cookies, &relay);
             Accepted { relay, binding: Some((cookie, browser_token)) }
         }
     };
+    match state.db.write_chain(writes).await?[..] {
+        [0, _] => return Err(fail("saml_replayed", format!("the assertion {} was already used", assertion.id))),
+        [_, 0] => return Err(fail("saml_in_response_to_invalid", "the sign-in this response answers was already answered".into())),
+        _ => {}
+    }
     Ok(accepted)
 }
 
