@@ -6,7 +6,7 @@ use super::envelope::{ok, ApiError};
 use app::service::signin::{handoff::AppRequest, ldap, SsoFailure};
 use app::state::AppState;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use super::openapi::{Envelope, RedirectTo};
@@ -50,7 +50,7 @@ fn status_of(f: &SsoFailure) -> StatusCode {
     security(())
 )]
 pub async fn sign_in(State(state): State<AppState>, session: Session, Meta(meta): Meta, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    let form = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let form = super::is_form(&headers);
     let parsed: Result<LdapBody, String> =
         if form { serde_urlencoded::from_bytes(&body).map_err(|e| e.to_string()) } else { serde_json::from_slice(&body).map_err(|e| e.to_string()) };
     let b = match parsed {

@@ -32,6 +32,16 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// The ACS form: a base64 Response of up to 256 KiB, and its RelayState.
 const SAML_BODY_LIMIT: usize = 360 * 1024;
 
+/// Whether a request's body is an HTML form (`application/x-www-form-urlencoded`, any case, parameters allowed):
+/// the endpoints that read forms themselves (the SAML ACS, the LDAP sign-in).
+fn is_form(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+}
+
 /// Plain browser routes outside `/api` (no envelope), and the health checks.
 fn browser_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

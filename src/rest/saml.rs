@@ -44,12 +44,7 @@ pub struct AcsForm {
 /// then a lossy UTF-8 pass), 7% of a signed ACS's instructions (callgrind). A base64 value needs neither: every
 /// byte that is not base64 is refused by the decoder after this.
 fn acs_form(headers: &HeaderMap, body: &[u8]) -> Option<(Vec<u8>, Option<String>)> {
-    let form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
-    if !form {
+    if !super::is_form(headers) {
         return None;
     }
     let (mut response, mut relay) = (None, None);
