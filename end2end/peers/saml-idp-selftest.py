@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 from cryptography.x509.oid import NameOID  # noqa: E402
+import xmlsec  # noqa: E402
 from lxml import etree  # noqa: E402
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT  # noqa: E402
 from saml2.client import Saml2Client  # noqa: E402
@@ -152,6 +153,23 @@ def xmlsec_verify(xml, cert_file, xpath, directory, extra=()):
 
 RESP_SIG = "/*[local-name()='Response']/*[local-name()='Signature']"
 ASSN_SIG = "/*[local-name()='Response']/*[local-name()='Assertion']/*[local-name()='Signature']"
+PLAIN_SIG = "/*[local-name()='Assertion']/*[local-name()='Signature']"  # in a decrypted Assertion on its own
+XENC = "http://www.w3.org/2001/04/xmlenc#"
+AES128_CBC, AES256_CBC = XENC + "aes128-cbc", XENC + "aes256-cbc"
+OAEP, RSA15 = XENC + "rsa-oaep-mgf1p", XENC + "rsa-1_5"
+AES128_GCM = "http://www.w3.org/2009/xmlenc11#aes128-gcm"
+# kind -> (content encryption, key transport, Response signed?, what the decrypted plaintext must be)
+ENCRYPTED_KINDS = {
+    "encrypted_aes256_cbc": (AES256_CBC, OAEP, True, "genuine"),
+    "encrypted_assertion_signed_gcm": (AES128_GCM, OAEP, False, "genuine"),
+    "encrypted_assertion_signed_cbc": (AES128_CBC, OAEP, False, "genuine"),
+    "encrypted_inner_foreign_key": (AES128_GCM, OAEP, False, "attacker"),
+    "encrypted_inner_tampered": (AES128_GCM, OAEP, False, "tampered"),
+    "encrypted_gcm_tampered": (AES128_GCM, OAEP, False, "undecryptable"),
+    "encrypted_inner_dtd": (AES128_GCM, OAEP, False, "doctype"),
+    "encrypted_rsa15": (AES128_GCM, RSA15, True, "genuine"),
+    "encrypted_signed_response_unsigned_assertion": (AES128_CBC, OAEP, True, "unsigned"),
+}
 
 
 def main():
@@ -382,6 +400,8 @@ def forge_checks(base, directory, client, sp_entity, acs, sp_cert, idp_cert, att
                                                   "name_id": "a@example.com"})
     check(status == 400 and "xsw1" in text and "encrypted_tampered" in text, "unknown kind -> 400 listing kinds")
     kinds = re.search(r"known kinds: (.*)", text).group(1).split(", ")
+    missing = [k for k in ENCRYPTED_KINDS if k not in kinds]
+    check(not missing, f"the kinds list has every encrypted_* kind checked here (missing: {missing})")
     attacker_cert = os.path.join(directory, "attacker.crt")
     with open(attacker_cert, "w") as f:
         f.write(attacker_pem)
@@ -530,6 +550,8 @@ def verdict(kind, xml, directory, idp_cert, attacker_cert, acs, sp_entity, irt, 
         return True if ok else "not the genuine Response over an Assertion signed by the attacker key"
     if kind == "encrypted_unsigned_response":
         return True if sigs == 0 and doc.find("saml:EncryptedAssertion", NS) is not None else "signed or clear"
+    if kind in ENCRYPTED_KINDS:
+        return encrypted_verdict(kind, doc, directory, idp_cert, attacker_cert, irt, v_resp, sigs)
     if kind.startswith("encrypted_"):
         enc = doc.find("saml:EncryptedAssertion/xenc:EncryptedData", NS)
         algs = [m.get("Algorithm") for m in enc.iterfind(".//xenc:EncryptionMethod", NS)]
@@ -582,6 +604,106 @@ def verdict(kind, xml, directory, idp_cert, attacker_cert, acs, sp_entity, irt, 
     if kind in ("status_failure", "two_assertions"):
         return True if v_resp() else "does not verify"
     return True if v_resp() and v_assn() else "signatures do not verify"
+
+
+def encrypted_verdict(kind, doc, directory, idp_cert, attacker_cert, irt, v_resp, sigs):
+    """The shape of the newer encrypted_* kinds: EncryptionMethod algorithms, the Response signature (present and
+    verifying, or absent), then the EncryptedData decrypted with the SP's key by python-xmlsec and the plaintext
+    checked as ENCRYPTED_KINDS says."""
+    content_alg, transport_alg, response_signed, plain = ENCRYPTED_KINDS[kind]
+    sp_key = os.path.join(directory, "sp.key")
+    enc = doc.find("saml:EncryptedAssertion/xenc:EncryptedData", NS)
+    if enc is None or doc.find(".//saml:Assertion", NS) is not None:
+        return "no EncryptedAssertion, or an Assertion in the clear"
+    algs = [enc.find("xenc:EncryptionMethod", NS).get("Algorithm"),
+            enc.find("ds:KeyInfo/xenc:EncryptedKey/xenc:EncryptionMethod", NS).get("Algorithm")]
+    if algs != [content_alg, transport_alg]:
+        return f"algorithms {algs}"
+    if response_signed and not (sigs == 1 and doc.find("ds:Signature", NS) is not None and v_resp()):
+        return "the Response signature is missing or does not verify"
+    if not response_signed and sigs != 0:
+        return "the Response (or something in the clear) is signed"
+    if doc.get("InResponseTo") != irt:
+        return "InResponseTo not as given"
+    octets = decrypt_octets(enc, sp_key)
+    if plain == "undecryptable":
+        if octets is not None:
+            return "decrypts although the ciphertext was changed"
+        # control: flipping the same byte back (the middle of the CipherValue) makes it decrypt and verify
+        fixed = copy.deepcopy(doc)
+        value = fixed.find("saml:EncryptedAssertion/xenc:EncryptedData/xenc:CipherData/xenc:CipherValue", NS)
+        raw = bytearray(base64.b64decode(value.text))
+        raw[len(raw) // 2] ^= 0x01
+        value.text = base64.b64encode(bytes(raw)).decode()
+        assertion = decrypt_in_place(fixed, sp_key)
+        if assertion is None or not xmlsec_verify(etree.tostring(assertion), idp_cert, PLAIN_SIG, directory):
+            return "the byte flipped back does not give a genuinely signed Assertion"
+        return True
+    if octets is None:
+        return "does not decrypt with the SP key"
+    if plain == "doctype":
+        if not octets.startswith(b"<!DOCTYPE saml:Assertion ["):
+            return f"plaintext starts {octets[:40]!r}, not with a DOCTYPE"
+        # behind the DTD (which declares an unused internal entity) a genuinely signed Assertion, as it stands
+        plaintext = etree.fromstring(octets, etree.XMLParser(resolve_entities=False, no_network=True))
+        nid = plaintext.findtext("saml:Subject/saml:NameID", namespaces=NS)
+        if not (plaintext.getroottree().docinfo.internalDTD is not None and nid == "bob@example.com"
+                and xmlsec_verify(octets, idp_cert, PLAIN_SIG, directory)):
+            return "no internal DTD subset before a genuinely signed Assertion for bob"
+        return True
+    if not octets.startswith(b"<saml:Assertion ") or b"<!DOCTYPE" in octets:
+        return f"plaintext starts {octets[:40]!r}"
+    # decrypted in place, where the Response's namespace declarations are in scope (the plaintext uses the saml
+    # prefix without declaring it); lxml serializes the element with the declarations it inherits
+    assertion = decrypt_in_place(doc, sp_key)
+    if assertion is None:
+        return "does not decrypt in place into a saml:Assertion"
+    plaintext = etree.tostring(assertion)
+    nid = assertion.findtext("saml:Subject/saml:NameID", namespaces=NS)
+    if assertion.find(".//saml:SubjectConfirmationData", NS).get("InResponseTo") != irt:
+        return "SubjectConfirmationData InResponseTo not as given"
+    by_idp = lambda: xmlsec_verify(plaintext, idp_cert, PLAIN_SIG, directory)  # noqa: E731
+    by_attacker = lambda: xmlsec_verify(plaintext, attacker_cert, PLAIN_SIG, directory)  # noqa: E731
+    if plain == "genuine":
+        ok = nid == "bob@example.com" and by_idp() and not by_attacker()
+    elif plain == "attacker":
+        ok = nid == "bob@example.com" and not by_idp() and by_attacker()
+    elif plain == "tampered":
+        ok = nid == "evil@example.com" and assertion.find("ds:Signature", NS) is not None and not by_idp()
+    else:  # unsigned
+        ok = nid == "bob@example.com" and assertion.find(".//ds:Signature", NS) is None
+    return True if ok else f"decrypted Assertion is not {plain} (NameID {nid!r})"
+
+
+def sp_keys_manager(sp_key):
+    manager = xmlsec.KeysManager()
+    manager.add_key(xmlsec.Key.from_file(sp_key, xmlsec.KeyFormat.PEM))
+    return manager
+
+
+def decrypt_octets(enc, sp_key):
+    """The plaintext octets of an xenc:EncryptedData, decrypted by python-xmlsec with the SP's private key
+    (a copy without Type, so that libxmlsec1 returns the octets instead of parsing them into the tree); None when
+    decryption fails."""
+    enc = copy.deepcopy(enc)
+    enc.attrib.pop("Type", None)
+    try:
+        out = xmlsec.EncryptionContext(sp_keys_manager(sp_key)).decrypt(enc)
+    except xmlsec.Error:
+        return None
+    return out if isinstance(out, bytes) else None
+
+
+def decrypt_in_place(doc, sp_key):
+    """Decrypt (a copy of) the document's EncryptedData in place, as a Type=Element receiver does: the Assertion
+    that replaces it, or None."""
+    doc = copy.deepcopy(doc)
+    try:
+        out = xmlsec.EncryptionContext(sp_keys_manager(sp_key)).decrypt(
+            doc.find("saml:EncryptedAssertion/xenc:EncryptedData", NS))
+    except xmlsec.Error:
+        return None
+    return out if getattr(out, "tag", None) == f"{{{NS['saml']}}}Assertion" else None
 
 
 def sax_nameid(document):

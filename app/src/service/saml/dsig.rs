@@ -50,16 +50,7 @@ fn invalid<T>(detail: impl Into<String>) -> Result<T, Refusal> {
 /// only the IdP could have made, and saves a second canonicalization and RSA check: 13% of a signed ACS's CPU,
 /// measured.
 pub fn verify(xml: &str, certificates: &[String], allow_sha1: bool, assertion_signature: bool) -> Result<Signed, Refusal> {
-    if certificates.is_empty() {
-        return Err(("saml_no_idp_certificate", "the connection has no IdP signing certificate: every response is refused".into()));
-    }
-    init();
-    // The declared encoding is ignored: the guard read the text as UTF-8, and a second reading must not differ.
-    // (No explicit `encoding`: libxml 0.3.3 hands libxml2 a pointer to a CString it has already dropped, which
-    // intermittently decoded a genuine response differently and failed its digest.)
-    let opts = ParserOptions { recover: false, no_net: true, ignore_enc: true, ..ParserOptions::default() };
-    let doc = Parser::default().parse_string_with_options(xml, opts).map_err(|e| ("saml_malformed_response", format!("libxml2 could not parse the response: {e:?}")))?;
-    let root = doc.get_root_element().ok_or(("saml_malformed_response", "no root element".to_string()))?;
+    let (doc, root) = parse(xml, certificates, "response")?;
     register_ids(&doc, &root);
     let mut out = Signed::default();
     if let Some(sig) = signature_of(&root) {
@@ -71,10 +62,37 @@ pub fn verify(xml: &str, certificates: &[String], allow_sha1: bool, assertion_si
             out.assertion = Some(verify_one(a, &sig, certificates, allow_sha1)?);
         }
     }
-    if out.response.is_none() && out.assertion.is_none() {
+    // An EncryptedAssertion may carry the only signature inside its ciphertext: `saml::verify` requires it there.
+    let encrypted = root.get_child_elements().iter().any(|n| n.get_name() == "EncryptedAssertion" && ns_of(n) == super::guard::ASSERTION_NS);
+    if out.response.is_none() && out.assertion.is_none() && !encrypted {
         return invalid("neither the Response nor the Assertion is signed");
     }
     Ok(out)
+}
+
+/// Verifies the signature of a decrypted Assertion (`xml`: the plaintext in its context element, which passed
+/// `guard::inspect_assertion`) with `certificates`; returns what it covered, or `None` when it carries none.
+pub fn verify_assertion(xml: &str, certificates: &[String], allow_sha1: bool) -> Result<Option<String>, Refusal> {
+    let (doc, root) = parse(xml, certificates, "decrypted assertion")?;
+    let assertion = root.get_first_element_child().ok_or(("saml_malformed_response", "the decrypted content holds no element".to_string()))?;
+    register_ids(&doc, &root);
+    signature_of(&assertion).map(|sig| verify_one(&assertion, &sig, certificates, allow_sha1)).transpose()
+}
+
+/// Refuses when there is no certificate to verify with (fail closed), then parses `xml` with libxml2: the document
+/// and its root element.
+fn parse(xml: &str, certificates: &[String], what: &str) -> Result<(Document, Node), Refusal> {
+    if certificates.is_empty() {
+        return Err(("saml_no_idp_certificate", "the connection has no IdP signing certificate: every response is refused".into()));
+    }
+    init();
+    // The declared encoding is ignored: the guard read the text as UTF-8, and a second reading must not differ.
+    // (No explicit `encoding`: libxml 0.3.3 hands libxml2 a pointer to a CString it has already dropped, which
+    // intermittently decoded a genuine response differently and failed its digest.)
+    let opts = ParserOptions { recover: false, no_net: true, ignore_enc: true, ..ParserOptions::default() };
+    let doc = Parser::default().parse_string_with_options(xml, opts).map_err(|e| ("saml_malformed_response", format!("libxml2 could not parse the {what}: {e:?}")))?;
+    let root = doc.get_root_element().ok_or(("saml_malformed_response", format!("the {what} has no root element")))?;
+    Ok((doc, root))
 }
 
 /// libxml2's and libxmlsec1's globals, set up once before any thread parses or verifies. libxml2 2.9 asks for

@@ -64,6 +64,8 @@ pub struct Unverified {
     pub issuer: Option<String>,
     pub audiences: Vec<String>,
     pub encrypted: bool,
+    /// The EncryptedAssertion's content is AES-GCM (authenticated), not CBC.
+    pub encrypted_gcm: bool,
     pub response_signed: bool,
     pub assertion_signed: bool,
     pub status_success: bool,
@@ -81,27 +83,28 @@ fn is(n: &Node, ns: &str, name: &str) -> bool {
     n.is_element() && n.tag_name().namespace() == Some(ns) && n.tag_name().name() == name
 }
 
-/// Checks the decoded Response `xml` (see the module comment).
-pub fn inspect(xml: &str) -> Result<Unverified, Refusal> {
+/// Refuses what is too large or carries a DTD, then parses without one.
+fn parse<'a>(xml: &'a str, what: &str) -> Result<Document<'a>, Refusal> {
     if xml.len() > MAX_RESPONSE_BYTES {
-        return refuse("saml_malformed_response", format!("the response is {} bytes, over the limit", xml.len()));
+        return refuse("saml_malformed_response", format!("the {what} is {} bytes, over the limit", xml.len()));
     }
     if xml.contains("<!DOCTYPE") || xml.contains("<!ENTITY") {
-        return refuse("saml_dtd_forbidden", "the response carries a DTD (entities are refused: XXE, billion laughs)");
+        return refuse("saml_dtd_forbidden", format!("the {what} carries a DTD (entities are refused: XXE, billion laughs)"));
     }
     let opts = ParsingOptions { allow_dtd: false, ..ParsingOptions::default() };
-    let doc = Document::parse_with_options(xml, opts).map_err(|e| ("saml_malformed_response", format!("not well-formed XML: {e}")))?;
-    let root = doc.root_element();
-    if !is(&root, PROTOCOL_NS, "Response") {
-        return refuse("saml_malformed_response", format!("the root element is {}, not samlp:Response", clip(root.tag_name().name())));
-    }
+    Document::parse_with_options(xml, opts).map_err(|e| ("saml_malformed_response", format!("the {what} is not well-formed XML: {e}")))
+}
+
+/// The rules every node of a document must follow (comments, processing instructions, IDs, signatures; see the
+/// module comment). Returns the Assertion and EncryptedAssertion elements met, and whether a signature uses SHA-1.
+fn walk<'a, 'i>(doc: &'a Document<'i>, what: &str) -> Result<(Vec<Node<'a, 'i>>, bool), Refusal> {
     let mut ids = HashSet::new();
     let mut assertions = Vec::new();
     let mut uses_sha1 = false;
     for n in doc.descendants() {
         match n.node_type() {
-            NodeType::Comment => return refuse("saml_malformed_response", "the response contains an XML comment"),
-            NodeType::PI => return refuse("saml_malformed_response", "the response contains a processing instruction"),
+            NodeType::Comment => return refuse("saml_malformed_response", format!("the {what} contains an XML comment")),
+            NodeType::PI => return refuse("saml_malformed_response", format!("the {what} contains a processing instruction")),
             NodeType::Element => {}
             _ => continue,
         }
@@ -131,6 +134,37 @@ pub fn inspect(xml: &str) -> Result<Unverified, Refusal> {
             }
         }
     }
+    Ok((assertions, uses_sha1))
+}
+
+/// Checks a decrypted Assertion (`xml`: the plaintext in its context, `xmlenc::Encrypted::in_context`) with the
+/// same rules as a Response: the context element holds one `saml:Assertion` and nothing else, no other Assertion
+/// anywhere, and a signature, if any, only over that Assertion. Returns whether the signature uses SHA-1.
+pub fn inspect_assertion(xml: &str) -> Result<bool, Refusal> {
+    let doc = parse(xml, "decrypted assertion")?;
+    let root = doc.root_element();
+    let holds_one_assertion = root.tag_name().namespace().is_none()
+        && root.tag_name().name() == super::xmlenc::PLAINTEXT_ROOT
+        && root.children().filter(|c| !(c.is_text() && c.text().is_some_and(|t| t.trim().is_empty()))).count() == 1
+        && root.first_element_child().is_some_and(|a| is(&a, ASSERTION_NS, "Assertion"));
+    if !holds_one_assertion {
+        return refuse("saml_malformed_response", "the decrypted content is not one saml:Assertion");
+    }
+    let (assertions, uses_sha1) = walk(&doc, "decrypted assertion")?;
+    if assertions.len() != 1 {
+        return refuse("saml_multiple_assertions", "the decrypted assertion holds another assertion");
+    }
+    Ok(uses_sha1)
+}
+
+/// Checks the decoded Response `xml` (see the module comment).
+pub fn inspect(xml: &str) -> Result<Unverified, Refusal> {
+    let doc = parse(xml, "response")?;
+    let root = doc.root_element();
+    if !is(&root, PROTOCOL_NS, "Response") {
+        return refuse("saml_malformed_response", format!("the root element is {}, not samlp:Response", clip(root.tag_name().name())));
+    }
+    let (assertions, uses_sha1) = walk(&doc, "response")?;
     let mut out = Unverified { in_response_to: root.attribute("InResponseTo").map(str::to_string), uses_sha1, ..Default::default() };
     out.status_success = root
         .children()
@@ -148,6 +182,10 @@ pub fn inspect(xml: &str) -> Result<Unverified, Refusal> {
                 return refuse("saml_malformed_response", "the assertion is not a direct child of the Response");
             }
             out.encrypted = a.tag_name().name() == "EncryptedAssertion";
+            if out.encrypted {
+                // Its shape and algorithms, refused by name before anything is verified or decrypted.
+                out.encrypted_gcm = super::xmlenc::read(&root)?.content.gcm;
+            }
             out.assertion_signed = a.children().any(|c| is(&c, DSIG_NS, "Signature"));
             if !out.encrypted {
                 out.issuer = out.issuer.or_else(|| a.children().find(|c| is(c, ASSERTION_NS, "Issuer")).and_then(|i| i.text()).map(|t| t.trim().to_string()));

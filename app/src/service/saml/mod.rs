@@ -4,6 +4,7 @@
 //! references, expand entities) or what could be read twice. The sign-in flow itself is `service::signin::saml`.
 pub mod dsig;
 pub mod guard;
+pub mod xmlenc;
 
 use super::error::{ServiceError, ServiceResult};
 use base64::Engine;
@@ -226,7 +227,15 @@ pub fn sp_metadata(s: &SamlSettings, entity_id: &str, acs: &str) -> ServiceResul
         d.want_assertions_signed = Some(s.require_signed_assertion);
         d.single_logout_services = None;
         d.name_id_formats = Some(vec![NameIdFormat::EmailAddressNameIDFormat.value().into(), NameIdFormat::PersistentNameIDFormat.value().into()]);
-        let enc = ["http://www.w3.org/2009/xmlenc11#aes128-gcm", "http://www.w3.org/2001/04/xmlenc#aes128-cbc", "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"];
+        // What `xmlenc` decrypts, GCM first (an IdP that reads this picks authenticated encryption).
+        let enc = [
+            "http://www.w3.org/2009/xmlenc11#aes256-gcm",
+            "http://www.w3.org/2009/xmlenc11#aes128-gcm",
+            "http://www.w3.org/2001/04/xmlenc#aes256-cbc",
+            "http://www.w3.org/2001/04/xmlenc#aes128-cbc",
+            "http://www.w3.org/2009/xmlenc11#rsa-oaep",
+            "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p",
+        ];
         d.key_descriptors = Some(vec![
             KeyDescriptor { key_use: Some("signing".into()), key_info: key_info.clone(), encryption_methods: None },
             KeyDescriptor {
@@ -258,39 +267,63 @@ pub fn authn_request_url(s: &SamlSettings, entity_id: &str, acs: &str, key: PKey
 }
 
 /// Verifies a decoded Response (already through `guard::inspect`) for a connection. `request_id`: the AuthnRequest
-/// it must answer (SP-initiated), or `None` for an unsolicited (IdP-initiated) response.
+/// it must answer (SP-initiated), or `None` for an unsolicited (IdP-initiated) response. `key` is the SP key, for
+/// an encrypted assertion.
 ///
 /// Signatures are checked by `dsig` (libxmlsec1); what is read afterwards comes from the bytes a verified signature
 /// covered: the Response and its Assertion from the Response's signature when it has one, else the Assertion from
-/// its own (and the Response's few fields from the unsigned envelope, which an attacker could forge anyway).
+/// its own (and the Response's few fields from the unsigned envelope, which an attacker could forge anyway). An
+/// encrypted Assertion is decrypted from those bytes (`decrypted`).
 pub fn verify(s: &SamlSettings, entity_id: &str, acs: &str, key: Option<PKey<Private>>, xml: &str, request_id: Option<&str>) -> Result<Assertion, guard::Refusal> {
     let signed = dsig::verify(xml, &s.idp_certificates, s.allow_sha1, s.require_signed_assertion)?;
-    if s.require_signed_assertion && signed.assertion.is_none() {
-        return Err(("saml_assertion_unsigned", "the connection requires the Assertion itself to be signed".into()));
-    }
-    let malformed = |what: &str, e: &dyn std::fmt::Display| ("saml_malformed_response", format!("the {what} is not a SAML {what}: {e}"));
     // What is read is only what a verified signature covered: a signed Response's bytes (its Assertion inside,
     // whose own signature `dsig` may not have checked), else the signed Assertion's (the unsigned envelope's
-    // fields are then only compared with what is expected).
-    let (response, signed_assertion) = match (&signed.response, &signed.assertion) {
-        (Some(r), _) => (r.parse::<Response>().map_err(|e| malformed("Response", &e))?, None),
-        (None, Some(a)) => (xml.parse::<Response>().map_err(|e| malformed("Response", &e))?, Some(a.parse::<Assertion>().map_err(|e| malformed("Assertion", &e))?)),
-        (None, None) => return Err(("saml_signature_invalid", "nothing in the response is signed".into())),
-    };
+    // fields are then only compared with what is expected), else the signed Assertion inside the ciphertext.
+    let envelope = signed.response.as_deref().unwrap_or(xml);
+    let response = envelope.parse::<Response>().map_err(|e| malformed("Response", &e))?;
+    if s.require_signed_assertion && signed.assertion.is_none() && response.encrypted_assertion.is_none() {
+        return Err(("saml_assertion_unsigned", "the connection requires the Assertion itself to be signed".into()));
+    }
     let rules = Rules::new(s, entity_id, acs, request_id);
     rules.response(&response, signed.response.is_some())?;
-    let assertion = match (signed_assertion, response.encrypted_assertion, response.assertion) {
-        (Some(a), None, _) => a,
-        (None, Some(encrypted), None) => {
-            // Only inside a signed Response (`dsig` put it there; the guard refuses an unsigned one first).
-            let key = key.ok_or(("saml_decryption_failed", "the connection has no SP key to decrypt with".to_string()))?;
-            encrypted.decrypt(&key).map_err(|e| ("saml_decryption_failed", format!("the encrypted assertion could not be decrypted: {e}")))?
-        }
-        (None, None, Some(a)) => a,
+    let assertion = match (&signed.assertion, response.encrypted_assertion.is_some(), response.assertion) {
+        (Some(a), false, _) => a.parse::<Assertion>().map_err(|e| malformed("Assertion", &e))?,
+        (None, true, None) => decrypted(s, key, envelope, signed.response.is_some())?,
+        (None, false, Some(a)) if signed.response.is_some() => a,
         _ => return Err(("saml_malformed_response", "the response does not carry exactly one assertion".into())),
     };
     rules.assertion(&assertion)?;
     Ok(assertion)
+}
+
+fn malformed(what: &str, e: &dyn std::fmt::Display) -> guard::Refusal {
+    ("saml_malformed_response", format!("the {what} is not a SAML {what}: {e}"))
+}
+
+/// The Assertion inside the EncryptedAssertion of `envelope` (a verified Response's bytes when `response_signed`,
+/// else the Response as received). Inside a signed Response the ciphertext is the IdP's, so AES-CBC is accepted
+/// and the Assertion's own signature is checked only where the connection requires it; in an unsigned one only
+/// AES-GCM is decrypted (`xmlenc::Mode`) and the decrypted Assertion must carry a signature that verifies, and only
+/// what it covered is read. The plaintext passes the guard's rules first (no DTD, one Assertion, plain signature).
+fn decrypted(s: &SamlSettings, key: Option<PKey<Private>>, envelope: &str, response_signed: bool) -> Result<Assertion, guard::Refusal> {
+    let key = key.ok_or(("saml_decryption_failed", "the connection has no SP key to decrypt with".to_string()))?;
+    let opts = roxmltree::ParsingOptions { allow_dtd: false, ..Default::default() };
+    let doc = roxmltree::Document::parse_with_options(envelope, opts).map_err(|e| ("saml_malformed_response", format!("the response is not well-formed XML: {e}")))?;
+    let mode = if response_signed { xmlenc::Mode::Covered } else { xmlenc::Mode::AuthenticatedOnly };
+    let encrypted = xmlenc::read(&doc.root_element())?;
+    let plain = encrypted.decrypt(&key, mode)?;
+    let in_context = encrypted.in_context(&plain);
+    if guard::inspect_assertion(&in_context)? && !s.allow_sha1 {
+        return Err(("saml_sha1_refused", "the IdP signed the encrypted assertion with SHA-1, which this connection does not allow".into()));
+    }
+    if response_signed && !s.require_signed_assertion {
+        return plain.parse::<Assertion>().map_err(|e| malformed("Assertion", &e));
+    }
+    match dsig::verify_assertion(&in_context, &s.idp_certificates, s.allow_sha1)? {
+        Some(covered) => covered.parse::<Assertion>().map_err(|e| malformed("Assertion", &e)),
+        None if response_signed => Err(("saml_assertion_unsigned", "the connection requires the Assertion itself to be signed, and the decrypted assertion is not".into())),
+        None => Err(("saml_signature_invalid", "neither the Response nor the encrypted Assertion is signed".into())),
+    }
 }
 
 /// The checks on the verified content of a Response, with their codes.
