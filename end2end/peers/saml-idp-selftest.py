@@ -169,7 +169,13 @@ ENCRYPTED_KINDS = {
     "encrypted_inner_dtd": (AES128_GCM, OAEP, False, "doctype"),
     "encrypted_rsa15": (AES128_GCM, RSA15, True, "genuine"),
     "encrypted_signed_response_unsigned_assertion": (AES128_CBC, OAEP, True, "unsigned"),
+    # ADFS's namespace shape (default_ns_verdict): the plaintext needs the EncryptedAssertion's default namespace /
+    # declares its own
+    "encrypted_default_ns_signed_response": (AES256_CBC, OAEP, True, "default ns in context"),
+    "encrypted_default_ns_assertion_signed_gcm": (AES128_GCM, OAEP, False, "default ns self-contained"),
 }
+SAML_DEFAULT_NS = b'xmlns="urn:oasis:names:tc:SAML:2.0:assertion"'
+DS_DEFAULT_NS = b'xmlns="http://www.w3.org/2000/09/xmldsig#"'
 
 
 def main():
@@ -641,6 +647,8 @@ def encrypted_verdict(kind, doc, directory, idp_cert, attacker_cert, irt, v_resp
         return True
     if octets is None:
         return "does not decrypt with the SP key"
+    if plain.startswith("default ns"):
+        return default_ns_verdict(plain, doc, enc, octets, sp_key, directory, idp_cert, attacker_cert, irt)
     if plain == "doctype":
         if not octets.startswith(b"<!DOCTYPE saml:Assertion ["):
             return f"plaintext starts {octets[:40]!r}, not with a DOCTYPE"
@@ -673,6 +681,56 @@ def encrypted_verdict(kind, doc, directory, idp_cert, attacker_cert, irt, v_resp
     else:  # unsigned
         ok = nid == "bob@example.com" and assertion.find(".//ds:Signature", NS) is None
     return True if ok else f"decrypted Assertion is not {plain} (NameID {nid!r})"
+
+
+def default_ns_verdict(plain, doc, enc, octets, sp_key, directory, idp_cert, attacker_cert, irt):
+    """ADFS's namespace shape: no saml prefix anywhere, <EncryptedAssertion xmlns="...assertion">, the
+    EncryptedData's <KeyInfo xmlns="...xmldsig#">, and a genuinely signed default-namespace Assertion inside.
+    "in context": the plaintext is <Assertion ID=... with no xmlns (on its own, a no-namespace element), a SAML
+    Assertion once parsed inside the EncryptedAssertion, where its signature verifies; "self-contained": the
+    plaintext starts <Assertion xmlns="...assertion" and its octets verify as they are."""
+    clear = etree.tostring(doc)
+    if b"xmlns:saml=" in clear or b"<saml:" in clear:
+        return "the saml prefix is used in the Response"
+    wrapper = doc.find("saml:EncryptedAssertion", NS)
+    if wrapper.prefix is not None or b"<EncryptedAssertion " + SAML_DEFAULT_NS + b">" not in clear:
+        return "the EncryptedAssertion is not unprefixed with its own default namespace declaration"
+    key_info = enc.find("ds:KeyInfo", NS)
+    if key_info.prefix is not None or b"<KeyInfo " + DS_DEFAULT_NS + b">" not in clear:
+        return "the EncryptedData's KeyInfo does not declare XML-DSig as its default namespace"
+    alone = etree.fromstring(octets, etree.XMLParser(resolve_entities=False, no_network=True))
+    if plain == "default ns in context":
+        if not octets.startswith(b'<Assertion ID="') or SAML_DEFAULT_NS in octets[:octets.index(b">")]:
+            return f"plaintext starts {octets[:60]!r}, not an Assertion without its own xmlns"
+        if alone.tag != "Assertion":
+            return f"the plaintext on its own parses as {alone.tag}, not a no-namespace Assertion"
+        # as a receiver that parses the plaintext where the EncryptedAssertion's namespaces are in scope
+        in_context = etree.fromstring(b"<EncryptedAssertion " + SAML_DEFAULT_NS + b">" + octets
+                                      + b"</EncryptedAssertion>")[0]
+    else:
+        if not octets.startswith(b"<Assertion " + SAML_DEFAULT_NS + b' ID="'):
+            return f"plaintext starts {octets[:80]!r}, not an Assertion declaring its default namespace"
+        if not (xmlsec_verify(octets, idp_cert, PLAIN_SIG, directory)
+                and not xmlsec_verify(octets, attacker_cert, PLAIN_SIG, directory)):
+            return "the plaintext octets on their own are not an Assertion signed by the genuine key"
+        in_context = alone
+    placed = decrypt_in_place(doc, sp_key)  # libxmlsec1 parses it in the EncryptedAssertion's context
+    for assertion in (in_context, placed):
+        if assertion is None or assertion.tag != f"{{{NS['saml']}}}Assertion":
+            return "does not decrypt into a SAML Assertion"
+        if any(e.prefix is not None for e in assertion.iter(f"{{{NS['saml']}}}*")):
+            return "a SAML element of the Assertion has a prefix"
+        attrs = {a.get("Name"): a.findtext("saml:AttributeValue", namespaces=NS)
+                 for a in assertion.iterfind("saml:AttributeStatement/saml:Attribute", NS)}
+        if (assertion.findtext("saml:Subject/saml:NameID", namespaces=NS) != "bob@example.com"
+                or attrs != {"email": "bob@example.com", "givenName": "Test", "sn": "User"}
+                or assertion.find(".//saml:SubjectConfirmationData", NS).get("InResponseTo") != irt):
+            return f"decrypted Assertion content not as built (attributes {attrs})"
+        plaintext = etree.tostring(assertion)  # lxml declares the inherited default namespace on it
+        if not (xmlsec_verify(plaintext, idp_cert, PLAIN_SIG, directory)
+                and not xmlsec_verify(plaintext, attacker_cert, PLAIN_SIG, directory)):
+            return "the decrypted Assertion, in its context, is not signed by the genuine key"
+    return True
 
 
 def sp_keys_manager(sp_key):

@@ -470,9 +470,10 @@ def el(parent, tag, text=None, **attrs):
     return e
 
 
-def build_assertion(s):
-    """A self-contained saml:Assertion (it declares its own namespace, so it can be encrypted on its own)."""
-    a = etree.Element(q("saml", "Assertion"), nsmap={"saml": NS["saml"]},
+def build_assertion(s, default_ns=False):
+    """A self-contained saml:Assertion (it declares its own namespace, so it can be encrypted on its own).
+    default_ns: the assertion namespace as the default namespace, every element unprefixed (as ADFS writes it)."""
+    a = etree.Element(q("saml", "Assertion"), nsmap={None if default_ns else "saml": NS["saml"]},
                       ID=new_id(), Version="2.0", IssueInstant=utc(s.issue_instant))
     el(a, q("saml", "Issuer"), s.issuer)
     subject = el(a, q("saml", "Subject"))
@@ -492,12 +493,19 @@ def build_assertion(s):
     return a
 
 
-def build_response(s, assertions, status=STATUS_SUCCESS, sub_status=None, message=None):
-    r = etree.Element(q("samlp", "Response"), nsmap={"samlp": NS["samlp"], "saml": NS["saml"]},
+def build_response(s, assertions, status=STATUS_SUCCESS, sub_status=None, message=None, default_ns=False):
+    """default_ns: no saml prefix at all, the Issuer declares the assertion namespace as its default (as ADFS writes
+    <Issuer xmlns="urn:oasis:names:tc:SAML:2.0:assertion">), so that a default-namespace EncryptedAssertion or
+    Assertion appended later keeps its own declaration (lxml drops a declaration whose URI is already in scope)."""
+    nsmap = {"samlp": NS["samlp"]} if default_ns else {"samlp": NS["samlp"], "saml": NS["saml"]}
+    r = etree.Element(q("samlp", "Response"), nsmap=nsmap,
                       ID=new_id(), Version="2.0", IssueInstant=utc(s.issue_instant), Destination=s.destination)
     if s.in_response_to is not None:
         r.set("InResponseTo", s.in_response_to)
-    el(r, q("saml", "Issuer"), s.issuer)
+    if default_ns:
+        etree.SubElement(r, q("saml", "Issuer"), nsmap={None: NS["saml"]}).text = s.issuer
+    else:
+        el(r, q("saml", "Issuer"), s.issuer)
     st = el(r, q("samlp", "Status"))
     code = el(st, q("samlp", "StatusCode"), Value=status)
     if sub_status:
@@ -546,9 +554,25 @@ def encrypt_assertion(response, assertion, sp_cert_pem, cipher, key_transport=xm
     session key in an xenc:EncryptedKey under key_transport (RSA_OAEP: RSA-OAEP-MGF1P with SHA-1; RSA_PKCS1:
     RSA PKCS#1 v1.5) to the SP's certificate. plaintext (octets), when given, is encrypted instead of the
     assertion's own serialization (the EncryptedData still says Type Element)."""
-    enc = xmlsec.template.encrypted_data_create(response, cipher, type=xmlsec.EncryptionType.ELEMENT, ns="xenc")
+    enc, ctx = encryption_template(response, sp_cert_pem, cipher, key_transport, key_info_ns="ds")
+    wrapper = etree.Element(q("saml", "EncryptedAssertion"))
+    assertion.addprevious(wrapper)
+    if plaintext is None:
+        wrapper.append(ctx.encrypt_xml(enc, assertion))
+    else:
+        wrapper.append(ctx.encrypt_binary(enc, plaintext))
+        assertion.getparent().remove(assertion)
+    return wrapper
+
+
+def encryption_template(doc_node, sp_cert_pem, cipher, key_transport, key_info_ns):
+    """An xenc:EncryptedData template (Type Element, in doc_node's document, not yet in the tree) with
+    KeyInfo/xenc:EncryptedKey, and an EncryptionContext holding a fresh AES session key for cipher. key_info_ns
+    "ds" writes <ds:KeyInfo xmlns:ds=...>; None lets libxmlsec1 declare the XML-DSig namespace as the default
+    one, <KeyInfo xmlns="http://www.w3.org/2000/09/xmldsig#"> (as ADFS writes it)."""
+    enc = xmlsec.template.encrypted_data_create(doc_node, cipher, type=xmlsec.EncryptionType.ELEMENT, ns="xenc")
     xmlsec.template.encrypted_data_ensure_cipher_value(enc)
-    key_info = xmlsec.template.encrypted_data_ensure_key_info(enc, ns="ds")
+    key_info = xmlsec.template.encrypted_data_ensure_key_info(enc, ns=key_info_ns)
     enc_key = xmlsec.template.add_encrypted_key(key_info, key_transport)
     xmlsec.template.encrypted_data_ensure_cipher_value(enc_key)
     manager = xmlsec.KeysManager()
@@ -557,13 +581,25 @@ def encrypt_assertion(response, assertion, sp_cert_pem, cipher, key_transport=xm
     bits = {xmlsec.Transform.AES128: 128, xmlsec.Transform.AES256: 256, xmlsec.Transform.AES128_GCM: 128,
             xmlsec.Transform.AES256_GCM: 256}
     ctx.key = xmlsec.Key.generate(xmlsec.KeyData.AES, bits[cipher], xmlsec.KeyDataType.SESSION)
-    wrapper = etree.Element(q("saml", "EncryptedAssertion"))
-    assertion.addprevious(wrapper)
-    if plaintext is None:
-        wrapper.append(ctx.encrypt_xml(enc, assertion))
+    return enc, ctx
+
+
+def encrypt_assertion_default_ns(response, assertion, sp_cert_pem, cipher, self_contained):
+    """ADFS's shape. Replace assertion (a default-namespace one, not yet in response) by a last child
+    <EncryptedAssertion xmlns="urn:oasis:names:tc:SAML:2.0:assertion"> holding xenc:EncryptedData, whose
+    <KeyInfo xmlns="http://www.w3.org/2000/09/xmldsig#"> holds the xenc:EncryptedKey (RSA-OAEP-MGF1P). The plaintext:
+    self_contained false: the Assertion is moved into the EncryptedAssertion first, where lxml drops its declaration
+    (the same URI is the default there), and libxmlsec1 encrypts that node as it stands: the octets begin
+    `<Assertion ID=` with no xmlns, so they mean a SAML Assertion only when parsed in the EncryptedAssertion's
+    scope. self_contained true: etree.tostring of the Assertion on its own, `<Assertion xmlns="urn:...:assertion"`
+    (encrypt_binary; the EncryptedData still says Type Element)."""
+    enc, ctx = encryption_template(response, sp_cert_pem, cipher, xmlsec.Transform.RSA_OAEP, key_info_ns=None)
+    wrapper = etree.SubElement(response, q("saml", "EncryptedAssertion"), nsmap={None: NS["saml"]})
+    if self_contained:
+        wrapper.append(ctx.encrypt_binary(enc, etree.tostring(assertion)))
     else:
-        wrapper.append(ctx.encrypt_binary(enc, plaintext))
-        assertion.getparent().remove(assertion)
+        wrapper.append(assertion)
+        ctx.encrypt_xml(enc, assertion)  # the EncryptedData takes the Assertion's place in the wrapper
     return wrapper
 
 
@@ -998,6 +1034,30 @@ class Forger:
         """Response signed, the Assertion not signed, AES-128-CBC: refused where the Assertion must be signed."""
         return self._encrypted(xmlsec.Transform.AES128, sign_assertion=False)
 
+    def _encrypted_default_ns(self, cipher, sign_response, self_contained):
+        """ADFS's namespace shape: a Response with no saml prefix (its Issuer declares the default namespace), the
+        Assertion written with the assertion namespace as default namespace and signed by the genuine key, then
+        encrypted by encrypt_assertion_default_ns; the Response signed last if sign_response."""
+        pem = self.sp_cert()
+        a = build_assertion(self.shape, default_ns=True)
+        sign(a, self.key)
+        r = build_response(self.shape, [], default_ns=True)
+        encrypt_assertion_default_ns(r, a, pem, cipher, self_contained=self_contained)
+        if sign_response:
+            sign(r, self.key)
+        return serialize(r)
+
+    def encrypted_default_ns_signed_response(self):
+        """As ADFS writes it: <EncryptedAssertion xmlns="...assertion">, <KeyInfo xmlns="...xmldsig#">, AES-256-CBC,
+        RSA-OAEP; the signed Assertion's plaintext `<Assertion ID=...>` has no xmlns of its own (it relies on the
+        EncryptedAssertion's default namespace); the Response signed after encrypting."""
+        return self._encrypted_default_ns(xmlsec.Transform.AES256, sign_response=True, self_contained=False)
+
+    def encrypted_default_ns_assertion_signed_gcm(self):
+        """Same shape, AES-128-GCM, the plaintext self-contained (`<Assertion xmlns="...assertion" ...>`), the
+        Response not signed."""
+        return self._encrypted_default_ns(xmlsec.Transform.AES128_GCM, sign_response=False, self_contained=True)
+
 
 FORGE_KINDS = [
     "valid", "valid_assertion_signed", "valid_response_signed",
@@ -1013,6 +1073,7 @@ FORGE_KINDS = [
     "encrypted_aes256_cbc", "encrypted_assertion_signed_gcm", "encrypted_assertion_signed_cbc",
     "encrypted_inner_foreign_key", "encrypted_inner_tampered", "encrypted_gcm_tampered", "encrypted_inner_dtd",
     "encrypted_rsa15", "encrypted_signed_response_unsigned_assertion",
+    "encrypted_default_ns_signed_response", "encrypted_default_ns_assertion_signed_gcm",
 ]
 FORGE_LOCK = threading.Lock()  # python-xmlsec keys and IO callbacks are process-wide
 

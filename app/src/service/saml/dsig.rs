@@ -136,6 +136,7 @@ fn verify_one(parent: &Node, sig: &Node, certificates: &[String], allow_sha1: bo
         Some(prefix) => format!("<{prefix}:{}", parent.get_name()),
         None => format!("<{}", parent.get_name()),
     };
+    plain_references(sig, &expected_uri)?;
     let mut loaded = false;
     for cert in certificates {
         // A certificate xmlsec cannot load (an algorithm it lacks) must not keep a rollover's good one from working.
@@ -173,6 +174,27 @@ fn verify_one(parent: &Node, sig: &Node, certificates: &[String], allow_sha1: bo
         return Err(("server_error", "xmlsec could not load any of the connection's IdP certificates".into()));
     }
     invalid("no signature verifies with the connection's IdP certificates")
+}
+
+/// The guard's signature rules again, on libxml2's reading of the document (the two parsers could disagree on a
+/// namespace), before xmlsec runs anything: one Reference, to `expected_uri`, and only the transforms `restrict`
+/// lets xmlsec run. xmlsec evaluates a Reference (an XPointer, say) before it checks the signature value.
+fn plain_references(sig: &Node, expected_uri: &str) -> Result<(), Refusal> {
+    let dsig = |n: &Node, name: &str| n.get_name() == name && ns_of(n) == DSIG_NS;
+    let signed_info = sig.get_child_elements().into_iter().find(|n| dsig(n, "SignedInfo"));
+    let references: Vec<Node> = signed_info.iter().flat_map(|i| i.get_child_elements()).filter(|n| dsig(n, "Reference")).collect();
+    let [reference] = references.as_slice() else { return invalid("a signature does not have exactly one Reference") };
+    if reference.get_attribute("URI").as_deref() != Some(expected_uri) {
+        return invalid("a signature's Reference is not to its own element");
+    }
+    let transforms = reference.get_child_elements().into_iter().filter(|n| dsig(n, "Transforms")).flat_map(|t| t.get_child_elements());
+    for t in transforms {
+        let alg = t.get_attribute("Algorithm").unwrap_or_default();
+        if !dsig(&t, "Transform") || !super::guard::ALLOWED_TRANSFORMS.contains(&alg.as_str()) {
+            return invalid("a signature's Reference has a transform other than enveloped-signature and exclusive c14n");
+        }
+    }
+    Ok(())
 }
 
 /// The Reference contexts xmlsec kept for the last verification (`STORE_SIGNEDINFO_REFERENCES`). They belong to

@@ -23,7 +23,7 @@ const DSIG_NS: &str = "http://www.w3.org/2000/09/xmldsig#";
 /// Largest decoded Response accepted (real ones are a few KB; encrypted with many groups, tens).
 pub const MAX_RESPONSE_BYTES: usize = 256 * 1024;
 
-const ALLOWED_TRANSFORMS: [&str; 2] = ["http://www.w3.org/2000/09/xmldsig#enveloped-signature", "http://www.w3.org/2001/10/xml-exc-c14n#"];
+pub const ALLOWED_TRANSFORMS: [&str; 2] = ["http://www.w3.org/2000/09/xmldsig#enveloped-signature", "http://www.w3.org/2001/10/xml-exc-c14n#"];
 const SHA1_ALGS: [&str; 2] = ["http://www.w3.org/2000/09/xmldsig#rsa-sha1", "http://www.w3.org/2000/09/xmldsig#sha1"];
 /// Signature and digest algorithms accepted at all (SHA-1 additionally only where the connection allows it).
 const SIGNATURE_ALGS: [&str; 6] = [
@@ -108,6 +108,11 @@ fn walk<'a, 'i>(doc: &'a Document<'i>, what: &str) -> Result<(Vec<Node<'a, 'i>>,
             NodeType::Element => {}
             _ => continue,
         }
+        // `xmlns:ds=""` is not namespace-well-formed: roxmltree binds the prefix to no namespace while libxml2 keeps
+        // the outer binding, so a `ds:Signature` under it would be checked by xmlsec but not here.
+        if n.namespaces().any(|ns| ns.name().is_some() && ns.uri().is_empty()) {
+            return refuse("saml_malformed_response", format!("the {what} declares a namespace prefix with an empty URI"));
+        }
         for a in n.attributes().filter(|a| matches!(a.name(), "ID" | "Id" | "id")) {
             // libxml2 resolves `#id` by value whatever the attribute's namespace (xml:id included), and xmlsec turns
             // it into an XPointer expression, run before any signature is checked: only plain, simple IDs.
@@ -143,8 +148,8 @@ fn walk<'a, 'i>(doc: &'a Document<'i>, what: &str) -> Result<(Vec<Node<'a, 'i>>,
 pub fn inspect_assertion(xml: &str) -> Result<bool, Refusal> {
     let doc = parse(xml, "decrypted assertion")?;
     let root = doc.root_element();
-    let holds_one_assertion = root.tag_name().namespace().is_none()
-        && root.tag_name().name() == super::xmlenc::PLAINTEXT_ROOT
+    let holds_one_assertion = root.tag_name().namespace() == Some(super::xmlenc::PLAINTEXT_NS)
+        && Some(root.tag_name().name()) == super::xmlenc::PLAINTEXT_ROOT.split_once(':').map(|(_, local)| local)
         && root.children().filter(|c| !(c.is_text() && c.text().is_some_and(|t| t.trim().is_empty()))).count() == 1
         && root.first_element_child().is_some_and(|a| is(&a, ASSERTION_NS, "Assertion"));
     if !holds_one_assertion {
@@ -313,6 +318,8 @@ mod tests {
             (OK.replace("ID=\"_a\"", "ID=\"_a\" xml:id=\"_x\""), "saml_malformed_response"),
             (OK.replace("ID=\"_a\"", "ID=\"_a\" xmlns:x=\"urn:x\" x:ID=\"_x\""), "saml_malformed_response"),
             (OK.replace("ID=\"_a\"", "ID=\"1a\""), "saml_malformed_response"),
+            // A prefix bound to no namespace (libxml2 keeps the outer binding, roxmltree does not).
+            (OK.replace("<saml:Assertion ID=\"_a\">", "<saml:Assertion ID=\"_a\" xmlns:ds=\"\">"), "saml_malformed_response"),
             (OK.replace("ID=\"_a\"", &format!("ID=\"_{}\"", "a".repeat(256))), "saml_malformed_response"),
             ("<samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\"".to_string(), "saml_malformed_response"),
         ];

@@ -280,16 +280,17 @@ pub fn verify(s: &SamlSettings, entity_id: &str, acs: &str, key: Option<PKey<Pri
     // whose own signature `dsig` may not have checked), else the signed Assertion's (the unsigned envelope's
     // fields are then only compared with what is expected), else the signed Assertion inside the ciphertext.
     let envelope = signed.response.as_deref().unwrap_or(xml);
-    let response = envelope.parse::<Response>().map_err(|e| malformed("Response", &e))?;
-    if s.require_signed_assertion && signed.assertion.is_none() && response.encrypted_assertion.is_none() {
+    let (response_text, encrypted) = encrypted_part(envelope)?;
+    let response = response_text.parse::<Response>().map_err(|e| malformed("Response", &e))?;
+    if s.require_signed_assertion && signed.assertion.is_none() && encrypted.is_none() {
         return Err(("saml_assertion_unsigned", "the connection requires the Assertion itself to be signed".into()));
     }
     let rules = Rules::new(s, entity_id, acs, request_id);
     rules.response(&response, signed.response.is_some())?;
-    let assertion = match (&signed.assertion, response.encrypted_assertion.is_some(), response.assertion) {
-        (Some(a), false, _) => a.parse::<Assertion>().map_err(|e| malformed("Assertion", &e))?,
-        (None, true, None) => decrypted(s, key, envelope, signed.response.is_some())?,
-        (None, false, Some(a)) if signed.response.is_some() => a,
+    let assertion = match (&signed.assertion, encrypted, response.assertion) {
+        (Some(a), None, _) => a.parse::<Assertion>().map_err(|e| malformed("Assertion", &e))?,
+        (None, Some(encrypted), None) => decrypted(s, key, &encrypted, signed.response.is_some())?,
+        (None, None, Some(a)) if signed.response.is_some() => a,
         _ => return Err(("saml_malformed_response", "the response does not carry exactly one assertion".into())),
     };
     rules.assertion(&assertion)?;
@@ -300,17 +301,31 @@ fn malformed(what: &str, e: &dyn std::fmt::Display) -> guard::Refusal {
     ("saml_malformed_response", format!("the {what} is not a SAML {what}: {e}"))
 }
 
-/// The Assertion inside the EncryptedAssertion of `envelope` (a verified Response's bytes when `response_signed`,
-/// else the Response as received). Inside a signed Response the ciphertext is the IdP's, so AES-CBC is accepted
+/// The Response's text for samael without its EncryptedAssertion, and that EncryptedAssertion read by `xmlenc`
+/// (`None` when there is none). samael reads only the envelope's own fields from it, and cannot read every
+/// honest EncryptedAssertion (a `KeyInfo` in the default namespace, as ADFS writes it, fails its schema).
+fn encrypted_part(envelope: &str) -> Result<(std::borrow::Cow<'_, str>, Option<xmlenc::Encrypted>), guard::Refusal> {
+    if !envelope.contains("EncryptedAssertion") {
+        return Ok((envelope.into(), None));
+    }
+    let opts = roxmltree::ParsingOptions { allow_dtd: false, ..Default::default() };
+    let doc = roxmltree::Document::parse_with_options(envelope, opts).map_err(|e| ("saml_malformed_response", format!("the response is not well-formed XML: {e}")))?;
+    let root = doc.root_element();
+    let Some(wrapper) = root.children().find(|c| c.is_element() && c.tag_name().namespace() == Some(guard::ASSERTION_NS) && c.tag_name().name() == "EncryptedAssertion") else {
+        return Ok((envelope.into(), None));
+    };
+    let range = wrapper.range();
+    Ok((format!("{}{}", &envelope[..range.start], &envelope[range.end..]).into(), Some(xmlenc::read(&root)?)))
+}
+
+/// The Assertion inside `encrypted`, read from a verified Response's bytes when `response_signed`, else from the
+/// Response as received. Inside a signed Response the ciphertext is the IdP's, so AES-CBC is accepted
 /// and the Assertion's own signature is checked only where the connection requires it; in an unsigned one only
 /// AES-GCM is decrypted (`xmlenc::Mode`) and the decrypted Assertion must carry a signature that verifies, and only
 /// what it covered is read. The plaintext passes the guard's rules first (no DTD, one Assertion, plain signature).
-fn decrypted(s: &SamlSettings, key: Option<PKey<Private>>, envelope: &str, response_signed: bool) -> Result<Assertion, guard::Refusal> {
+fn decrypted(s: &SamlSettings, key: Option<PKey<Private>>, encrypted: &xmlenc::Encrypted, response_signed: bool) -> Result<Assertion, guard::Refusal> {
     let key = key.ok_or(("saml_decryption_failed", "the connection has no SP key to decrypt with".to_string()))?;
-    let opts = roxmltree::ParsingOptions { allow_dtd: false, ..Default::default() };
-    let doc = roxmltree::Document::parse_with_options(envelope, opts).map_err(|e| ("saml_malformed_response", format!("the response is not well-formed XML: {e}")))?;
     let mode = if response_signed { xmlenc::Mode::Covered } else { xmlenc::Mode::AuthenticatedOnly };
-    let encrypted = xmlenc::read(&doc.root_element())?;
     let plain = encrypted.decrypt(&key, mode)?;
     let in_context = encrypted.in_context(&plain);
     if guard::inspect_assertion(&in_context)? && !s.allow_sha1 {

@@ -28,8 +28,9 @@ const XENC: &str = "http://www.w3.org/2001/04/xmlenc#";
 const XENC11: &str = "http://www.w3.org/2009/xmlenc11#";
 const DSIG: &str = "http://www.w3.org/2000/09/xmldsig#";
 const ELEMENT_TYPE: &str = "http://www.w3.org/2001/04/xmlenc#Element";
-/// The element `Encrypted::in_context` puts a plaintext in (no namespace: nothing a real message could carry).
-pub const PLAINTEXT_ROOT: &str = "latchkey-decrypted";
+/// The element `Encrypted::in_context` puts a plaintext in, in a namespace of its own (no real message uses it).
+pub const PLAINTEXT_ROOT: &str = "latchkey-decrypted:plaintext";
+pub const PLAINTEXT_NS: &str = "urn:latchkey:saml:decrypted";
 const FAILED: &str = "the encrypted assertion could not be decrypted with this connection's SP key (encrypted to another key, or changed on the way)";
 
 /// How the caller may use the ciphertext.
@@ -174,28 +175,36 @@ impl Encrypted {
         let (Ok(wrapped), Ok(body)) = (b64.decode(&self.wrapped_key), b64.decode(&self.ciphertext)) else { return refuse(FAILED) };
         let content_key = self.unwrap_key(key, &wrapped).filter(|k| k.len() == self.content.key_len).ok_or(("saml_decryption_failed", FAILED.to_string()))?;
         let plain = if self.content.gcm { gcm(&content_key, &body) } else { cbc(&content_key, &body) };
-        plain.and_then(|p| String::from_utf8(p).ok()).ok_or(("saml_decryption_failed", FAILED.to_string()))
+        let plain = plain.and_then(|p| String::from_utf8(p).ok()).ok_or(("saml_decryption_failed", FAILED.to_string()))?;
+        Ok(without_declaration(&plain).to_string())
     }
 
-    /// The plaintext as a document of its own: inside a `PLAINTEXT_ROOT` element that declares the namespaces in
-    /// scope where it was (as libxmlsec and OpenSAML parse it in its context). Exclusive c14n, the only one the
-    /// guard allows, outputs only the namespaces an element uses, so the Assertion's digest does not change.
+    /// The plaintext as a document of its own: inside a `PLAINTEXT_ROOT` element (in `PLAINTEXT_NS`) that declares
+    /// the namespaces in scope where it was, the default one included (as libxmlsec and OpenSAML parse it in its
+    /// context; ADFS writes `<EncryptedAssertion xmlns="…assertion">`). Exclusive c14n, the only one the guard
+    /// allows, outputs only the namespaces an element uses, so the Assertion's digest does not change.
     pub fn in_context(&self, plain: &str) -> String {
-        let plain = match plain.trim_start().strip_prefix("<?xml") {
-            Some(rest) => rest.split_once("?>").map_or("", |(_, after)| after),
-            None => plain,
-        };
-        let mut out = format!("<{PLAINTEXT_ROOT}");
-        for (prefix, uri) in &self.namespaces {
-            let uri = uri.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;");
-            match prefix {
-                Some(p) => out.push_str(&format!(" xmlns:{p}=\"{uri}\"")),
-                None => out.push_str(&format!(" xmlns=\"{uri}\"")),
+        let (prefix, local) = PLAINTEXT_ROOT.split_once(':').unwrap_or_default();
+        let mut out = format!("<{PLAINTEXT_ROOT} xmlns:{prefix}=\"{PLAINTEXT_NS}\"");
+        for (name, uri) in self.namespaces.iter().filter(|(name, _)| name.as_deref() != Some(prefix)) {
+            let mut escaped = String::with_capacity(uri.len());
+            for c in uri.chars() {
+                match c {
+                    '&' => escaped.push_str("&amp;"),
+                    '"' => escaped.push_str("&quot;"),
+                    '<' => escaped.push_str("&lt;"),
+                    '\t' | '\n' | '\r' => escaped.push_str(&format!("&#{};", c as u32)),
+                    c => escaped.push(c),
+                }
+            }
+            match name {
+                Some(p) => out.push_str(&format!(" xmlns:{p}=\"{escaped}\"")),
+                None => out.push_str(&format!(" xmlns=\"{escaped}\"")),
             }
         }
         out.push('>');
         out.push_str(plain);
-        out.push_str(&format!("</{PLAINTEXT_ROOT}>"));
+        out.push_str(&format!("</{prefix}:{local}>"));
         out
     }
 
@@ -208,6 +217,16 @@ impl Encrypted {
         let n = d.decrypt(wrapped, &mut out).ok()?;
         out.truncate(n);
         Some(out)
+    }
+}
+
+/// A plaintext without a leading byte order mark and XML declaration (`<?xml` and white space; not another
+/// processing instruction such as `<?xml-stylesheet`, which the guard then refuses): it is put inside an element.
+fn without_declaration(plain: &str) -> &str {
+    let plain = plain.strip_prefix('\u{feff}').unwrap_or(plain);
+    match plain.strip_prefix("<?xml") {
+        Some(rest) if rest.starts_with([' ', '\t', '\r', '\n']) => rest.split_once("?>").map_or(plain, |(_, after)| after),
+        _ => plain,
     }
 }
 
@@ -312,6 +331,39 @@ mod tests {
 
     const PLAIN: &str = r#"<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_a">x</saml:Assertion>"#;
     const OAEP: &str = "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p";
+
+    /// An EncryptedAssertion as ADFS writes it (default namespaces), with a `ds` prefix and an odd URI in scope.
+    const ADFS_STYLE: &str = "<samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" xmlns:odd='urn:x:&#9;\"q\"&amp;'><EncryptedAssertion xmlns=\"urn:oasis:names:tc:SAML:2.0:assertion\"><xenc:EncryptedData xmlns:xenc=\"http://www.w3.org/2001/04/xmlenc#\" Type=\"http://www.w3.org/2001/04/xmlenc#Element\"><xenc:EncryptionMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#aes256-cbc\"/><KeyInfo xmlns=\"http://www.w3.org/2000/09/xmldsig#\"><e:EncryptedKey xmlns:e=\"http://www.w3.org/2001/04/xmlenc#\"><e:EncryptionMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p\"/><e:CipherData><e:CipherValue>AAAA</e:CipherValue></e:CipherData></e:EncryptedKey></KeyInfo><xenc:CipherData><xenc:CipherValue>AAAA</xenc:CipherValue></xenc:CipherData></xenc:EncryptedData></EncryptedAssertion></samlp:Response>";
+
+    #[test]
+    fn a_plaintext_is_read_in_its_context_and_cannot_leave_it() {
+        use super::super::guard::inspect_assertion;
+        let doc = roxmltree::Document::parse(ADFS_STYLE).unwrap();
+        let e = read(&doc.root_element()).unwrap();
+        assert_eq!(e.content, Content { key_len: 32, gcm: false }, "the EncryptedKey was found inside a default-namespace KeyInfo");
+        let ok = |plain: &str| inspect_assertion(&e.in_context(plain)).map(drop).map_err(|r| r.0);
+        // Unprefixed, relying on the default namespace of the EncryptedAssertion; or with its own declaration.
+        assert_eq!(ok(r#"<Assertion ID="_a"><Issuer>idp</Issuer></Assertion>"#), Ok(()));
+        assert_eq!(ok(r#"<s:Assertion xmlns:s="urn:oasis:names:tc:SAML:2.0:assertion" ID="_a"/>"#), Ok(()));
+        assert_eq!(ok(&without_declaration("\u{feff}<?xml version=\"1.0\"?>\n<Assertion ID=\"_a\"/>")), Ok(()));
+        // The namespace URIs in scope come back exactly, tab and quotes included.
+        let wrapped = e.in_context(r#"<Assertion ID="_a"/>"#);
+        let again = roxmltree::Document::parse(&wrapped).unwrap();
+        assert!(again.root_element().namespaces().any(|n| n.name() == Some("odd") && n.uri() == "urn:x:\t\"q\"&"), "{wrapped}");
+        for (plain, code) in [
+            (r#"<Assertion ID="_a"/></latchkey-decrypted:plaintext><latchkey-decrypted:plaintext>"#, "saml_malformed_response"),
+            (r#"<Assertion ID="_a"/><Assertion ID="_b"/>"#, "saml_malformed_response"),
+            (r#"x<Assertion ID="_a"/>"#, "saml_malformed_response"),
+            (r#"<Assertion ID="_a"><Assertion ID="_b"/></Assertion>"#, "saml_multiple_assertions"),
+            (r#"<Response xmlns="urn:oasis:names:tc:SAML:2.0:protocol"/>"#, "saml_malformed_response"),
+            (r#"<?xml-stylesheet href="x"?><Assertion ID="_a"/>"#, "saml_malformed_response"),
+            (r#"<Assertion ID="_a"><!-- x --></Assertion>"#, "saml_malformed_response"),
+            (r#"<!DOCTYPE a [<!ENTITY x "y">]><Assertion ID="_a"/>"#, "saml_dtd_forbidden"),
+            (r#"<Assertion ID="_a" xmlns:ds=""/>"#, "saml_malformed_response"),
+        ] {
+            assert_eq!(ok(&without_declaration(plain)), Err(code), "{plain}");
+        }
+    }
 
     #[test]
     fn every_aes_size_and_mode_decrypts_to_the_exact_plaintext() {
