@@ -394,7 +394,9 @@ async fn saml_acs(label: &str, server: &Server, owner: &Client, org: &str) {
     let n_total = std::env::var("BENCH_SAML_N").ok().and_then(|v| v.parse::<usize>().ok()).filter(|n| *n >= 10).unwrap_or(1500);
     // `BENCH_SAML_KIND=valid`: only that kind (e.g. under `perf record`).
     let only = std::env::var("BENCH_SAML_KIND").ok();
-    for kind in ["valid", "encrypted_aes128_gcm"].into_iter().filter(|k| only.as_deref().is_none_or(|o| o == *k)) {
+    // The encrypted kinds: inside a signed Response (one signature, over the ciphertext), and as ADFS / Entra ID send
+    // it (the Response unsigned, the Assertion signed inside AES-GCM: decrypted, then its own signature checked).
+    for kind in ["valid", "encrypted_aes128_gcm", "encrypted_assertion_signed_gcm"].into_iter().filter(|k| only.as_deref().is_none_or(|o| o == *k)) {
         let mut responses = Vec::new();
         for i in 0..n_total {
             let f = idp.call("/forge", json!({"kind": kind, "sp_entity_id": entity, "acs_url": acs, "in_response_to": null,

@@ -140,7 +140,7 @@ pub async fn authenticate(state: &AppState, c: &ConnectionRow, s: &LdapSettings,
         // (The typed name is not recorded: it is often a password typed in the wrong field.)
         return Err(invalid(if entries.is_empty() { "no entry matches the typed name".into() } else { "several entries match the typed name".into() }));
     }
-    let entry = entries.into_iter().next().expect("one entry");
+    let Some(entry) = entries.into_iter().next() else { return Err(invalid("no entry matches the typed name".into())) };
     let dn = entry.dn.clone();
     // Guessing one person's password by their aliases (uid, mail, other spellings) counts against that person.
     limit_key(state, c, &dn_key(c, &dn)).await?;
