@@ -172,6 +172,13 @@ both!(sso idp_initiated_is_refused_until_allowed_and_never_replays, |app: TestAp
     assert_eq!(to, format!("/orgs/{}", s.org_id), "an allowed IdP-initiated sign-in: {to}");
     let again = post_acs(&app, &app.browser(), &s.idp, &response, relay.as_deref()).await;
     assert_eq!(code_of(&again), "saml_replayed", "the same assertion twice");
+    // The same for an Assertion signed only inside its ciphertext (unsigned Response, AES-GCM): the id that is
+    // remembered is the decrypted one's.
+    let f = forge_for_alice(&s, "encrypted_assertion_signed_gcm", None).await;
+    let encrypted = f["SAMLResponse"].as_str().unwrap();
+    let to = post_acs(&app, &app.browser(), &s.idp, encrypted, None).await;
+    assert_eq!(to, format!("/orgs/{}", s.org_id), "an IdP-initiated encrypted sign-in: {to}");
+    assert_eq!(code_of(&post_acs(&app, &app.browser(), &s.idp, encrypted, None).await), "saml_replayed", "the same encrypted assertion twice");
 });
 
 /// Every forged response, each answering a real pending request; expected codes ("ok": signs in).
