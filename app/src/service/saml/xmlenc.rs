@@ -31,6 +31,8 @@ const ELEMENT_TYPE: &str = "http://www.w3.org/2001/04/xmlenc#Element";
 /// The element `Encrypted::in_context` puts a plaintext in, in a namespace of its own (no real message uses it).
 pub const PLAINTEXT_ROOT: &str = "latchkey-decrypted:plaintext";
 pub const PLAINTEXT_NS: &str = "urn:latchkey:saml:decrypted";
+/// Why AES-CBC in an unsigned Response is refused (by the ACS before anything is decrypted, and here again).
+pub const CBC_OUTSIDE_A_SIGNATURE: &str = "an assertion encrypted with AES-CBC is accepted only inside a signed Response (CBC is not authenticated): have the IdP sign the Response, or encrypt with AES-GCM";
 const FAILED: &str = "the encrypted assertion could not be decrypted with this connection's SP key (encrypted to another key, or changed on the way)";
 
 /// How the caller may use the ciphertext.
@@ -166,10 +168,7 @@ impl Encrypted {
     /// The plaintext: the serialized Assertion (the caller parses it as a document of its own and checks it).
     pub fn decrypt(&self, key: &PKey<Private>, mode: Mode) -> Result<String, Refusal> {
         if mode == Mode::AuthenticatedOnly && !self.content.gcm {
-            return Err((
-                "saml_signature_invalid",
-                "an assertion encrypted with AES-CBC is accepted only inside a signed Response (CBC is not authenticated): have the IdP sign the Response, or encrypt with AES-GCM".into(),
-            ));
+            return Err(("saml_signature_invalid", CBC_OUTSIDE_A_SIGNATURE.into()));
         }
         let b64 = base64::engine::general_purpose::STANDARD;
         let (Ok(wrapped), Ok(body)) = (b64.decode(&self.wrapped_key), b64.decode(&self.ciphertext)) else { return refuse(FAILED) };

@@ -130,10 +130,7 @@ async fn acs_inner(state: &AppState, saml_response: &[u8], relay_state: Option<&
     }
     if u.encrypted && !u.response_signed && !u.encrypted_gcm {
         // Refused before any decryption (see `saml::xmlenc`): unauthenticated CBC outside a signature is an oracle.
-        return Err(fail(
-            "saml_signature_invalid",
-            "an assertion encrypted with AES-CBC is accepted only inside a signed Response (CBC is not authenticated): have the IdP sign the Response, or encrypt with AES-GCM".into(),
-        ));
+        return Err(fail("saml_signature_invalid", saml::xmlenc::CBC_OUTSIDE_A_SIGNATURE.into()));
     }
     // An encrypted assertion's own signature is inside its ciphertext: `saml::verify` checks it after decryption.
     if s.require_signed_assertion && !u.assertion_signed && !u.encrypted {
