@@ -84,7 +84,7 @@ fn is(n: &Node, ns: &str, name: &str) -> bool {
 }
 
 /// Refuses what is too large or carries a DTD, then parses without one.
-fn parse<'a>(xml: &'a str, what: &str) -> Result<Document<'a>, Refusal> {
+pub(super) fn parse<'a>(xml: &'a str, what: &str) -> Result<Document<'a>, Refusal> {
     if xml.len() > MAX_RESPONSE_BYTES {
         return refuse("saml_malformed_response", format!("the {what} is {} bytes, over the limit", xml.len()));
     }
@@ -189,7 +189,7 @@ pub fn inspect(xml: &str) -> Result<Unverified, Refusal> {
             out.encrypted = a.tag_name().name() == "EncryptedAssertion";
             if out.encrypted {
                 // Its shape and algorithms, refused by name before anything is verified or decrypted.
-                out.encrypted_gcm = super::xmlenc::read(&root)?.content.gcm;
+                out.encrypted_gcm = super::xmlenc::read(a)?.content.gcm;
             }
             out.assertion_signed = a.children().any(|c| is(&c, DSIG_NS, "Signature"));
             if !out.encrypted {

@@ -308,14 +308,12 @@ fn encrypted_part(envelope: &str) -> Result<(std::borrow::Cow<'_, str>, Option<x
     if !envelope.contains("EncryptedAssertion") {
         return Ok((envelope.into(), None));
     }
-    let opts = roxmltree::ParsingOptions { allow_dtd: false, ..Default::default() };
-    let doc = roxmltree::Document::parse_with_options(envelope, opts).map_err(|e| ("saml_malformed_response", format!("the response is not well-formed XML: {e}")))?;
-    let root = doc.root_element();
-    let Some(wrapper) = root.children().find(|c| c.is_element() && c.tag_name().namespace() == Some(guard::ASSERTION_NS) && c.tag_name().name() == "EncryptedAssertion") else {
+    let doc = guard::parse(envelope, "response")?;
+    let Some(wrapper) = xmlenc::wrapper_of(&doc.root_element()) else {
         return Ok((envelope.into(), None));
     };
     let range = wrapper.range();
-    Ok((format!("{}{}", &envelope[..range.start], &envelope[range.end..]).into(), Some(xmlenc::read(&root)?)))
+    Ok((format!("{}{}", &envelope[..range.start], &envelope[range.end..]).into(), Some(xmlenc::read(&wrapper)?)))
 }
 
 /// The Assertion inside `encrypted`, read from a verified Response's bytes when `response_signed`, else from the

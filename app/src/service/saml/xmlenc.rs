@@ -124,11 +124,13 @@ fn cipher_value(n: &Node, what: &str) -> Result<String, Refusal> {
     }
 }
 
-/// Reads the EncryptedAssertion that is a child of `root` (the Response), checking the shape and algorithms above.
-pub fn read(root: &Node) -> Result<Encrypted, Refusal> {
-    let Some(wrapper) = child(root, ASSERTION_NS, "EncryptedAssertion") else {
-        return refuse("the response has no EncryptedAssertion");
-    };
+/// The `saml:EncryptedAssertion` child of `root` (the Response), if any.
+pub fn wrapper_of<'a, 'i>(root: &Node<'a, 'i>) -> Option<Node<'a, 'i>> {
+    child(root, ASSERTION_NS, "EncryptedAssertion")
+}
+
+/// Reads `wrapper`, an EncryptedAssertion, checking the shape and algorithms above.
+pub fn read(wrapper: &Node) -> Result<Encrypted, Refusal> {
     let data: Vec<_> = wrapper.children().filter(|c| is(c, XENC, "EncryptedData")).collect();
     let [data] = data.as_slice() else { return refuse(format!("the EncryptedAssertion holds {} EncryptedData; exactly one is accepted", data.len())) };
     if data.attribute("Type").is_some_and(|t| t != ELEMENT_TYPE) {
@@ -325,7 +327,7 @@ mod tests {
 
     fn decrypt(xml: &str, sp: &PKey<Private>, mode: Mode) -> Result<String, Refusal> {
         let doc = roxmltree::Document::parse(xml).unwrap();
-        read(&doc.root_element())?.decrypt(sp, mode)
+        read(&wrapper_of(&doc.root_element()).unwrap())?.decrypt(sp, mode)
     }
 
     const PLAIN: &str = r#"<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_a">x</saml:Assertion>"#;
@@ -338,7 +340,7 @@ mod tests {
     fn a_plaintext_is_read_in_its_context_and_cannot_leave_it() {
         use super::super::guard::inspect_assertion;
         let doc = roxmltree::Document::parse(ADFS_STYLE).unwrap();
-        let e = read(&doc.root_element()).unwrap();
+        let e = read(&wrapper_of(&doc.root_element()).unwrap()).unwrap();
         assert_eq!(e.content, Content { key_len: 32, gcm: false }, "the EncryptedKey was found inside a default-namespace KeyInfo");
         let ok = |plain: &str| inspect_assertion(&e.in_context(plain)).map(drop).map_err(|r| r.0);
         // Unprefixed, relying on the default namespace of the EncryptedAssertion; or with its own declaration.
@@ -400,7 +402,7 @@ mod tests {
         let swapped = gcm_xml.replace("xmlenc11#aes128-gcm", "xmlenc11#aes256-gcm");
         let to_cbc = gcm_xml.replace("http://www.w3.org/2009/xmlenc11#aes128-gcm", "http://www.w3.org/2001/04/xmlenc#aes128-cbc");
         let doc = roxmltree::Document::parse(&gcm_xml).unwrap();
-        let body = read(&doc.root_element()).unwrap().ciphertext;
+        let body = read(&wrapper_of(&doc.root_element()).unwrap()).unwrap().ciphertext;
         let mut raw = base64::engine::general_purpose::STANDARD.decode(&body).unwrap();
         let mid = raw.len() / 2;
         raw[mid] ^= 1;
