@@ -51,20 +51,54 @@ fn acs_form(headers: &HeaderMap, body: &[u8]) -> Option<(Vec<u8>, Option<String>
     for pair in body.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.iter().position(|b| *b == b'=').map_or((pair, &b""[..]), |i| (&pair[..i], &pair[i + 1..]));
         match key {
-            b"SAMLResponse" if response.is_none() => {
-                let mut text = Vec::with_capacity(value.len());
-                // A `+` is an encoded space: whitespace, like the line breaks some IdPs put in (`%0D%0A`).
-                for part in value.split(|b| *b == b'+') {
-                    text.extend(percent_encoding::percent_decode(part).filter(|b| !b.is_ascii_whitespace()));
-                }
-                response = Some(text);
-            }
+            b"SAMLResponse" if response.is_none() => response = Some(base64_text(value)),
             b"RelayState" if relay.is_none() => relay = Some(url::form_urlencoded::parse(pair).next().map(|(_, v)| v.into_owned()).unwrap_or_default()),
             b"SAMLResponse" | b"RelayState" => return None,
             _ => {}
         }
     }
     Some((response?, relay))
+}
+
+/// Percent-decodes a form value that carries base64 text, without its whitespace: a `+` (an encoded space), and
+/// the line breaks some IdPs put in (`%0D%0A`, or literal). An invalid escape stays as it is (as in
+/// `percent_encoding`), for the base64 decoder to refuse.
+///
+/// The same bytes as `percent_encoding::percent_decode` with a whitespace filter (a test compares them), which as
+/// iterator adaptors cost over 30 instructions per byte: 300,000 per signed ACS (callgrind). Here the runs
+/// between escapes are found by `memchr` and copied whole (when they hold no byte at or below a space): about
+/// 6 instructions per byte.
+fn base64_text(value: &[u8]) -> Vec<u8> {
+    fn hex(b: Option<&u8>) -> Option<u8> {
+        b.and_then(|b| (*b as char).to_digit(16)).map(|d| d as u8)
+    }
+    let mut text = Vec::with_capacity(value.len());
+    let mut rest = value;
+    loop {
+        let end = memchr::memchr2(b'%', b'+', rest).unwrap_or(rest.len());
+        let run = &rest[..end];
+        // No early exit, so the scan is vectorized; the exact filter runs only on a run that needs it.
+        if run.iter().fold(false, |any, b| any | (*b <= b' ')) {
+            text.extend(run.iter().filter(|b| !b.is_ascii_whitespace()));
+        } else {
+            text.extend_from_slice(run);
+        }
+        let Some(&mark) = rest.get(end) else { break };
+        rest = &rest[end + 1..];
+        if mark == b'%' {
+            match (hex(rest.first()), hex(rest.get(1))) {
+                (Some(high), Some(low)) => {
+                    let byte = high << 4 | low;
+                    if !byte.is_ascii_whitespace() {
+                        text.push(byte);
+                    }
+                    rest = &rest[2..];
+                }
+                _ => text.push(b'%'),
+            }
+        }
+    }
+    text
 }
 
 #[utoipa::path(
@@ -151,5 +185,22 @@ mod tests {
         assert_eq!(read(form, "SAMLResponse=QQ%3D%3D&RelayState=a&RelayState=b"), None, "two RelayStates");
         assert_eq!(read("application/json", "SAMLResponse=QQ%3D%3D"), None, "not a form");
         assert_eq!(read("multipart/form-data; boundary=x", "SAMLResponse=QQ%3D%3D"), None, "not this form encoding");
+    }
+
+    /// The one-pass decoding gives what `percent_encoding` and a whitespace filter give, on escapes cut short at the
+    /// end, invalid hex, mixed case, literal and encoded whitespace, and every byte value escaped.
+    #[test]
+    fn the_base64_text_is_what_the_general_decoder_gives() {
+        let general = |v: &[u8]| -> Vec<u8> {
+            v.split(|b| *b == b'+').flat_map(|part| percent_encoding::percent_decode(part).filter(|b| !b.is_ascii_whitespace()).collect::<Vec<_>>()).collect()
+        };
+        let every_byte: String = (0..=255u8).map(|b| format!("%{b:02X}%{b:02x}")).collect();
+        let cases: [&[u8]; 13] = [
+            b"", b"%", b"%4", b"%4G", b"%%41", b"abc%2b%2B%2f%3D", b"a+b c\r\nd\te", b"%0D%0A%0d%0a%20%09x",
+            b"%zz%C3%A9", b"QUJD%0aREVG+R0hJ%3d%3D", b"%%%", b"\x0b\x0c\x1f x%0b", every_byte.as_bytes(),
+        ];
+        for case in cases {
+            assert_eq!(base64_text(case), general(case), "{:?}", String::from_utf8_lossy(case));
+        }
     }
 }
