@@ -181,30 +181,39 @@ both!(sso idp_initiated_is_refused_until_allowed_and_never_replays, |app: TestAp
     assert_eq!(code_of(&post_acs(&app, &app.browser(), &s.idp, encrypted, None).await), "saml_replayed", "the same encrypted assertion twice");
 });
 
-/// An encrypted IdP-initiated response hides its audience in the ciphertext, so the ACS picks the connection by the
-/// Response's Issuer. Once a second org registers the same IdP (same entity ID), the Issuer no longer names one
-/// connection: the response is refused (fail closed) and nobody is signed in to either org.
-both!(sso an_encrypted_idp_initiated_response_is_refused_when_two_orgs_share_the_issuer, |app: TestApp| async move {
+// An encrypted IdP-initiated response hides its audience in the ciphertext, so the ACS picks the connection by the
+// Response's Issuer. Another org that registers the same IdP does not take the response away (its connection
+// cannot be active: the IdP does not know its SP) and gets nothing from it; when two connections that take
+// IdP-initiated sign-ins share the Issuer, the response is refused (fail closed) and nobody is signed in.
+both!(sso an_encrypted_idp_initiated_response_goes_to_the_one_open_connection_of_its_issuer, |app: TestApp| async move {
     let s = setup(&app, json!({"allowIdpInitiated": true})).await;
     // A test sign-in (SP-initiated) activates the connection; IdP-initiated sign-ins need it active.
     let b = app.browser();
     let (idp_url, relay, _) = start(&app, &b, &s).await;
     let (_, response, _) = form_of(&b.get(&idp_url).send().await.unwrap().text().await.unwrap());
     assert_eq!(post_acs(&app, &b, &s.idp, &response, Some(&relay)).await, format!("/orgs/{}", s.org_id));
-    // The control: with one connection for this Issuer, the same kind of response signs in.
-    let f = forge_for_alice(&s, "encrypted_assertion_signed_gcm", None).await;
-    let to = post_acs(&app, &app.browser(), &s.idp, f["SAMLResponse"].as_str().unwrap(), None).await;
-    assert_eq!(to, format!("/orgs/{}", s.org_id), "one connection for the Issuer: {to}");
 
     let other = app.create_org("Beta", "beta").await;
     let body = json!({"name": "same IdP", "protocol": "saml", "metadataUrl": format!("{}/metadata", s.idp.url), "allowIdpInitiated": true});
-    app.post(&format!("/api/user/organizations/{other}/sso/connections"), body).await.expect(201, "OK");
+    let other_conn = app.post(&format!("/api/user/organizations/{other}/sso/connections"), body).await.expect(201, "OK").data()["id"].as_str().unwrap().to_string();
+    let identities = |app: &TestApp, conn: String| {
+        let db = app.db.clone();
+        async move { sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM identities WHERE connection_id = $1").bind(conn).fetch_one(&db).await.unwrap() }
+    };
+    // The other org's connection is not active: the response still goes to the connection its IdP knows.
+    let f = forge_for_alice(&s, "encrypted_assertion_signed_gcm", None).await;
+    let to = post_acs(&app, &app.browser(), &s.idp, f["SAMLResponse"].as_str().unwrap(), None).await;
+    assert_eq!(to, format!("/orgs/{}", s.org_id), "the one open connection for the Issuer: {to}");
+    assert_eq!(identities(&app, other_conn.clone()).await, 0, "nothing for the other org");
+
+    // Both open (arranged: an IdP that trusts both SPs): the Issuer names no one connection.
+    sqlx::query("UPDATE connections SET status = 'active' WHERE id = $1").bind(&other_conn).execute(&app.db).await.unwrap();
     let before = counts(&app).await;
     let sessions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM auth_sessions").fetch_one(&app.db).await.unwrap();
     let parked_before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sso_flows WHERE result IS NOT NULL AND used_at IS NULL").fetch_one(&app.db).await.unwrap();
     let f = forge_for_alice(&s, "encrypted_assertion_signed_gcm", None).await;
     let to = post_acs(&app, &app.browser(), &s.idp, f["SAMLResponse"].as_str().unwrap(), None).await;
-    assert_eq!(code_of(&to), "saml_audience_mismatch", "two connections share the Issuer: {to}");
+    assert_eq!(code_of(&to), "saml_audience_mismatch", "two open connections share the Issuer: {to}");
     assert_eq!(counts(&app).await, before, "no user or identity written");
     let after: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM auth_sessions").fetch_one(&app.db).await.unwrap();
     assert_eq!(after, sessions, "no session for either org");

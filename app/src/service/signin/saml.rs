@@ -206,21 +206,33 @@ async fn acs_inner(state: &AppState, saml_response: &[u8], relay_state: Option<&
 }
 
 /// The connection an unsolicited response is for: the one whose SP entity ID is its audience; for an encrypted
-/// assertion (the audience is inside the ciphertext), the one SAML connection whose IdP is the Response's Issuer
-/// (none when several share it). Either way only that connection's certificates then verify it.
+/// assertion (the audience is inside the ciphertext), the one SAML connection whose IdP is the Response's Issuer.
+/// Either way only that connection's certificates then verify it, and its own SP entity ID must be the audience.
+///
+/// When several connections name that IdP, only one that takes IdP-initiated sign-ins (allowed, and active) can be
+/// it; none is chosen when two do. An org cannot activate a connection to an IdP that does not know its SP (a
+/// test sign-in must succeed), so registering another org's IdP does not take that org's responses away.
 async fn unsolicited_connection(state: &AppState, u: &guard::Unverified) -> Result<Option<ConnectionRow>, SsoFailure> {
     let prefix = saml::sp_entity_id(&state.settings.public_url, "");
     if let Some(id) = u.audiences.iter().find_map(|a| a.strip_prefix(&prefix)) {
         return Ok(repo::connections::by_id(&state.db, id).await?.filter(|c| c.protocol == "saml"));
     }
     let Some(issuer) = u.issuer.as_deref().filter(|_| u.encrypted) else { return Ok(None) };
-    let mut found = repo::connections::all_of_protocol(&state.db, "saml")
+    let mut found: Vec<(ConnectionRow, bool)> = repo::connections::all_of_protocol(&state.db, "saml")
         .await?
         .into_iter()
-        .filter(|c| serde_json::from_str::<SamlSettings>(&c.settings).is_ok_and(|s| s.idp_entity_id == issuer));
-    Ok(match (found.next(), found.next()) {
-        (Some(c), None) => Some(c),
-        _ => None,
+        .filter_map(|c| {
+            let s = serde_json::from_str::<SamlSettings>(&c.settings).ok().filter(|s| s.idp_entity_id == issuer)?;
+            let open = s.allow_idp_initiated && c.status == "active";
+            Some((c, open))
+        })
+        .collect();
+    if found.len() > 1 {
+        found.retain(|(_, open)| *open);
+    }
+    Ok(match <[_; 1]>::try_from(found) {
+        Ok([(c, _)]) => Some(c),
+        Err(_) => None,
     })
 }
 
