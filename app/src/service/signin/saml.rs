@@ -125,7 +125,7 @@ async fn acs_inner(state: &AppState, saml_response: &[u8], relay_state: Option<&
     if u.uses_sha1 && !s.allow_sha1 {
         return Err(fail("saml_sha1_refused", "the IdP signed with SHA-1, which this connection does not allow".into()));
     }
-    if flow.is_none() && (!s.allow_idp_initiated || conn.status != "active") {
+    if flow.is_none() && !takes_idp_initiated(&conn, &s) {
         return Err(fail("saml_idp_initiated_disabled", "an IdP-initiated response, and this connection accepts only sign-ins started here (or is not active)".into()));
     }
     if u.encrypted && !u.response_signed && !u.encrypted_gcm {
@@ -218,22 +218,26 @@ async fn unsolicited_connection(state: &AppState, u: &guard::Unverified) -> Resu
         return Ok(repo::connections::by_id(&state.db, id).await?.filter(|c| c.protocol == "saml"));
     }
     let Some(issuer) = u.issuer.as_deref().filter(|_| u.encrypted) else { return Ok(None) };
-    let mut found: Vec<(ConnectionRow, bool)> = repo::connections::all_of_protocol(&state.db, "saml")
+    let found: Vec<(ConnectionRow, bool)> = repo::connections::all_of_protocol(&state.db, "saml")
         .await?
         .into_iter()
         .filter_map(|c| {
             let s = serde_json::from_str::<SamlSettings>(&c.settings).ok().filter(|s| s.idp_entity_id == issuer)?;
-            let open = s.allow_idp_initiated && c.status == "active";
+            let open = takes_idp_initiated(&c, &s);
             Some((c, open))
         })
         .collect();
-    if found.len() > 1 {
-        found.retain(|(_, open)| *open);
-    }
-    Ok(match <[_; 1]>::try_from(found) {
-        Ok([(c, _)]) => Some(c),
-        Err(_) => None,
+    let several = found.len() > 1;
+    let mut candidates = found.into_iter().filter(|(_, open)| *open || !several).map(|(c, _)| c);
+    Ok(match (candidates.next(), candidates.next()) {
+        (Some(c), None) => Some(c),
+        _ => None,
     })
+}
+
+/// Whether `conn` accepts IdP-initiated responses at all: allowed in its settings, and active.
+fn takes_idp_initiated(conn: &ConnectionRow, s: &SamlSettings) -> bool {
+    s.allow_idp_initiated && conn.status == "active"
 }
 
 /// Subject, email, name and groups from a verified assertion, by the connection's attribute mapping.
