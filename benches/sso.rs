@@ -50,7 +50,8 @@ struct Server {
 impl Server {
     async fn start(database_url: &str, dir: &std::path::Path) -> Server {
         let spawned = Instant::now();
-        let mut child = tokio::process::Command::new(binary())
+        let mut child = tokio::process::Command::new(binary());
+        child
             .args(["--bind", "127.0.0.1:0", "--database-url", database_url, "--allow-private-idp", "--allow-private-webhooks"])
             .arg("--key-file")
             .arg(dir.join("key"))
@@ -60,9 +61,12 @@ impl Server {
             .env("RUST_LOG", std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "warn,latchkey::startup=info".into()))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the latchkey binary runs");
+            .kill_on_drop(true);
+        if let Some(cpus) = cpu_list("BENCH_SERVER_CPUS") {
+            // SAFETY: only an async-signal-safe system call between fork and exec.
+            unsafe { child.pre_exec(move || pin(&cpus)) };
+        }
+        let mut child = child.spawn().expect("the latchkey binary runs");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let base = tokio::time::timeout(Duration::from_secs(30), async {
             while let Some(line) = lines.next_line().await.unwrap() {
@@ -403,12 +407,15 @@ async fn saml_acs(label: &str, server: &Server, owner: &Client, org: &str) {
                 "name_id": format!("u{i}"), "email": format!("u{i}@example.com"), "sp_cert_pem": pem})).await;
             responses.push(f["SAMLResponse"].as_str().unwrap().to_string());
         }
+        // The form bodies are encoded before the clock starts (the same bytes reqwest's `form` sends): encoding 9 KB
+        // per request in the load generator took CPU from the two cores the server runs on.
+        let mut responses: Vec<axum::body::Bytes> = responses.into_iter().map(|r| format!("SAMLResponse={}", url::form_urlencoded::byte_serialize(r.as_bytes()).collect::<String>()).into()).collect();
         let url = format!("{base}/api/auth/sso/saml/acs");
         let no_redirects = || Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        let post = move |c: Client, r: String| {
+        let post = move |c: Client, r: axum::body::Bytes| {
             let url = url.clone();
             async move {
-                let resp = c.post(url).form(&[("SAMLResponse", r)]).send().await.unwrap();
+                let resp = c.post(url).header("content-type", "application/x-www-form-urlencoded").body(r).send().await.unwrap();
                 let to = location(&resp);
                 assert!(to.starts_with("/api/auth/sso/saml/finish"), "accepted: {to}");
             }
@@ -425,10 +432,10 @@ async fn saml_acs(label: &str, server: &Server, owner: &Client, org: &str) {
         // Concurrent, for throughput and CPU per request: new connections, then kept-alive ones.
         let mut figures = Vec::new();
         for keep_alive in [false, true] {
-            let batch: Vec<String> = responses.drain(..2 * n_total / 5).collect();
+            let batch: Vec<axum::body::Bytes> = responses.drain(..2 * n_total / 5).collect();
             let n = batch.len();
             let (cpu0, t0) = (server.cpu_secs(), Instant::now());
-            let mut chunks: Vec<Vec<String>> = (0..CONCURRENCY).map(|_| Vec::new()).collect();
+            let mut chunks: Vec<Vec<axum::body::Bytes>> = (0..CONCURRENCY).map(|_| Vec::new()).collect();
             for (i, r) in batch.into_iter().enumerate() {
                 chunks[i % CONCURRENCY].push(r);
             }
@@ -571,10 +578,39 @@ fn wasm_size() {
     println!("console WASM ({path}): {:.1} KB raw, {:.1} KB gzip -9", raw as f64 / 1000.0, gz as f64 / 1000.0);
 }
 
+/// The CPU numbers in the environment variable `var` (e.g. `0` or `0,1`), if set.
+fn cpu_list(var: &str) -> Option<Vec<usize>> {
+    let v = std::env::var(var).ok()?;
+    Some(v.split(',').map(|c| c.trim().parse().unwrap_or_else(|_| panic!("{var}: CPU numbers separated by commas"))).collect())
+}
+
+/// Restricts the calling thread (and the threads and processes it starts later) to `cpus`.
+fn pin(cpus: &[usize]) -> std::io::Result<()> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; the calls only read and write it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &c in cpus {
+            libc::CPU_SET(c, &mut set);
+        }
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 fn main() {
+    // `BENCH_SERVER_CPUS=0 BENCH_CLIENT_CPUS=1`: the server alone on one core, and the load generator and the IdPs
+    // (started by this process) on the other, so that "per second on one core" is measured as such.
+    if let Some(cpus) = cpu_list("BENCH_CLIENT_CPUS") {
+        pin(&cpus).expect("BENCH_CLIENT_CPUS: sched_setaffinity");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         println!("Latchkey SSO benchmark (2 cores; server, IdP and load generator share the machine); binary {}", binary());
+        if let (Ok(server), Ok(client)) = (std::env::var("BENCH_SERVER_CPUS"), std::env::var("BENCH_CLIENT_CPUS")) {
+            println!("server pinned to CPU {server}, load generator and IdPs to CPU {client}");
+        }
         wasm_size();
         let dir = tempfile::tempdir().unwrap();
         run("SQLite", format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display())).await;
