@@ -481,8 +481,9 @@ both!(sso groups_map_to_roles_at_every_sign_in_and_required_groups_keep_others_o
     assert_eq!(app.role_of(&s.org_id, "carol@example.com").await.as_deref(), Some("member"));
 });
 
-// The ACS burns the assertion id before it parks the result, as two statements: the same genuine response posted
-// twice at once is accepted once (one parked result, one id remembered) and the other post is refused.
+// The ACS burns the assertion id before it parks the result (one transaction on SQLite, one statement on
+// PostgreSQL): the same genuine response posted twice at once is accepted once (one parked result, one id
+// remembered) and the other post is refused.
 both!(sso the_same_response_posted_twice_at_once_is_accepted_once, |app: TestApp| async move {
     let s = setup(&app, json!({})).await;
     let browser = app.browser();

@@ -69,6 +69,144 @@ impl Batch {
     }
 }
 
+impl Batch {
+    /// The batch as one PostgreSQL statement that runs each write only when the one before changed a row, and
+    /// answers how many rows each changed: `WITH c1 AS (s1 RETURNING 1), c2 AS (s2, guarded by c1 RETURNING 1) …
+    /// SELECT (SELECT count(*) FROM c1), …`. One round trip instead of one per write, and all or nothing.
+    ///
+    /// A later write does not see the rows an earlier one wrote (PostgreSQL runs the parts of one statement on one
+    /// snapshot); a chain whose writes depend on each other's rows must not use it. `None` when a statement has a
+    /// form this does not rewrite (then the writes run one by one): an INSERT must have exactly one `VALUES (…)`
+    /// row, and an UPDATE or DELETE at most one top-level `WHERE`.
+    pub(super) fn chain_statement(&self) -> Option<(String, AnyArguments<'static>)> {
+        // Writes that touch a table an earlier one wrote would not see its rows: not rewritten.
+        let targets: Vec<String> = self.stmts.iter().map(|(stmt, _)| target(stmt)).collect::<Option<_>>()?;
+        for (i, (stmt, _)) in self.stmts.iter().enumerate().skip(1) {
+            let later = stmt.to_ascii_lowercase();
+            let mut words = later.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'));
+            if words.any(|w| targets[..i].iter().any(|t| t == w)) {
+                return None;
+            }
+        }
+        let mut sql = String::from("WITH ");
+        let mut all = AnyArguments::default();
+        for (i, (stmt, args)) in self.stmts.iter().enumerate() {
+            let stmt = renumber(stmt, all.values.0.len());
+            let part = if i == 0 { stmt } else { guarded(&stmt, &format!("EXISTS (SELECT 1 FROM c{i})"))? };
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("c{} AS ({part} RETURNING 1)", i + 1));
+            all.values.0.extend(args.values.0.iter().map(clone_value).collect::<Option<Vec<_>>>()?);
+        }
+        let counts: Vec<String> = (1..=self.stmts.len()).map(|i| format!("(SELECT count(*) FROM c{i})")).collect();
+        sql.push_str(&format!(" SELECT {}", counts.join(", ")));
+        Some((sql, all))
+    }
+}
+
+fn clone_value(v: &AnyValueKind<'static>) -> Option<AnyValueKind<'static>> {
+    Some(match v {
+        AnyValueKind::Null(kind) => AnyValueKind::Null(*kind),
+        AnyValueKind::Bool(b) => AnyValueKind::Bool(*b),
+        AnyValueKind::SmallInt(i) => AnyValueKind::SmallInt(*i),
+        AnyValueKind::Integer(i) => AnyValueKind::Integer(*i),
+        AnyValueKind::BigInt(i) => AnyValueKind::BigInt(*i),
+        AnyValueKind::Real(f) => AnyValueKind::Real(*f),
+        AnyValueKind::Double(f) => AnyValueKind::Double(*f),
+        AnyValueKind::Text(t) => AnyValueKind::Text(t.clone()),
+        AnyValueKind::Blob(b) => AnyValueKind::Blob(b.clone()),
+        _ => return None,
+    })
+}
+
+/// The table a write changes (lower case): the word after `INSERT INTO`, `UPDATE` or `DELETE FROM`.
+fn target(stmt: &str) -> Option<String> {
+    let words: Vec<&str> = stmt.split_whitespace().take(3).collect();
+    let table = match words.iter().map(|w| w.to_ascii_uppercase()).collect::<Vec<_>>()[..] {
+        [ref a, ref b, _] if a == "INSERT" && b == "INTO" => words[2],
+        [ref a, ref b, _] if a == "DELETE" && b == "FROM" => words[2],
+        [ref a, _, ..] if a == "UPDATE" => words[1],
+        _ => return None,
+    };
+    // `"schema"."t"(a, b)` → t
+    let table = table.split('(').next().unwrap_or_default().rsplit('.').next().unwrap_or_default().trim_matches('"').to_ascii_lowercase();
+    (!table.is_empty()).then_some(table)
+}
+
+/// Byte offsets of the keyword `word` (ASCII) in `sql` outside quotes and parentheses: after whitespace, and
+/// before whitespace or `(`.
+fn top_level(sql: &str, word: &str) -> Vec<usize> {
+    let (bytes, mut found, mut depth, mut quote) = (sql.as_bytes(), Vec::new(), 0usize, None::<u8>);
+    for (i, &c) in bytes.iter().enumerate() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, b'\'' | b'"') => quote = Some(c),
+            (None, b'(') => depth += 1,
+            (None, b')') => depth = depth.saturating_sub(1),
+            (None, c) if depth == 0 && c.is_ascii_whitespace() => {
+                let at = i + 1;
+                let next = bytes.get(at + word.len());
+                if bytes.get(at..at + word.len()).is_some_and(|w| w.eq_ignore_ascii_case(word.as_bytes())) && next.is_some_and(|n| n.is_ascii_whitespace() || *n == b'(') {
+                    found.push(at);
+                }
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+/// `stmt` changed so that it writes nothing unless `condition` holds (see `Batch::chain_statement`).
+fn guarded(stmt: &str, condition: &str) -> Option<String> {
+    let verb = stmt.trim_start().split_whitespace().next().unwrap_or_default().to_ascii_uppercase();
+    if verb == "INSERT" {
+        // INSERT INTO t (…) VALUES (row) [rest] → INSERT INTO t (…) SELECT row WHERE condition [rest]
+        let [at] = top_level(stmt, "VALUES")[..] else { return None };
+        let after = stmt[at + "VALUES".len()..].trim_start();
+        if !after.starts_with('(') {
+            return None;
+        }
+        let (mut depth, mut quote, mut end) = (0usize, None::<u8>, None);
+        for (i, &c) in after.as_bytes().iter().enumerate() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, b'\'' | b'"') => quote = Some(c),
+                (None, b'(') => depth += 1,
+                (None, b')') => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = Some(i);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let end = end?;
+        // `DEFAULT` is a VALUES keyword, not a SELECT one.
+        if after[1..end].to_ascii_uppercase().contains("DEFAULT") {
+            return None;
+        }
+        let rest = &after[end + 1..];
+        // A second row (`VALUES (…), (…)`) is not rewritten.
+        if rest.trim_start().starts_with(',') {
+            return None;
+        }
+        return Some(format!("{}SELECT {} WHERE {condition}{rest}", &stmt[..at], &after[1..end]));
+    }
+    if verb == "UPDATE" || verb == "DELETE" {
+        return match top_level(stmt, "WHERE")[..] {
+            [] => Some(format!("{stmt} WHERE {condition}")),
+            [at] => Some(format!("{}WHERE {condition} AND ({})", &stmt[..at], stmt[at + "WHERE".len()..].trim_start())),
+            _ => None,
+        };
+    }
+    None
+}
+
 /// Arguments that outlive the statement that bound them (a batch runs after the repo function returned).
 fn owned(args: AnyArguments<'_>) -> Result<AnyArguments<'static>, Error> {
     let mut out = AnyArguments::default();
@@ -91,8 +229,12 @@ fn owned(args: AnyArguments<'_>) -> Result<AnyArguments<'static>, Error> {
 }
 
 /// The highest `$N` of a statement, outside quoted literals and identifiers; `None` when it has `?`, `:name` or
-/// `@name` parameters, or a comment (neither is renumbered).
+/// `@name` parameters, a comment (neither is renumbered) or a backslash.
 fn params(sql: &str) -> Option<usize> {
+    // An `E'…'` string can escape a quote with a backslash, which this reading does not follow.
+    if sql.contains('\\') {
+        return None;
+    }
     let mut highest = 0;
     let mut quote: Option<char> = None;
     let mut chars = sql.chars().peekable();
@@ -199,6 +341,58 @@ mod tests {
         assert_eq!(renumber("SELECT $1 || '$1', \"$2\" FROM t WHERE x = $10", 2), "SELECT $3 || '$1', \"$2\" FROM t WHERE x = $12");
         assert_eq!(renumber("a = $1 AND b LIKE '%it''s $3%' AND c = $2", 1), "a = $2 AND b LIKE '%it''s $3%' AND c = $3");
         assert_eq!(renumber("no parameters, $ alone", 5), "no parameters, $ alone");
+    }
+
+    /// The PostgreSQL form of a chain: each later write guarded by the one before, parameters numbered across the
+    /// whole statement; forms it does not rewrite give `None` (the writes then run one by one).
+    #[test]
+    fn a_chain_becomes_one_statement_with_each_write_guarded_by_the_last() {
+        use super::{guarded, Batch};
+        let g = "EXISTS (SELECT 1 FROM c1)";
+        assert_eq!(
+            guarded("INSERT INTO t (a, b) VALUES ($1, lower($2)) ON CONFLICT DO NOTHING", g).unwrap(),
+            "INSERT INTO t (a, b) SELECT $1, lower($2) WHERE EXISTS (SELECT 1 FROM c1) ON CONFLICT DO NOTHING"
+        );
+        assert_eq!(guarded("INSERT INTO t (a) VALUES (')''(')", g).unwrap(), "INSERT INTO t (a) SELECT ')''(' WHERE EXISTS (SELECT 1 FROM c1)");
+        assert_eq!(guarded("INSERT INTO t (a) VALUES ($1), ($2)", g), None, "two rows");
+        assert_eq!(guarded("INSERT INTO t (a) SELECT a FROM u", g), None, "no VALUES");
+        assert_eq!(
+            guarded("UPDATE t SET a = $2 WHERE b = $1 OR c IS NULL", g).unwrap(),
+            "UPDATE t SET a = $2 WHERE EXISTS (SELECT 1 FROM c1) AND (b = $1 OR c IS NULL)"
+        );
+        assert_eq!(
+            guarded("UPDATE t SET a = (SELECT x FROM u WHERE y = 1) WHERE b = ' WHERE '", g).unwrap(),
+            "UPDATE t SET a = (SELECT x FROM u WHERE y = 1) WHERE EXISTS (SELECT 1 FROM c1) AND (b = ' WHERE ')"
+        );
+        assert_eq!(guarded("DELETE FROM t", g).unwrap(), "DELETE FROM t WHERE EXISTS (SELECT 1 FROM c1)");
+        assert_eq!(guarded("DELETE FROM t\nWHERE\ta = 'é'", g).unwrap(), "DELETE FROM t\nWHERE EXISTS (SELECT 1 FROM c1) AND (a = 'é')");
+        assert_eq!(guarded("INSERT INTO t (a)\nvalues($1)", g).unwrap(), "INSERT INTO t (a)\nSELECT $1 WHERE EXISTS (SELECT 1 FROM c1)");
+        assert_eq!(guarded("UPDATE t SET a = 1 WHERE b = 1 WHERE c = 2", g), None, "two WHEREs");
+        assert_eq!(guarded("SELECT 1", g), None);
+        assert_eq!(guarded("INSERT INTO t (a, b) VALUES ($1, DEFAULT)", g), None, "DEFAULT");
+        assert_eq!(super::params("UPDATE t SET a = E'\\'' WHERE b = $1"), None, "a backslash escape");
+
+        let mut batch = Batch::default();
+        let args = |n: usize| {
+            let mut args = sqlx::any::AnyArguments::default();
+            args.values.0.extend((0..n).map(|i| sqlx_core::any::AnyValueKind::BigInt(i as i64)));
+            args
+        };
+        batch.stmts.push(("INSERT INTO a (k) VALUES ($1) ON CONFLICT DO NOTHING".into(), args(1)));
+        batch.stmts.push(("UPDATE b SET v = $2 WHERE k = $1".into(), args(2)));
+        let (sql, all) = batch.chain_statement().unwrap();
+        let mut dependent = Batch::default();
+        dependent.stmts.push(("INSERT INTO a (k) VALUES ($1) ON CONFLICT DO NOTHING".into(), args(1)));
+        dependent.stmts.push(("UPDATE A SET v = $2 WHERE k = $1".into(), args(2)));
+        assert!(dependent.chain_statement().is_none(), "the second would not see the first's row");
+        assert_eq!(super::target("INSERT INTO \"public\".\"Flows\"(a) VALUES ($1)").as_deref(), Some("flows"));
+        assert_eq!(
+            sql,
+            "WITH c1 AS (INSERT INTO a (k) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1), \
+             c2 AS (UPDATE b SET v = $3 WHERE EXISTS (SELECT 1 FROM c1) AND (k = $2) RETURNING 1) \
+             SELECT (SELECT count(*) FROM c1), (SELECT count(*) FROM c2)"
+        );
+        assert_eq!(all.values.0.len(), 3);
     }
 
     #[test]

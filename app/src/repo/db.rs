@@ -37,6 +37,9 @@ struct Inner {
     /// SQLite on disk: the connection statements run on without a thread hop (`inline.rs`). Off only for
     /// measuring the difference (`LATCHKEY_BENCH_NO_INLINE=1`).
     inline: Option<super::inline::Inline>,
+    /// PostgreSQL: a write chain as one statement. Off only for measuring the difference
+    /// (`LATCHKEY_BENCH_NO_CHAIN_STATEMENT=1`): one statement per write.
+    chain_statement: bool,
 }
 
 #[derive(Default)]
@@ -69,7 +72,8 @@ impl Db {
         } else {
             None
         };
-        Db(Arc::new(Inner { pool, sqlite, keeping, scripts, kept: Mutex::new(Kept::default()), inline }))
+        let chain_statement = std::env::var_os("LATCHKEY_BENCH_NO_CHAIN_STATEMENT").is_none();
+        Db(Arc::new(Inner { pool, sqlite, keeping, scripts, kept: Mutex::new(Kept::default()), inline, chain_statement }))
     }
 
     /// Statements and batches the inline SQLite connections answered so far (`None`: there are none).
@@ -278,13 +282,21 @@ impl Db {
 
     /// Writes of `batch` in order, each only when the one before changed a row (an insert that found its row
     /// already there stops the rest); returns the rows each changed (0 for those not run). On SQLite's inline
-    /// connection they commit together; elsewhere each commits on its own, so a caller must accept that the
-    /// first ones stay when a later one fails (PostgreSQL: a round trip each, rather than four for a
-    /// transaction around two).
+    /// connection they commit together, and on PostgreSQL they are one statement (`Batch::chain_statement`: a
+    /// later write does not see an earlier one's rows). Otherwise (SQLite while the pool holds the write lock, or
+    /// a statement that cannot be rewritten) each commits on its own, so a caller must accept that the first ones
+    /// stay when a later one fails.
     pub async fn write_chain(&self, batch: super::batch::Batch) -> sqlx::Result<Vec<u64>> {
         if let Some(inline) = &self.0.inline {
             if let Ok(changed) = inline.run_chain(&batch.stmts, |r| self.checkpoint(r)) {
                 return Ok(changed);
+            }
+        }
+        if !self.0.sqlite && self.0.chain_statement && batch.len() > 1 {
+            if let Some((sql, args)) = batch.chain_statement() {
+                use sqlx::Row;
+                let row = sqlx::query_with(&sql, args).fetch_one(self).await?;
+                return (0..batch.len()).map(|i| row.try_get::<i64, _>(i).map(|n| n as u64)).collect();
             }
         }
         let mut changed = vec![0; batch.len()];

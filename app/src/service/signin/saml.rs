@@ -171,9 +171,10 @@ async fn acs_inner(state: &AppState, saml_response: &[u8], relay_state: Option<&
     let issue_limit = assertion.issue_instant.timestamp_millis() + (180 + saml::MAX_CLOCK_SKEW_SECS) * 1000;
     let keep_until = deadlines.fold(issue_limit.max(now + FLOW_TTL_MS), i64::max) + saml::MAX_CLOCK_SKEW_SECS * 1000;
     // The assertion id is burned, then the result parked (or the new flow written) only when it was not spent
-    // already: one transaction on SQLite, two statements on PostgreSQL (see `Db::write_chain`). When the second
-    // write fails, the assertion stays spent, which refuses nothing an honest IdP sends (a response answers one
-    // request; a new IdP-initiated sign-in brings a new assertion).
+    // already: one transaction on SQLite, one statement on PostgreSQL (see `Db::write_chain`). Where they run as two
+    // (SQLite while the pool holds the write lock) and the second fails, the assertion stays spent, which refuses
+    // nothing an honest IdP sends (a response answers one request; a new IdP-initiated sign-in brings a new
+    // assertion).
     let plain = serde_json::to_vec(&verified).map_err(|e| fail("server_error", e.to_string()))?;
     let mut writes = repo::batch::Batch::default();
     repo::connections::remember_assertion(&mut writes, &conn.id, &assertion.id, keep_until).await?;
