@@ -58,27 +58,43 @@ impl Batch {
     /// script), `COMMIT`.
     pub(super) fn into_script(self) -> (String, AnyArguments<'static>) {
         let mut sql = String::from("BEGIN IMMEDIATE;\n");
-        let mut all = AnyArguments::default();
-        for (stmt, args) in self.stmts {
-            sql.push_str(&renumber(&stmt, all.values.0.len()));
+        for stmt in self.renumbered() {
+            sql.push_str(&stmt);
             sql.push_str(";\n");
-            all.values.0.extend(args.values.0);
         }
         sql.push_str("COMMIT");
-        (sql, all)
+        (sql, self.into_arguments())
     }
-}
 
-impl Batch {
+    /// Each statement with its parameters numbered after those of the statements before it.
+    fn renumbered(&self) -> impl Iterator<Item = String> + '_ {
+        let mut offset = 0;
+        self.stmts.iter().map(move |(stmt, args)| {
+            let out = renumber(stmt, offset);
+            offset += args.values.0.len();
+            out
+        })
+    }
+
+    /// The arguments of every statement, in order: those of the renumbered statements together.
+    pub(super) fn into_arguments(self) -> AnyArguments<'static> {
+        let mut all = AnyArguments::default();
+        for (_, args) in self.stmts {
+            all.values.0.extend(args.values.0);
+        }
+        all
+    }
+
     /// The batch as one PostgreSQL statement that runs each write only when the one before changed a row, and
     /// answers how many rows each changed: `WITH c1 AS (s1 RETURNING 1), c2 AS (s2, guarded by c1 RETURNING 1) …
-    /// SELECT (SELECT count(*) FROM c1), …`. One round trip instead of one per write, and all or nothing.
+    /// SELECT (SELECT count(*) FROM c1), …`, with `into_arguments` as its arguments. One round trip instead of one
+    /// per write, and all or nothing.
     ///
     /// A later write does not see the rows an earlier one wrote (PostgreSQL runs the parts of one statement on one
     /// snapshot); a chain whose writes depend on each other's rows must not use it. `None` when a statement has a
     /// form this does not rewrite (then the writes run one by one): an INSERT must have exactly one `VALUES (…)`
     /// row, and an UPDATE or DELETE at most one top-level `WHERE`.
-    pub(super) fn chain_statement(&self) -> Option<(String, AnyArguments<'static>)> {
+    pub(super) fn chain_statement(&self) -> Option<String> {
         // Writes that touch a table an earlier one wrote would not see its rows: not rewritten.
         let targets: Vec<String> = self.stmts.iter().map(|(stmt, _)| target(stmt)).collect::<Option<_>>()?;
         for (i, (stmt, _)) in self.stmts.iter().enumerate().skip(1) {
@@ -88,36 +104,14 @@ impl Batch {
                 return None;
             }
         }
-        let mut sql = String::from("WITH ");
-        let mut all = AnyArguments::default();
-        for (i, (stmt, args)) in self.stmts.iter().enumerate() {
-            let stmt = renumber(stmt, all.values.0.len());
+        let mut parts = Vec::with_capacity(self.stmts.len());
+        for (i, stmt) in self.renumbered().enumerate() {
             let part = if i == 0 { stmt } else { guarded(&stmt, &format!("EXISTS (SELECT 1 FROM c{i})"))? };
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("c{} AS ({part} RETURNING 1)", i + 1));
-            all.values.0.extend(args.values.0.iter().map(clone_value).collect::<Option<Vec<_>>>()?);
+            parts.push(format!("c{} AS ({part} RETURNING 1)", i + 1));
         }
         let counts: Vec<String> = (1..=self.stmts.len()).map(|i| format!("(SELECT count(*) FROM c{i})")).collect();
-        sql.push_str(&format!(" SELECT {}", counts.join(", ")));
-        Some((sql, all))
+        Some(format!("WITH {} SELECT {}", parts.join(", "), counts.join(", ")))
     }
-}
-
-fn clone_value(v: &AnyValueKind<'static>) -> Option<AnyValueKind<'static>> {
-    Some(match v {
-        AnyValueKind::Null(kind) => AnyValueKind::Null(*kind),
-        AnyValueKind::Bool(b) => AnyValueKind::Bool(*b),
-        AnyValueKind::SmallInt(i) => AnyValueKind::SmallInt(*i),
-        AnyValueKind::Integer(i) => AnyValueKind::Integer(*i),
-        AnyValueKind::BigInt(i) => AnyValueKind::BigInt(*i),
-        AnyValueKind::Real(f) => AnyValueKind::Real(*f),
-        AnyValueKind::Double(f) => AnyValueKind::Double(*f),
-        AnyValueKind::Text(t) => AnyValueKind::Text(t.clone()),
-        AnyValueKind::Blob(b) => AnyValueKind::Blob(b.clone()),
-        _ => return None,
-    })
 }
 
 /// The table a write changes (lower case): the word after `INSERT INTO`, `UPDATE` or `DELETE FROM`.
@@ -134,28 +128,41 @@ fn target(stmt: &str) -> Option<String> {
     (!table.is_empty()).then_some(table)
 }
 
+/// The bytes of `sql` outside quoted literals and identifiers, each with its offset and the parenthesis depth it
+/// sits at (a `(` and its `)` at the depth outside them).
+fn unquoted(sql: &str) -> impl Iterator<Item = (usize, u8, usize)> + '_ {
+    let (mut depth, mut quote) = (0usize, None::<u8>);
+    sql.bytes().enumerate().filter_map(move |(i, c)| match (quote, c) {
+        (Some(q), c) if c == q => {
+            quote = None;
+            None
+        }
+        (Some(_), _) => None,
+        (None, b'\'' | b'"') => {
+            quote = Some(c);
+            None
+        }
+        (None, b'(') => {
+            depth += 1;
+            Some((i, c, depth - 1))
+        }
+        (None, b')') => {
+            depth = depth.saturating_sub(1);
+            Some((i, c, depth))
+        }
+        (None, c) => Some((i, c, depth)),
+    })
+}
+
 /// Byte offsets of the keyword `word` (ASCII) in `sql` outside quotes and parentheses: after whitespace, and
 /// before whitespace or `(`.
 fn top_level(sql: &str, word: &str) -> Vec<usize> {
-    let (bytes, mut found, mut depth, mut quote) = (sql.as_bytes(), Vec::new(), 0usize, None::<u8>);
-    for (i, &c) in bytes.iter().enumerate() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, b'\'' | b'"') => quote = Some(c),
-            (None, b'(') => depth += 1,
-            (None, b')') => depth = depth.saturating_sub(1),
-            (None, c) if depth == 0 && c.is_ascii_whitespace() => {
-                let at = i + 1;
-                let next = bytes.get(at + word.len());
-                if bytes.get(at..at + word.len()).is_some_and(|w| w.eq_ignore_ascii_case(word.as_bytes())) && next.is_some_and(|n| n.is_ascii_whitespace() || *n == b'(') {
-                    found.push(at);
-                }
-            }
-            _ => {}
-        }
-    }
-    found
+    let bytes = sql.as_bytes();
+    let is_word = |at: usize| {
+        bytes.get(at..at + word.len()).is_some_and(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+            && bytes.get(at + word.len()).is_some_and(|n| n.is_ascii_whitespace() || *n == b'(')
+    };
+    unquoted(sql).filter(|&(i, c, depth)| depth == 0 && c.is_ascii_whitespace() && is_word(i + 1)).map(|(i, _, _)| i + 1).collect()
 }
 
 /// `stmt` changed so that it writes nothing unless `condition` holds (see `Batch::chain_statement`).
@@ -168,24 +175,8 @@ fn guarded(stmt: &str, condition: &str) -> Option<String> {
         if !after.starts_with('(') {
             return None;
         }
-        let (mut depth, mut quote, mut end) = (0usize, None::<u8>, None);
-        for (i, &c) in after.as_bytes().iter().enumerate() {
-            match (quote, c) {
-                (Some(q), c) if c == q => quote = None,
-                (Some(_), _) => {}
-                (None, b'\'' | b'"') => quote = Some(c),
-                (None, b'(') => depth += 1,
-                (None, b')') => {
-                    depth -= 1;
-                    if depth == 0 {
-                        end = Some(i);
-                        break;
-                    }
-                }
-                _ => {}
-            }
-        }
-        let end = end?;
+        // The `)` that closes the row.
+        let (end, _, _) = unquoted(after).find(|&(_, c, depth)| c == b')' && depth == 0)?;
         // `DEFAULT` is a VALUES keyword, not a SELECT one.
         if after[1..end].to_ascii_uppercase().contains("DEFAULT") {
             return None;
@@ -380,7 +371,7 @@ mod tests {
         };
         batch.stmts.push(("INSERT INTO a (k) VALUES ($1) ON CONFLICT DO NOTHING".into(), args(1)));
         batch.stmts.push(("UPDATE b SET v = $2 WHERE k = $1".into(), args(2)));
-        let (sql, all) = batch.chain_statement().unwrap();
+        let sql = batch.chain_statement().unwrap();
         let mut dependent = Batch::default();
         dependent.stmts.push(("INSERT INTO a (k) VALUES ($1) ON CONFLICT DO NOTHING".into(), args(1)));
         dependent.stmts.push(("UPDATE A SET v = $2 WHERE k = $1".into(), args(2)));
@@ -392,7 +383,7 @@ mod tests {
              c2 AS (UPDATE b SET v = $3 WHERE EXISTS (SELECT 1 FROM c1) AND (k = $2) RETURNING 1) \
              SELECT (SELECT count(*) FROM c1), (SELECT count(*) FROM c2)"
         );
-        assert_eq!(all.values.0.len(), 3);
+        assert_eq!(batch.into_arguments().values.0.len(), 3);
     }
 
     #[test]

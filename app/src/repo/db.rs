@@ -293,10 +293,11 @@ impl Db {
             }
         }
         if !self.0.sqlite && self.0.chain_statement && batch.len() > 1 {
-            if let Some((sql, args)) = batch.chain_statement() {
+            if let Some(sql) = batch.chain_statement() {
                 use sqlx::Row;
-                let row = sqlx::query_with(&sql, args).fetch_one(self).await?;
-                return (0..batch.len()).map(|i| row.try_get::<i64, _>(i).map(|n| n as u64)).collect();
+                let n = batch.len();
+                let row = sqlx::query_with(&sql, batch.into_arguments()).fetch_one(self).await?;
+                return (0..n).map(|i| row.try_get::<i64, _>(i).map(|n| n as u64)).collect();
             }
         }
         let mut changed = vec![0; batch.len()];
